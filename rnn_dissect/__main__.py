@@ -1,0 +1,3 @@
+from rnn_dissect.cli import entry
+
+entry()

@@ -1,0 +1,55 @@
+"""The command line: ``rnn-dissect <command> [flags]``. Thin: parse, call the API, render.
+
+Each subcommand lives in its own module exposing ``register(subparsers)``, which adds its
+parser and sets ``func`` to a ``run(args) -> int``. ``main(argv)`` is testable in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rnn_dissect import __version__
+from rnn_dissect.errors import UserError
+
+__all__ = ["build_parser", "entry", "main"]
+
+# Subcommand modules, in the order ``--help`` lists them.
+_COMMANDS = ["nn"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="rnn-dissect",
+        description="Dissect recurrent neural networks: every value, gradient and saved "
+        "tensor of the forward and backward pass, exact (float64).",
+    )
+    parser.add_argument("--version", action="version", version=f"rnn-dissect {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        importlib.import_module(f"rnn_dissect.cli.{name}_cmd").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (0 ok, 2 user error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a bad flag (2, message already shown)
+        return int(e.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def entry() -> None:
+    sys.exit(main())
