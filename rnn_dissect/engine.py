@@ -132,7 +132,7 @@ class Node:
         return self.graph.apply("slice", self, index=index)
 
     @property
-    def T(self) -> Node:  # noqa: N802 — numpy's name
+    def T(self) -> Node:
         return self.graph.apply("transpose", self)
 
     def tanh(self) -> Node:
@@ -180,16 +180,22 @@ class Graph:
     def __contains__(self, node_id: str) -> bool:
         return node_id in self._by_id
 
-    def _new_id(self, base: str) -> str:
-        n = self._auto.get(base, 0)
-        while f"{base}{n}" in self._by_id:
+    def _new_id(self, base: str, named: bool) -> str:
+        """A named node keeps its name as id while it is free (then ``name.1``, ``name.2``);
+        an unnamed one is its op and a counter (``tanh0``)."""
+        if named and base not in self._by_id:
+            return base
+        n = self._auto.get(base, 1 if named else 0)
+        sep = "." if named else ""
+        while f"{base}{sep}{n}" in self._by_id:
             n += 1
         self._auto[base] = n + 1
-        return f"{base}{n}"
+        return f"{base}{sep}{n}"
 
     def _add(self, node_kw: dict[str, Any]) -> Node:
-        base = node_kw["name"] or (node_kw["kind"].value if node_kw["op"] == "leaf" else node_kw["op"])
-        node_id = node_kw.pop("id") or self._new_id(base)
+        name = node_kw["name"]
+        base = name or (node_kw["kind"].value if node_kw["op"] == "leaf" else node_kw["op"])
+        node_id = node_kw.pop("id") or self._new_id(base, named=bool(name))
         if node_id in self._by_id:
             raise ValueError(f"duplicate node id {node_id!r}")
         node = Node(graph=self, seq=len(self.nodes), id=node_id, **node_kw)
@@ -204,15 +210,13 @@ class Graph:
         *,
         kind: Kind,
         name: str = "",
-        id: str | None = None,  # noqa: A002 — the record's field name
+        id: str | None = None,
         t: int | None = None,
         layer: int | None = None,
     ) -> Node:
         """A node with no parents: an input, target, parameter or initial state."""
         arr = np.asarray(value)
-        if np.issubdtype(arr.dtype, np.floating) or arr.dtype == np.bool_:
-            arr = arr.astype(self.dtype)
-        elif not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.integer):  # integers stay: indices, class targets
             arr = arr.astype(self.dtype)
         kw = dict(name=name, kind=Kind(kind), op="leaf", parents=(), value=arr, t=t, layer=layer)
         return self._add({"id": id, **kw})
@@ -235,7 +239,7 @@ class Graph:
         *parents: Node | float,
         name: str = "",
         kind: Kind | str | None = None,
-        id: str | None = None,  # noqa: A002
+        id: str | None = None,
         t: int | None = None,
         layer: int | None = None,
         **attrs: Any,
@@ -377,7 +381,7 @@ class Graph:
 
     def _repr_svg_(self) -> str | None:
         """Jupyter display: the Graphviz drawing, or None (falls back to HTML) without dot."""
-        from rnn_dissect.render import graph as _graph
+        from rnn_dissect.render import graph as _graph  # type: ignore[attr-defined]
 
         try:
             return _graph.to_svg(self)
@@ -385,7 +389,7 @@ class Graph:
             return None
 
     def _repr_html_(self) -> str:
-        from rnn_dissect.render import table as _table
+        from rnn_dissect.render import table as _table  # type: ignore[attr-defined]
 
         return _table.nodes_html(self)
 

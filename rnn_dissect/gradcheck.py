@@ -75,7 +75,9 @@ def gradcheck(
     for node in wrt:
         analytic = np.zeros_like(node.value) if node.grad is None else node.grad.copy()
         numeric = numerical_grad(graph, loss, node, eps)
-        scale = max(float(np.abs(analytic).max(initial=0.0)), float(np.abs(numeric).max(initial=0.0)))
+        scale = max(
+            float(np.abs(analytic).max(initial=0.0)), float(np.abs(numeric).max(initial=0.0))
+        )
         err = float(np.abs(analytic - numeric).max(initial=0.0)) / max(scale, 1e-300)
         results.append(GradCheck(node.id, analytic, numeric, err))
     return results

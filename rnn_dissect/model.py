@@ -61,7 +61,9 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype: type = np.float64) -> dict[str, np.ndarray]:
+def init_params(
+    cfg: ModelConfig, rng: np.random.Generator, dtype: type = np.float64
+) -> dict[str, np.ndarray]:
     """PyTorch's default initialisation: every tensor ~ U(−1/√H, 1/√H) (the head too,
     since its fan-in is H)."""
     k = 1.0 / np.sqrt(cfg.hidden_size)

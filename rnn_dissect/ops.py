@@ -244,14 +244,22 @@ def _concat_b(g: Array, s: Saved, axis: int = -1) -> tuple[Array, ...]:
 
 
 # --------------------------------------------------------------------- losses
-def _softmax_ce_f(
-    logits: Array, target: Array, reduction: str = "mean"
-) -> tuple[Array, Saved]:
+def _reduce(each: Array, reduction: str) -> Array:
+    if reduction == "mean":
+        return np.asarray(each.mean())
+    if reduction == "sum":
+        return np.asarray(each.sum())
+    if reduction == "none":
+        return each
+    raise ValueError(f"reduction must be mean, sum or none, not {reduction!r}")
+
+
+def _softmax_ce_f(logits: Array, target: Array, reduction: str = "mean") -> tuple[Array, Saved]:
     # log-softmax with the max subtracted: no overflow for any logits
     z = logits - logits.max(axis=-1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
     nll = -np.take_along_axis(logp, target[..., None].astype(np.intp), axis=-1)[..., 0]
-    loss = {"mean": nll.mean, "sum": nll.sum, "none": lambda: nll}[reduction]()
+    loss = _reduce(nll, reduction)
     return np.asarray(loss), {"p": np.exp(logp), "target": target}
 
 
@@ -274,11 +282,11 @@ def _bce_f(p: Array, y: Array, reduction: str = "mean") -> tuple[Array, Saved]:
     logp = np.maximum(np.log(p), -100.0)
     log1mp = np.maximum(np.log1p(-p), -100.0)
     each = -(y * logp + (1.0 - y) * log1mp)
-    loss = {"mean": each.mean, "sum": each.sum, "none": lambda: each}[reduction]()
+    loss = _reduce(each, reduction)
     return np.asarray(loss), {"p": p, "y": y}
 
 
-def _bce_b(g: Array, s: Saved, reduction: str = "mean") -> tuple[Array, Array]:
+def _bce_b(g: Array, s: Saved, reduction: str = "mean") -> tuple[Array, None]:
     p, y = s["p"], s["y"]
     # dL/dp = (p - y) / (p (1 - p)); PyTorch bounds the denominator below by 1e-12
     d = (p - y) / np.maximum(p * (1.0 - p), 1e-12)
@@ -289,7 +297,7 @@ def _bce_b(g: Array, s: Saved, reduction: str = "mean") -> tuple[Array, Array]:
 def _bce_logits_f(z: Array, y: Array, reduction: str = "mean") -> tuple[Array, Saved]:
     # max(z, 0) - z y + log(1 + e^{-|z|}): the stable form of -y log σ(z) - (1-y) log(1-σ(z))
     each = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))
-    loss = {"mean": each.mean, "sum": each.sum, "none": lambda: each}[reduction]()
+    loss = _reduce(each, reduction)
     return np.asarray(loss), {"z": z, "y": y}
 
 
@@ -322,6 +330,12 @@ OPS: dict[str, Op] = {
         Op("concat", _concat_f, _concat_b, "pre-activation", "[x₁, x₂, …]"),
         Op("softmax_ce", _softmax_ce_f, _softmax_ce_b, "loss", "−log softmax(z)[target]"),
         Op("bce", _bce_f, _bce_b, "loss", "−(y log p + (1 − y) log(1 − p))"),
-        Op("bce_logits", _bce_logits_f, _bce_logits_b, "loss", "−(y log σ(z) + (1 − y) log(1 − σ(z)))"),
+        Op(
+            "bce_logits",
+            _bce_logits_f,
+            _bce_logits_b,
+            "loss",
+            "−(y log σ(z) + (1 − y) log(1 − σ(z)))",
+        ),
     ]
 }
