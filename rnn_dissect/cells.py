@@ -50,9 +50,15 @@ def _in(g: Graph, W_ih: Node, x: Node, t: int, layer: int) -> Node:
 
 
 def rnn_step(
-    g: Graph, p: LayerParams, x: Node, state: tuple[Node, ...], t: int, layer: int
+    g: Graph,
+    p: LayerParams,
+    x: Node,
+    state: tuple[Node, ...],
+    t: int,
+    layer: int,
+    nonlinearity: str = "tanh",
 ) -> tuple[Node]:
-    """Elman RNN (``torch.nn.RNN``, tanh):
+    """Elman RNN (``torch.nn.RNN``; ``nonlinearity="relu"`` as in torch):
 
     h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
     """
@@ -62,7 +68,7 @@ def rnn_step(
     xw = _in(g, p.W_ih, x, t, layer)
     hw = g.apply("linear", h_prev, p.W_hh, id=f"{pre}.hw", name="W_hh h", **kw)
     a = g.apply("addn", xw, p.b_ih, hw, p.b_hh, id=f"{pre}.a", name="a", **kw)
-    h = g.apply("tanh", a, id=f"{pre}.h", name="h", kind=Kind.STATE, **kw)
+    h = g.apply(nonlinearity, a, id=f"{pre}.h", name="h", kind=Kind.STATE, **kw)
     return (h,)
 
 

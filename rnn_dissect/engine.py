@@ -21,7 +21,7 @@ deterministic, and safe for unrolls of any length.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -87,7 +87,7 @@ class Node:
     @property
     def requires_grad(self) -> bool:
         """Targets and integer tensors (indices) carry no gradient."""
-        return self.kind != Kind.TARGET and bool(np.issubdtype(self.value.dtype, np.floating))
+        return self.kind != Kind.TARGET and self.value.dtype.kind == "f"  # np.floating
 
     def saved_tensors(self) -> list[SavedTensor]:
         """What this node's backward needs, each tensor tied to the node that owns it."""
@@ -293,12 +293,21 @@ class Graph:
         for node in self.nodes:
             node.grad = None
 
-    def backward(self, root: Node, seed: np.ndarray | None = None) -> None:
+    def backward(
+        self,
+        root: Node,
+        seed: np.ndarray | None = None,
+        on_edge: Callable[[Node, Node, np.ndarray], None] | None = None,
+    ) -> None:
         """Reverse-mode sweep: dL/dn for every node n that ``root`` depends on.
 
         Gradients are (re)set, not added to: each call is one clean backward pass. A node
         used many times (a weight shared over 1,000 steps) sums its children's
         contributions in reverse creation order, so the result is deterministic.
+
+        ``on_edge(child, parent, g)``, if given, sees each edge's part of ``parent.grad``
+        as it is added — what :meth:`edge_grad` recomputes afterwards — so per-step splits
+        cost no second VJP. ``g`` is read-only.
         """
         if seed is None:
             if root.value.size != 1:
@@ -308,13 +317,22 @@ class Graph:
         for node in order:
             node.grad = None
         root.grad = np.asarray(seed, dtype=root.value.dtype).reshape(root.value.shape)
+        owned: set[int] = set()  # grads this sweep allocated itself: safe to add into in place
         for node in reversed(order):
             if node.op == "leaf" or node.grad is None:
                 continue
             for parent, g in zip(node.parents, self._vjp(node), strict=True):
                 if g is None or not parent.requires_grad:
                     continue
-                parent.grad = g if parent.grad is None else parent.grad + g
+                if on_edge is not None:
+                    on_edge(node, parent, g)
+                if parent.grad is None:
+                    parent.grad = g  # may be shared with the child's grad: never mutated
+                elif parent.seq in owned:
+                    parent.grad += g  # same sum, same order, no new array per step
+                else:
+                    parent.grad = parent.grad + g
+                    owned.add(parent.seq)
 
     def _vjp(self, node: Node) -> Sequence[np.ndarray | None]:
         rule = _ops.OPS[node.op]
@@ -381,7 +399,7 @@ class Graph:
 
     def _repr_svg_(self) -> str | None:
         """Jupyter display: the Graphviz drawing, or None (falls back to HTML) without dot."""
-        from rnn_dissect.render import graph as _graph  # type: ignore[attr-defined]
+        from rnn_dissect.render import graph as _graph
 
         try:
             return _graph.to_svg(self)
@@ -389,7 +407,7 @@ class Graph:
             return None
 
     def _repr_html_(self) -> str:
-        from rnn_dissect.render import table as _table  # type: ignore[attr-defined]
+        from rnn_dissect.render import table as _table
 
         return _table.nodes_html(self)
 

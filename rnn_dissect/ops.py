@@ -161,7 +161,8 @@ def _linear_f(x: Array, w: Array, b: Array | None = None) -> tuple[Array, Saved]
 def _linear_b(g: Array, s: Saved) -> tuple[Array, ...]:
     x, w = s["x"], s["W"]
     gx = g @ w  # (B, in)
-    gw = np.outer(g, x) if x.ndim == 1 else g.T @ x  # (out, in): Σ_b g_b x_bᵀ
+    # (out, in): Σ_b g_b x_bᵀ — for one example the outer product, faster than a matmul
+    gw = np.outer(g, x) if x.ndim == 1 or x.shape[0] == 1 else g.T @ x
     gb = g if g.ndim == 1 else g.sum(axis=0)  # (out,)
     return gx, gw, gb  # the engine drops gb when there is no bias parent
 
@@ -254,11 +255,17 @@ def _reduce(each: Array, reduction: str) -> Array:
     raise ValueError(f"reduction must be mean, sum or none, not {reduction!r}")
 
 
+def _target_cells(target: Array) -> tuple[Array, Array]:
+    """(row, class) indices of each target in the logits viewed as (rows, V)."""
+    cls = target.reshape(-1).astype(np.intp)
+    return np.arange(cls.size), cls
+
+
 def _softmax_ce_f(logits: Array, target: Array, reduction: str = "mean") -> tuple[Array, Saved]:
     # log-softmax with the max subtracted: no overflow for any logits
     z = logits - logits.max(axis=-1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    nll = -np.take_along_axis(logp, target[..., None].astype(np.intp), axis=-1)[..., 0]
+    nll = -logp.reshape(-1, logp.shape[-1])[_target_cells(target)].reshape(target.shape)
     loss = _reduce(nll, reduction)
     return np.asarray(loss), {"p": np.exp(logp), "target": target}
 
@@ -266,8 +273,7 @@ def _softmax_ce_f(logits: Array, target: Array, reduction: str = "mean") -> tupl
 def _softmax_ce_b(g: Array, s: Saved, reduction: str = "mean") -> tuple[Array, None]:
     p, target = s["p"], s["target"]
     d = p.copy()  # dL/dlogits = p - onehot(target), per row
-    ti = target[..., None].astype(np.intp)
-    np.put_along_axis(d, ti, np.take_along_axis(d, ti, axis=-1) - 1.0, axis=-1)
+    d.reshape(-1, d.shape[-1])[_target_cells(target)] -= 1.0  # a view: d itself changes
     if reduction == "mean":
         d = d * (g / max(target.size, 1))
     elif reduction == "sum":
