@@ -1,0 +1,174 @@
+"""Small plots for the BPTT pages: inline SVG written by hand (no script, no CDN), and the
+``flow`` figure with matplotlib.
+
+- :func:`heatmap_svg`: a matrix as coloured cells on a log scale (white = the smallest
+  non-zero magnitude shown, dark = the largest; blank = 0 or not computed); every cell has
+  a ``<title>`` with its exact value, so a reader (or a test) can hover it.
+- :func:`bars_svg`: grouped bars per step, one colour per series, log or linear height.
+- :func:`reach_figure`: ‖∂L_T/∂h_{T−ℓ}‖ / max against the lag ℓ, one line per cell, the
+  1e-3 threshold and each cell's reach marked.
+
+    >>> '<rect' in heatmap_svg(np.array([[1.0, 0.1]]), ["W"], ["1", "2"])
+    True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["SERIES_COLOURS", "bars_svg", "heatmap_svg", "reach_figure"]
+
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00")  # Okabe–Ito
+CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73"}
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def _shade(frac: float) -> str:
+    """0 → near white, 1 → dark blue (linear in the log magnitude)."""
+    lo, hi = (247, 251, 255), (8, 48, 107)
+    return "#" + "".join(f"{round(a + (b - a) * frac):02x}" for a, b in zip(lo, hi, strict=True))
+
+
+def heatmap_svg(
+    m: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    *,
+    cell: int = 18,
+    label_width: int = 150,
+    title: str = "",
+) -> str:
+    """``m`` (R, C) of magnitudes ≥ 0 (NaN = not computed) as a log-colour grid."""
+    m = np.asarray(m, dtype=np.float64)
+    pos = m[np.isfinite(m) & (m > 0)]
+    lo, hi = (float(np.log10(pos.min())), float(np.log10(pos.max()))) if pos.size else (0.0, 0.0)
+    R, C = m.shape
+    step = max(1, math.ceil(C / 25))  # column labels: at most ~25
+    w, h = max(label_width + C * cell + 10, 420), 22 + R * cell + 24
+    out = [
+        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">'
+    ]
+    for j in range(0, C, step):
+        x = label_width + j * cell + cell / 2
+        out.append(
+            f'<text x="{x}" y="14" font-size="10" text-anchor="middle">{html.escape(cols[j])}</text>'
+        )
+    for i in range(R):
+        y = 20 + i * cell
+        out.append(
+            f'<text x="{label_width - 4}" y="{y + cell * 0.7}" font-size="11" '
+            f'text-anchor="end">{html.escape(rows[i])}</text>'
+        )
+        for j in range(C):
+            v = m[i, j]
+            if not np.isfinite(v) or v <= 0:
+                fill = "#ffffff"
+            else:
+                fill = _shade(0.15 + 0.85 * ((math.log10(v) - lo) / (hi - lo) if hi > lo else 1.0))
+            tip = "not computed" if not np.isfinite(v) else _fmt(float(v))
+            out.append(
+                f'<rect x="{label_width + j * cell}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
+                f'fill="{fill}" stroke="#e3e6ea" data-v="{tip}"><title>'
+                f"{html.escape(rows[i])}, {html.escape(cols[j])}: {tip}</title></rect>"
+            )
+    scale = f"log colour scale: {10**lo:.3g} (light) … {10**hi:.3g} (dark)" if pos.size else "all 0"
+    out.append(f'<text x="{label_width}" y="{h - 6}" font-size="10">{html.escape(scale)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def bars_svg(
+    series: Mapping[str, Sequence[float]],
+    labels: Sequence[str],
+    *,
+    log: bool = True,
+    height: int = 140,
+    title: str = "",
+) -> str:
+    """Grouped bars: for each label (a step), one bar per series. Log height spans the
+    non-zero values shown (4 decades at most below the largest)."""
+    names = list(series)
+    vals = np.array([list(series[n]) for n in names], dtype=np.float64)  # (S, N)
+    S, N = vals.shape
+    pos = vals[np.isfinite(vals) & (vals > 0)]
+    top = float(pos.max()) if pos.size else 1.0
+    floor = max(float(pos.min()), top * 1e-4) if pos.size else 0.5
+
+    def frac(v: float) -> float:
+        if not np.isfinite(v) or v <= 0:
+            return 0.0
+        if not log:
+            return v / top
+        return max(0.02, (math.log10(v) - math.log10(floor)) / (math.log10(top / floor) or 1.0))
+
+    bw, gap = max(6, min(24, 360 // max(N * S, 1))), 6
+    gw = S * bw + gap
+    w = max(50 + N * gw + 10, 60 + sum(24 + 7 * len(n) for n in names), 420)
+    h = height + 50
+    step = max(1, math.ceil(N / 25))
+    out = [
+        f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
+        f'<line x1="48" y1="{height + 10}" x2="{w - 5}" y2="{height + 10}" stroke="#999"/>',
+        f'<text x="2" y="16" font-size="10">{_fmt(top)}</text>',
+    ]
+    if log:
+        out.append(f'<text x="2" y="{height + 8}" font-size="10">{_fmt(floor)}</text>')
+    for j in range(N):
+        x0 = 50 + j * gw
+        for s in range(S):
+            v = float(vals[s, j])
+            bh = frac(v) * height
+            out.append(
+                f'<rect x="{x0 + s * bw}" y="{height + 10 - bh:.2f}" width="{bw - 1}" '
+                f'height="{bh:.2f}" fill="{SERIES_COLOURS[s % len(SERIES_COLOURS)]}">'
+                f"<title>{html.escape(names[s])} at {html.escape(labels[j])}: {_fmt(v)}</title></rect>"
+            )
+        if j % step == 0:
+            out.append(
+                f'<text x="{x0 + S * bw / 2}" y="{height + 24}" font-size="10" '
+                f'text-anchor="middle">{html.escape(labels[j])}</text>'
+            )
+    x = 50
+    for s, n in enumerate(names):
+        colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
+        out.append(f'<rect x="{x}" y="{height + 34}" width="10" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{x + 14}" y="{height + 43}" font-size="11">{html.escape(n)}</text>')
+        x += 24 + 7 * len(n)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def reach_figure(
+    curves: dict[str, Sequence[float]], reach: dict[str, int | None], fall: float, title: str
+) -> Figure:
+    """One line per cell: normalised ‖∂L_T/∂h_{T−ℓ}‖ against ℓ (log y), threshold dashed."""
+    fig = Figure(figsize=(6.4, 3.8))
+    ax = fig.subplots()
+    for cell, curve in curves.items():
+        c = np.asarray(curve, dtype=np.float64)
+        lags = np.arange(c.size)
+        ok = c > 0
+        colour = CELL_COLOURS.get(cell, "C0")
+        r = reach.get(cell)
+        label = f"{cell.upper()} (reach {r if r is not None else '> ' + str(c.size - 1)})"
+        ax.plot(lags[ok], c[ok], color=colour, label=label, gid=f"reach-{cell}")
+        if r is not None:
+            ax.axvline(r, color=colour, linestyle=":", linewidth=1)
+    ax.axhline(fall, color="#555555", linestyle="--", linewidth=1, label=f"{fall:g} of the peak")
+    ax.set_yscale("log")
+    ax.set_xlabel("lag ℓ (steps back from the last step T)")
+    ax.set_ylabel("‖∂L_T/∂h_(T−ℓ)‖ / max")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

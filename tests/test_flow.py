@@ -1,0 +1,66 @@
+"""``rnn-dissect flow``: the reach of RNN, LSTM and GRU, recomputed independently with
+PyTorch autograd (float64) on an explicitly unrolled loop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch_ref import loop_run
+
+from rnn_dissect.cli import main
+from rnn_dissect.flow import CELLS, compare
+from rnn_dissect.model import CharModel, ModelConfig
+
+TEXT = "the cat sat on the mat and the dog ate a hat"
+
+
+def torch_reach(cell: str, text: str, hidden: int, seed: int, layers: int = 1):
+    """‖∂L_T/∂h_t‖ by lag (last layer) and the reach, by the definition, with torch."""
+    model = CharModel.init(ModelConfig(cell, tuple(dict.fromkeys(text)), hidden, layers), seed)
+    idx = model.encode(text)
+    loop = loop_run(model, idx[None, :-1], idx[None, 1:])
+    T = len(text) - 1
+    hs = loop.h[-1][1:]  # h_1..h_T of the last layer
+    grads = torch.autograd.grad(loop.step_losses[T], hs, allow_unused=True)
+    g = np.array([0.0 if x is None else float(x.norm()) for x in grads])[::-1]  # by lag
+    peak = int(np.argmax(g))
+    below = [lag for lag in range(peak, T) if g[lag] < 1e-3 * g[peak]]
+    return g / g.max(), (below[0] if below else None)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_reach_matches_torch(layers):
+    cmp = compare(TEXT, hidden=4, seed=1, layers=layers)
+    assert [r.cell for r in cmp.rows] == list(CELLS) and cmp.steps == len(TEXT) - 1
+    for r in cmp.rows:
+        curve, reach = torch_reach(r.cell, TEXT, 4, 1, layers)
+        assert np.allclose(r.curve, curve, rtol=1e-10, atol=1e-300), r.cell
+        assert r.reach == reach and reach is not None, (r.cell, r.reach, reach)
+        assert r.looked_back == cmp.steps - 1
+
+
+def test_no_reach_on_a_short_text():
+    cmp = compare("abcab", hidden=3, seed=0)
+    for r in cmp.rows:
+        curve, reach = torch_reach(r.cell, "abcab", 3, 0)
+        assert reach is None and r.reach is None
+        assert np.allclose(r.curve, curve, rtol=1e-10)
+    assert "try a longer --text" in cmp.to_dict()["reading"]
+
+
+def test_flow_cli_writes_json_and_plots(tmp_path, capsys):
+    code = main(["flow", "--text", TEXT, "--hidden", "4", "--seed", "1", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    doc = json.loads((tmp_path / "flow.json").read_text(encoding="utf-8"))
+    ref = compare(TEXT, hidden=4, seed=1).to_dict()
+    assert doc == json.loads(json.dumps(ref))
+    for r in doc["rows"]:  # the terminal table has the same reaches
+        assert f"  {r['cell']:<5} {r['reach']:>7}" in out
+    assert doc["reading"] in out
+    assert (tmp_path / "flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (tmp_path / "flow.svg").read_text(encoding="utf-8")
+    assert all(f'id="reach-{c}"' in svg for c in CELLS)
