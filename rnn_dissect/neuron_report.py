@@ -93,8 +93,11 @@ def write_report(
     window: int = 30,
     snapshots: Sequence[Snapshot] | None = None,
     threshold: float = 0.5,
+    snapshot_features: Sequence[Feature] | None = None,
 ) -> Report:
-    """Score, rank, draw and write (see the module docstring); returns what was written."""
+    """Score, rank, draw and write (see the module docstring); returns what was written.
+    ``snapshot_features``: the features over the snapshots' probe text, when it is not
+    ``acts.text`` (default: ``features``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scores = score_units(acts, features)
@@ -122,7 +125,8 @@ def write_report(
     if sats:
         files += save_figure(saturation_figure(sats), out / "saturation")
     if snapshots:
-        files += _write_tuning(out, snapshots, features, threshold)
+        probe_features = features if snapshot_features is None else snapshot_features
+        files += _write_tuning(out, snapshots, probe_features, threshold)
     return Report(scores, units, files)
 
 
