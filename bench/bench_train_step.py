@@ -59,6 +59,12 @@ def environment() -> None:
             )
     except ImportError:
         print("  (pip install threadpoolctl to see numpy's BLAS and its threads)")
+    from rnn_dissect.kernels import halves
+
+    on = halves.ENABLED and halves._blas_controller() is not None
+    print(
+        f"  LSTM/GRU batch halves on two threads (rnn_dissect.kernels.halves): {'on' if on else 'off'}"
+    )
 
 
 # ------------------------------------------------------------------ part 1: min-char-rnn

@@ -122,6 +122,29 @@ def test_per_step_gather_path(cell, monkeypatch):
     check(cell, *make(cell, 13, 24, 2, 5, 17, seed=9), tol=1e-10)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("B", [5, 8])
+def test_batch_halves_on_two_threads(cell, B, monkeypatch):
+    """The two-core path (batch halves in parallel) gives the unsplit numbers, and torch's."""
+    pytest.importorskip("threadpoolctl")
+    from rnn_dissect.kernels import halves, layout
+
+    params, x, y, state0 = make(cell, 9, 20, 2, B, 13, seed=21)
+    monkeypatch.setattr(halves, "ENABLED", False)
+    one = KERNELS[cell].forward_backward(params, x, y, state0, 0.2, np.random.default_rng(1))
+    monkeypatch.setattr(halves, "ENABLED", True)
+    monkeypatch.setattr(halves, "MIN_ROWS_X_H", 0)
+    monkeypatch.setattr(layout, "GATHER_ALL_MAX_BYTES", 0)
+    assert halves._blas_controller() is not None  # threadpoolctl present: really split
+    two = KERNELS[cell].forward_backward(params, x, y, state0, 0.2, np.random.default_rng(1))
+    assert abs(one[0] - two[0]) <= 1e-12 * abs(one[0])
+    for k in params:
+        assert rel(two[1][k], one[1][k]) <= 1e-12, k
+    for a, b in zip(one[2], two[2], strict=True):
+        assert rel(b, a) <= 1e-12
+    check(cell, params, x, y, state0, tol=1e-10)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_dropout_mask_matches_torch_loop(cell):
     params, x, y, state0 = make(cell, 9, 16, 3, 4, 12, seed=5)

@@ -84,7 +84,9 @@ def _forward(
     return (Hs[T, rows].copy(),), (U, S, HN, Hs)
 
 
-def _backward(w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, rows: slice) -> Blocks:
+def _backward(
+    w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, rows: slice
+) -> Blocks:
     """BPTT for batch rows ``rows``; fills their rows of dgh (T, B, 3H) and dgi_n (T, B, H)."""
     U, S, HN, Hs = cache
     T, B, H = dHs.shape

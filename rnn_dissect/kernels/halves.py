@@ -8,10 +8,14 @@ leaving a core idle during every elementwise op (numpy's ufuncs are single-threa
 release the GIL, as does matmul). The numbers are the same: each output row is computed
 by the same kernels from the same inputs.
 
-Used for LSTM and GRU (their steps carry many elementwise ops); plain RNN is GEMM-bound
-and runs faster on one chain with a two-thread BLAS. Needs ``threadpoolctl`` to pin the
-BLAS to one thread inside the halves; without it, or with one core, the halves are not
-split.
+Offered for LSTM and GRU (their steps carry many elementwise ops; plain RNN is GEMM-bound).
+OFF by default (``ENABLED = False``): measured here it cut an isolated LSTM forward+backward
+loop by 7–10 % and held up far better while other processes loaded the cores, but in
+``bench/bench_train_step.py`` (PyTorch alternating in the same process) whole training steps
+came out 10–20 % slower than with one chain and a two-thread BLAS. Set
+``rnn_dissect.kernels.halves.ENABLED = True`` to try it on another machine. Needs the
+optional ``threadpoolctl`` to pin the BLAS to one thread inside the halves; without it, or
+with one core, nothing is split.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ __all__ = ["ENABLED", "MIN_ROWS_X_H", "run"]
 
 R = TypeVar("R")
 
-ENABLED = True  # tests and benchmarks switch this off to compare
+ENABLED = False  # see the module docstring
 MIN_ROWS_X_H = 1 << 14  # split only when B·H is at least this (B = 64, H ≥ 256)
 
 _controller: Any = None

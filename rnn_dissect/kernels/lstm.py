@@ -74,7 +74,9 @@ def _forward(
     return (Hs[T, rows].copy(), Cs[T, rows].copy()), (U, S, TC, Cs, Hs)
 
 
-def _backward(w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, rows: slice) -> Blocks:
+def _backward(
+    w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, rows: slice
+) -> Blocks:
     """BPTT for batch rows ``rows``; fills their rows of dÃ (T, B, 4H)."""
     U, S, TC, Cs, Hs = cache
     T, B, H = dHs.shape
@@ -92,7 +94,9 @@ def _backward(w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, 
             np.add(dh, tmp, out=dh)
         u, sg, tc, d = U[t, rows], S[t, rows], TC[t, rows], dU[t, rows]
         i, f, o, g = sg[:, :H], sg[:, H : 2 * H], sg[:, 2 * H :], u[:, 3 * H :]
-        np.multiply(Hs[t + 1, rows], tc, out=tmp)  # dc += dh ⊙ o ⊙ (1 − tanh²c) = dh ⊙ (o − h ⊙ tanh c)
+        np.multiply(
+            Hs[t + 1, rows], tc, out=tmp
+        )  # dc += dh ⊙ o ⊙ (1 − tanh²c) = dh ⊙ (o − h ⊙ tanh c)
         np.subtract(o, tmp, out=tmp)
         np.multiply(tmp, dh, out=tmp)
         np.add(dc, tmp, out=dc)

@@ -52,7 +52,9 @@ def _forward(
     return (Hs[T].copy(),), Hs
 
 
-def _backward(w: LayerWeights, dHs: Array, Hs: Array, ws: Workspace, tag: str, rows: slice) -> Blocks:
+def _backward(
+    w: LayerWeights, dHs: Array, Hs: Array, ws: Workspace, tag: str, rows: slice
+) -> Blocks:
     T, B, H = dHs.shape
     dA = dHs  # (T, B, H): dL/dh_t, turned into dL/da_t in place
     tmp = ws.get("tmp", (B, H), dHs.dtype)

@@ -101,8 +101,13 @@ def run_layers(
         Hs = hcat[:, :, :H]  # (T+1, B, H)
         Hs[0] = s0[0][k]
         s0k = tuple(s[k] for s in s0)
+
         def fwd(
-            rows: slice, w: LayerWeights = w, xw: XW = xw, s0k: tuple[Array, ...] = s0k, Hs: Array = Hs,
+            rows: slice,
+            w: LayerWeights = w,
+            xw: XW = xw,
+            s0k: tuple[Array, ...] = s0k,
+            Hs: Array = Hs,
             tag: str = f"l{k}",
         ) -> Any:
             return spec.forward(w, xw, s0k, Hs, ws, tag, train, rows)
@@ -173,6 +178,7 @@ def backward_layers(
     dHs = dtop
     for k in reversed(range(len(layers))):
         lay = layers[k]
+
         def bwd(rows: slice, lay: Layer = lay, dHs: Array = dHs, tag: str = f"l{k}") -> Blocks:
             return spec.backward(lay.w, dHs, lay.cache, ws, tag, rows)
 
