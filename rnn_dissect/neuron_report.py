@@ -9,7 +9,10 @@
 - ``saturation.png`` / ``.svg``: gate saturation per layer (cells with gates);
 - with training snapshots, ``tuning.json`` (per feature: its best unit, that unit's score at
   every snapshot, the first step it reached ``threshold``), ``score_curves.png`` / ``.svg``
-  and ``unit_l{k}_{kind}{u}.png`` / ``.svg``: each best unit over the probe text per step.
+  and ``unit_l{k}_{kind}{u}.png`` / ``.svg``: each best unit over the probe text per step;
+  when the snapshots record per-unit norms, each feature's entry in ``tuning.json`` also has
+  ``param_norms`` ({``weight``, ``grad``}: its best unit's norms per step, ``null`` where not
+  recorded) and ``param_norms.png`` / ``.svg`` draws them for every best unit.
 
 The CLI is then: collect activations, build features, call this, print :func:`summary`.
 """
@@ -29,12 +32,13 @@ from rnn_dissect.features import Feature
 from rnn_dissect.neurons import SIGMOID_GATES, Scores, score_units
 from rnn_dissect.render.heatmap import heatmap_page, heatmap_terminal
 from rnn_dissect.render.neuron_plots import (
+    param_norms_figure,
     saturation_figure,
     save_figure,
     score_curves_figure,
     unit_training_figure,
 )
-from rnn_dissect.tuning import Snapshot, tuning_curves, unit_image
+from rnn_dissect.tuning import Snapshot, norm_trajectories, tuning_curves, unit_image
 
 __all__ = ["Report", "colour_scale", "summary", "terminal_heatmap", "write_report"]
 
@@ -134,6 +138,9 @@ def _write_tuning(
     out: Path, snapshots: Sequence[Snapshot], features: Sequence[Feature], threshold: float
 ) -> list[Path]:
     curves = tuning_curves(snapshots, features, threshold)
+    best = list(dict.fromkeys(c.unit for c in curves))
+    recorded = any(s.weight_norms is not None for s in snapshots)
+    norms = {u: norm_trajectories(snapshots, u) for u in best} if recorded else {}
     doc = {
         c.feature: {
             **c.unit.to_dict(),
@@ -142,18 +149,36 @@ def _write_tuning(
             "best_any": [round(float(v), 6) for v in c.best_any],
             "threshold": threshold,
             "crossed_at": c.crossed_at,
+            **({"param_norms": _norms_dict(*norms[c.unit][1:])} if norms else {}),
         }
         for c in curves
     }
     files = [out / "tuning.json"]
     files[0].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     files += save_figure(score_curves_figure(curves), out / "score_curves")
+    if norms:
+        steps = curves[0].steps
+        weight = np.array([norms[u][1] for u in best]).reshape(len(best), len(steps))  # (U, S)
+        grad = np.array([norms[u][2] for u in best]).reshape(len(best), len(steps))  # (U, S)
+        labels = [
+            f"l{u.layer} {u.kind}{u.unit} ({', '.join(c.feature for c in curves if c.unit == u)})"
+            for u in best
+        ]
+        fig = param_norms_figure(steps, best, weight, grad, labels)
+        files += save_figure(fig, out / "param_norms")
     for u in dict.fromkeys(c.unit for c in curves):
         steps, image = unit_image(snapshots, u)
         _, scale = colour_scale(u.kind, image)
         fig = unit_training_figure(steps, image, _label(u), scale=scale)
         files += save_figure(fig, out / f"unit_l{u.layer}_{u.kind}{u.unit}")
     return files
+
+
+def _norms_dict(weight: np.ndarray, grad: np.ndarray) -> dict[str, list[float | None]]:
+    def as_list(a: np.ndarray) -> list[float | None]:
+        return [None if np.isnan(v) else float(f"{v:.9g}") for v in a]  # 9 significant digits
+
+    return {"weight": as_list(weight), "grad": as_list(grad)}
 
 
 def summary(scores: Scores, top: int = 3) -> str:

@@ -9,6 +9,8 @@
                          measured), chars_per_s, lr, grad_norm, epoch, elapsed_s
     samples.txt          periodic samples, each under a ``--- step N ---`` line
     snapshots/stepNNNNNNN/  activations of every unit on the probe text (rnn_dissect.activations)
+                         and param_norms.safetensors: per-unit weight and gradient norms
+                         (rnn_dissect.tuning.save_unit_norms)
 
 Every file is written whole to a temporary name, flushed, and renamed over the old one (a
 snapshot directory is renamed into place), so a crash, Ctrl-C or full disk mid-write leaves

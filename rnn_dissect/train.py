@@ -48,6 +48,7 @@ from rnn_dissect.kernels import KERNELS, Workspace
 from rnn_dissect.model import CharModel, ModelConfig, init_params
 from rnn_dissect.rundir import RunDir, TrainState
 from rnn_dissect.sample import default_prime, sample
+from rnn_dissect.tuning import Norms, save_unit_norms, unit_param_norms
 
 __all__ = ["Report", "TrainConfig", "Trainer", "evaluate", "lr_at", "open_run"]
 
@@ -211,6 +212,7 @@ class Trainer:
         self.probe = "".join(corpus.vocab[i] for i in probe_src[: cfg.probe_chars])
         self.ws, self.eval_ws = Workspace(), Workspace()
         self.saved_step = state.step if state.step > 0 else -1  # step of the checkpoint on disk
+        self.grad_norms: Norms | None = None  # per-unit norms of the last step's gradient
 
     # ------------------------------------------------------------------ pieces
     def model(self) -> CharModel:
@@ -224,6 +226,8 @@ class Trainer:
         loss, grads, st_carry = KERNELS[cfg.cell].forward_backward(
             st.params, x, y, carry, cfg.dropout, st.rng, self.ws
         )
+        if cfg.snapshot_every and (st.step + 1) % cfg.snapshot_every == 0:  # before clipping
+            self.grad_norms = unit_param_norms(grads, cfg.cell, cfg.num_layers)
         norm = optim.clip_grad_norm(grads, cfg.clip) if cfg.clip > 0 else optim.grad_norm(grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):
             bad = "nan" if math.isnan(loss) or math.isnan(norm) else "inf"
@@ -363,9 +367,15 @@ class Trainer:
         self.report("sample", {"step": self.state.step, "text": text})
 
     def snapshot(self) -> None:
-        """Every unit's activations over the probe text, for the neurons analyses."""
+        """Every unit's activations over the probe text, and the per-unit norms of the weights
+        and of the (unclipped) gradient of the step just taken, for the neurons analyses."""
+        cfg = self.cfg
         with self.run.snapshot_dir(self.state.step) as d:
             collect(self.model(), self.probe, warmup=len(self.probe), out_dir=d)
+            weight = unit_param_norms(self.state.params, cfg.cell, cfg.num_layers)
+            grad = self.grad_norms if self.state.step > 0 else None  # step 0: no step yet
+            save_unit_norms(d, weight, grad)
+        self.grad_norms = None
 
 
 def make_optimizer(cfg: TrainConfig, params: dict[str, np.ndarray]) -> optim.Optimizer:

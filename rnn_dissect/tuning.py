@@ -9,7 +9,11 @@ probe text). From a list of them, in step order:
   at which that unit's |score| reached a threshold;
 - :func:`unit_param_norms`: per unit, the norm of the weights (or gradients) feeding it,
   ‖[W_ih[g·H + u], W_hh[g·H + u]]‖₂ for gate block g — call it on each snapshot's
-  parameters (or gradients) for a trajectory.
+  parameters (or gradients) for a trajectory;
+- :func:`save_unit_norms` / :func:`load_unit_norms`: those norms beside a snapshot's
+  activations (``param_norms.safetensors``; a snapshot written before them has none);
+- :func:`unit_norm`, :func:`norm_trajectories`: the norm feeding one unit — its gate's rows
+  for a gate, the rows of every gate block for h and c — at one snapshot, or at each.
 
     >>> import numpy as np
     >>> from rnn_dissect.activations import Activations
@@ -24,22 +28,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from rnn_dissect import safetensors_file as stf
 from rnn_dissect.activations import Activations, UnitRef
 from rnn_dissect.cells import GATES
 from rnn_dissect.errors import UserError
 from rnn_dissect.features import Feature
 from rnn_dissect.neurons import score_units
 
-__all__ = ["Snapshot", "TuningCurve", "tuning_curves", "unit_image", "unit_param_norms"]
+__all__ = [
+    "NORMS_FILE",
+    "Norms",
+    "Snapshot",
+    "TuningCurve",
+    "load_unit_norms",
+    "norm_trajectories",
+    "save_unit_norms",
+    "tuning_curves",
+    "unit_image",
+    "unit_norm",
+    "unit_param_norms",
+]
+
+Norms = dict[tuple[int, str], np.ndarray]  # (layer, gate) -> (H,), as unit_param_norms returns
+NORMS_FILE = "param_norms.safetensors"  # in a snapshot directory, beside the activations
 
 
 @dataclass
 class Snapshot:
     step: int  # training step the parameters were saved at
     acts: Activations  # on the probe text, the same text for every snapshot
+    weight_norms: Norms | None = None  # unit_param_norms of the weights at `step`
+    grad_norms: Norms | None = None  # ... of the gradient of the step that led to `step`
 
 
 def _check(snapshots: Sequence[Snapshot]) -> None:
@@ -110,3 +133,47 @@ def unit_param_norms(
         for g, gate in enumerate(GATES[cell]):  # (G·H,) rows, block g is gate g
             out[(k, gate)] = np.sqrt(sq[g * H : (g + 1) * H])
     return out
+
+
+def save_unit_norms(directory: str | Path, weight: Norms, grad: Norms | None) -> Path:
+    """Write ``directory/param_norms.safetensors``: float64 (H,) arrays named
+    ``weight.l{k}.{gate}`` and (when ``grad`` is given) ``grad.l{k}.{gate}``."""
+    arrays = {f"weight.l{k}.{g}": np.asarray(a, np.float64) for (k, g), a in weight.items()}
+    if grad is not None:
+        arrays.update({f"grad.l{k}.{g}": np.asarray(a, np.float64) for (k, g), a in grad.items()})
+    path = Path(directory) / NORMS_FILE
+    stf.write(path, {"format": "rnn-dissect/unit-norms-1"}, arrays)
+    return path
+
+
+def load_unit_norms(directory: str | Path) -> tuple[Norms | None, Norms | None]:
+    """(weight norms, gradient norms) of a snapshot directory; None for what it lacks."""
+    path = Path(directory) / NORMS_FILE
+    if not path.is_file():
+        return None, None  # a snapshot from before the norms were recorded
+    out: dict[str, Norms] = {"weight": {}, "grad": {}}
+    for name, a in stf.read_tensors(path).items():
+        what, layer, gate = name.split(".")
+        out[what][(int(layer[1:]), gate)] = a
+    return out["weight"] or None, out["grad"] or None
+
+
+def unit_norm(norms: Norms, unit: UnitRef) -> float:
+    """The norm of the rows feeding ``unit``: ``norms[(layer, kind)][u]`` for a gate;
+    for h and c (fed by every gate block) √(Σ_g norms[(layer, g)][u]²)."""
+    if (unit.layer, unit.kind) in norms:
+        return float(norms[(unit.layer, unit.kind)][unit.unit])
+    blocks = [a[unit.unit] for (k, _), a in norms.items() if k == unit.layer]
+    return float(np.sqrt(np.sum(np.square(blocks, dtype=np.float64))))
+
+
+def norm_trajectories(
+    snapshots: Sequence[Snapshot], unit: UnitRef
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(S,) steps, (S,) weight norm and (S,) gradient norm of ``unit`` (see
+    :func:`unit_norm`) at each snapshot; NaN where a snapshot has no such record."""
+    _check(snapshots)
+    steps = np.array([s.step for s in snapshots], dtype=np.int64)
+    w = [np.nan if s.weight_norms is None else unit_norm(s.weight_norms, unit) for s in snapshots]
+    g = [np.nan if s.grad_norms is None else unit_norm(s.grad_norms, unit) for s in snapshots]
+    return steps, np.array(w, dtype=np.float64), np.array(g, dtype=np.float64)

@@ -42,7 +42,7 @@ from rnn_dissect.model import CharModel
 from rnn_dissect.neuron_report import summary, terminal_heatmap, write_report
 from rnn_dissect.neurons import Scores
 from rnn_dissect.rundir import RunDir
-from rnn_dissect.tuning import Snapshot
+from rnn_dissect.tuning import Snapshot, load_unit_norms
 
 __all__ = ["read_text", "register", "run"]
 
@@ -251,7 +251,8 @@ def _snapshots(source: Path, layer: int | None) -> list[Snapshot]:
     out = []
     for sd in sorted(d.glob("step*")):
         if sd.name[4:].isdigit() and (sd / "activations.json").is_file():
-            out.append(Snapshot(int(sd.name[4:]), _layer_only(load(sd), layer)))
+            weight, grad = load_unit_norms(sd)  # (None, None) for an older snapshot
+            out.append(Snapshot(int(sd.name[4:]), _layer_only(load(sd), layer), weight, grad))
     return out
 
 

@@ -8,8 +8,11 @@ state and no GUI backend: saving PNG goes through Agg).
 - :func:`unit_training_figure`: one unit over the probe text (x) at every snapshot (y).
 - :func:`score_curves_figure`: per feature, its best unit's score over training, with the
   threshold and the step where it was first crossed.
+- :func:`param_norms_figure`: per unit, the norm of the weights feeding it and of their
+  gradient against training step (two panels, one line per unit in each).
 
-Every artist that carries data has a ``gid`` (``sat-l0-f``, ``unit-image``, ``score-letter``)
+Every artist that carries data has a ``gid`` (``sat-l0-f``, ``unit-image``, ``score-letter``,
+``wnorm-l0-c3`` / ``gnorm-l0-c3``)
 which the SVG keeps as an element id, so tests and scripts can find the marks.
 """
 
@@ -22,10 +25,17 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from rnn_dissect.activations import UnitRef
 from rnn_dissect.extremes import Saturation
 from rnn_dissect.tuning import TuningCurve
 
-__all__ = ["saturation_figure", "save_figure", "score_curves_figure", "unit_training_figure"]
+__all__ = [
+    "param_norms_figure",
+    "saturation_figure",
+    "save_figure",
+    "score_curves_figure",
+    "unit_training_figure",
+]
 
 GATE_COLOURS = {"i": "C0", "f": "C1", "o": "C2", "g": "C3", "r": "C4", "z": "C5", "n": "C6"}
 
@@ -119,5 +129,32 @@ def score_curves_figure(curves: Sequence[TuningCurve]) -> Figure:
             ax.axhline(y, color="0.6", lw=0.8, ls="--")
     ax.set(xlabel="training step", ylabel="score (r or 2·AUC − 1)", ylim=(-1.05, 1.05))
     ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def param_norms_figure(
+    steps: np.ndarray,
+    units: Sequence[UnitRef],
+    weight: np.ndarray,
+    grad: np.ndarray,
+    labels: Sequence[str] | None = None,
+) -> Figure:
+    """Left: ``weight`` (U, S), the weight norm of each unit at each of the (S,) ``steps``;
+    right: ``grad`` (U, S), the gradient norm (log scale; NaN — step 0 — is left out)."""
+    fig = Figure(figsize=(9.6, 3.8))
+    ax_w, ax_g = fig.subplots(1, 2, sharex=True)
+    for i, u in enumerate(units):
+        name = f"l{u.layer}-{u.kind}{u.unit}"
+        label = labels[i] if labels is not None else f"l{u.layer} {u.kind}{u.unit}"
+        for ax, values, prefix in ((ax_w, weight[i], "wnorm"), (ax_g, grad[i], "gnorm")):
+            (line,) = ax.plot(steps, values, marker=".", color=f"C{i % 10}", label=label)
+            line.set_gid(f"{prefix}-{name}")
+    ax_w.set(xlabel="training step", ylabel="‖weights feeding the unit‖₂", title="weight norm")
+    ax_g.set(xlabel="training step", ylabel="‖gradient of those weights‖₂", title="gradient norm")
+    if np.any(np.isfinite(grad) & (grad > 0)):
+        ax_g.set_yscale("log")
+    if len(units):
+        ax_w.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
