@@ -190,3 +190,17 @@ def test_bad_indices_are_rejected():
     params, x, y, _ = make("rnn", 5, 6, 1, 2, 4, seed=1)
     with pytest.raises(ValueError, match="vocabulary"):
         KERNELS["rnn"].forward_backward(params, x + 5, y)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_gradients_do_not_alias_the_workspace(cell):
+    """A training loop reuses one Workspace: the gradients a call returned must survive the
+    next call (they are fresh arrays, not views of scratch buffers)."""
+    params, x, y, state0 = make(cell, 7, 10, 2, 3, 6, seed=5)
+    ws = Workspace()
+    _, first, _ = KERNELS[cell].forward_backward(params, x, y, state0, ws=ws)
+    kept = {k: v.copy() for k, v in first.items()}
+    KERNELS[cell].forward_backward(params, y, x, None, ws=ws)  # different inputs, same ws
+    for k in params:
+        assert np.array_equal(first[k], kept[k]), k
+        assert first[k].flags.c_contiguous, k

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnn_dissect.kernels import halves
-from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace, row_consts
+from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace
 
 __all__ = ["dropout_masks", "forward", "forward_backward"]
 
@@ -172,7 +172,6 @@ def backward_layers(
     T, B, H = dtop.shape
     N = T * B
     G = spec.gates
-    inv = np.argsort(row_consts(spec.order, (), H, dtop.dtype.str)[0])  # internal → PyTorch rows
     ones = np.ones(N, dtype=dtop.dtype)
     grads: dict[str, Array] = {}
     dHs = dtop
@@ -198,8 +197,12 @@ def backward_layers(
         for r0, blk, role in blocks:
             rows = slice(r0, r0 + blk.shape[1])
             if k == 0 and role == "both":  # one GEMM gives both weight gradients
-                dW = blk.T @ hcat  # (rows, H+V)
-                dW_hh[rows], dW_ih[rows] = dW[:, :H], dW[:, H:]
+                dW = ws.get(f"dW{r0}", (blk.shape[1], hcat.shape[1]), dtype)  # (rows, H+V)
+                np.matmul(blk.T, hcat, out=dW)
+                if blk.shape[1] == G * H:  # all rows: use the halves in place
+                    dW_hh, dW_ih = dW[:, :H], dW[:, H:]
+                else:
+                    dW_hh[rows], dW_ih[rows] = dW[:, :H], dW[:, H:]
             elif role in ("both", "hh"):
                 np.matmul(blk.T, Hprev, out=dW_hh[rows])
             if role == "ih" or (role == "both" and k > 0):
@@ -220,10 +223,18 @@ def backward_layers(
             dHs = dX
         out = {"weight_ih": dW_ih, "weight_hh": dW_hh, "bias_ih": db_ih, "bias_hh": db_hh}
         for name, d in out.items():
-            if G > 1:  # back to true gradients (× g row-wise) in PyTorch's row order
-                d = (d * (lay.w.g[:, None] if d.ndim == 2 else lay.w.g))[inv]
-            grads[f"rnn.{name}_l{k}"] = d
+            grads[f"rnn.{name}_l{k}"] = torch_rows(d, spec.order, lay.w.g)  # never a ws view
     return grads
+
+
+def torch_rows(d: Array, order: tuple[int, ...], g: Array) -> Array:
+    """True gradients (× g, constant within a gate block) in PyTorch's row order, as a new
+    C-contiguous array: one pass over ``d`` (G·H, …) in the cell's internal row order."""
+    H = d.shape[0] // len(order)
+    out = np.empty(d.shape, dtype=d.dtype)
+    for j, k in enumerate(order):
+        np.multiply(d[j * H : (j + 1) * H], g[j * H], out=out[k * H : (k + 1) * H])
+    return out
 
 
 def check_inputs(params: dict[str, Array], x_idx: Array, y_idx: Array | None = None) -> Array:
