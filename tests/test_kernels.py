@@ -125,7 +125,8 @@ def test_per_step_gather_path(cell, monkeypatch):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("B", [5, 8])
 def test_batch_halves_on_two_threads(cell, B, monkeypatch):
-    """The two-core path (batch halves in parallel) gives the unsplit numbers, and torch's."""
+    """The two-core path (batch halves in parallel, GEMMs split by rows, BLAS on one thread)
+    gives the unsplit numbers, and torch's."""
     pytest.importorskip("threadpoolctl")
     from rnn_dissect.kernels import halves, layout
 
@@ -134,6 +135,7 @@ def test_batch_halves_on_two_threads(cell, B, monkeypatch):
     one = KERNELS[cell].forward_backward(params, x, y, state0, 0.2, np.random.default_rng(1))
     monkeypatch.setattr(halves, "ENABLED", True)
     monkeypatch.setattr(halves, "MIN_ROWS_X_H", 0)
+    monkeypatch.setattr(halves, "MIN_GEMM_FLOPS", 0)  # split every all-steps GEMM too
     monkeypatch.setattr(layout, "GATHER_ALL_MAX_BYTES", 0)
     assert halves._blas_controller() is not None  # threadpoolctl present: really split
     two = KERNELS[cell].forward_backward(params, x, y, state0, 0.2, np.random.default_rng(1))

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from rnn_dissect.kernels import halves
+
 __all__ = [
     "XW",
     "Blocks",
@@ -194,7 +196,7 @@ class XW:
         assert x is not None
         T, B, _ = x.shape
         self.all = ws.get(f"xw{k}", (T, B, GH), dtype)  # (T, B, G·H)
-        np.matmul(x.reshape(T * B, -1), w.W_in_fwd, out=self.all.reshape(T * B, GH))
+        halves.matmul(x.reshape(T * B, -1), w.W_in_fwd, out=self.all.reshape(T * B, GH))
         np.add(self.all, w.b_in_fwd, out=self.all)
 
     def at(self, t: int, rows: slice = slice(None)) -> Array:

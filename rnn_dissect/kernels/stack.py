@@ -140,7 +140,7 @@ def head_loss_grad(
     N = T * B
     X = top.reshape(N, H)
     z = ws.get("logits", (N, W.shape[0]), W.dtype)  # (N, V)
-    np.matmul(X, W.T, out=z)
+    halves.matmul(X, W.T, out=z)
     np.add(z, b, out=z)
     rows = np.arange(N)
     yf = y.reshape(N)
@@ -152,10 +152,10 @@ def head_loss_grad(
     loss = float(np.mean(np.log(s[:, 0].astype(np.float64)) - zy))
     np.multiply(z, (1.0 / (s * N)).astype(z.dtype), out=z)  # softmax / N
     z[rows, yf] -= z.dtype.type(1.0 / N)
-    dW = z.T @ X  # (V, H)
+    dW = halves.matmul(z.T, X)  # (V, H)
     db = np.ones(N, dtype=z.dtype) @ z  # (V,)
     dtop = ws.get("dtop", (T, B, H), W.dtype)
-    np.matmul(z, W, out=dtop.reshape(N, H))
+    halves.matmul(z, W, out=dtop.reshape(N, H))
     return loss, dtop, dW, db
 
 
@@ -198,21 +198,21 @@ def backward_layers(
             rows = slice(r0, r0 + blk.shape[1])
             if k == 0 and role == "both":  # one GEMM gives both weight gradients
                 dW = ws.get(f"dW{r0}", (blk.shape[1], hcat.shape[1]), dtype)  # (rows, H+V)
-                np.matmul(blk.T, hcat, out=dW)
+                halves.matmul(blk.T, hcat, out=dW)
                 if blk.shape[1] == G * H:  # all rows: use the halves in place
                     dW_hh, dW_ih = dW[:, :H], dW[:, H:]
                 else:
                     dW_hh[rows], dW_ih[rows] = dW[:, :H], dW[:, H:]
             elif role in ("both", "hh"):
-                np.matmul(blk.T, Hprev, out=dW_hh[rows])
+                halves.matmul(blk.T, Hprev, out=dW_hh[rows])
             if role == "ih" or (role == "both" and k > 0):
                 X = hcat[:, H:] if lay.x is None else lay.x.reshape(N, H)  # onehot | input
-                np.matmul(blk.T, X, out=dW_ih[rows])
+                halves.matmul(blk.T, X, out=dW_ih[rows])
             if role in ("both", "ih"):
                 # one-hot rows sum to 1, so Σ_n dÃ_n = Σ_v dW_ih[:, v]
                 db_ih[rows] = dW_ih[rows].sum(axis=1) if k == 0 else ones @ blk
                 if k > 0:
-                    dXf += blk @ lay.w.W_ih_bwd[rows]
+                    dXf += halves.matmul(blk, lay.w.W_ih_bwd[rows])
             if role == "both":
                 db_hh[rows] = db_ih[rows]
             elif role == "hh":
@@ -262,6 +262,20 @@ def forward_backward(
 ) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     """Mean cross-entropy over all B·T positions, its gradient for every parameter (torch
     names) and the final state; see the cell modules for the equations."""
+    with halves.two_cores():
+        return _forward_backward(spec, params, x_idx, y_idx, state0, dropout, rng, ws)
+
+
+def _forward_backward(
+    spec: CellSpec,
+    params: dict[str, Array],
+    x_idx: Array,
+    y_idx: Array,
+    state0: tuple[Array, ...] | None,
+    dropout: float,
+    rng: np.random.Generator | None,
+    ws: Workspace | None,
+) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     ws = ws or Workspace()
     idx = check_inputs(params, x_idx, y_idx)  # (T, B)
     y = np.ascontiguousarray(np.asarray(y_idx).T)  # (T, B)
@@ -297,7 +311,8 @@ def forward(
     ws = ws or Workspace()
     idx = check_inputs(params, x_idx)
     T, B = idx.shape
-    _, top, sT = run_layers(spec, params, idx, state0, ws, False)
-    W, b = params["head.weight"], params["head.bias"]
-    logits = top.reshape(T * B, -1) @ W.T + b  # (T·B, V)
+    with halves.two_cores():
+        _, top, sT = run_layers(spec, params, idx, state0, ws, False)
+        W, b = params["head.weight"], params["head.bias"]
+        logits = halves.matmul(top.reshape(T * B, -1), W.T) + b  # (T·B, V)
     return np.ascontiguousarray(logits.reshape(T, B, -1).transpose(1, 0, 2)), sT
