@@ -5,8 +5,8 @@ first 90% for training, the last 10% for validation. Two trainers, one after the
 each for ``--minutes`` of wall-clock time (validation included):
 
 - **ours**: ``rnn_dissect.train`` (numpy float32 kernels) with the configuration below —
-  the reference model plus what the issue suggests (dropout, warm-up + cosine schedule sized
-  to the budget);
+  the reference model with a schedule sized to the budget (warm-up, peak held for the first
+  fifth, cosine to ~0 by the end of the budget);
 - **torch**: the issue's PyTorch CPU reference — 2-layer ``nn.LSTM`` of 512 units, one-hot
   input, seq 100, batch 64, Adam 2e-3, clip 5, no dropout, constant learning rate, the
   hidden state carried across chunks (same batches as ours: ``rnn_dissect.data.Streams``).
@@ -34,7 +34,13 @@ from rnn_dissect.train import evaluate, open_run
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tinyshakespeare.txt"
 REFERENCE = dict(cell="lstm", hidden_size=512, num_layers=2, seq_len=100, batch_size=64)
-OURS = dict(REFERENCE, lr=2e-3, lr_min=1e-4, warmup=20, schedule="cosine", dropout=0.2, clip=5.0)
+# Measured here: dropout 0.25 (lr 2e-3, cosine over the whole run) reached only 1.748 at 936
+# steps, behind torch's no-dropout curve at every step — in 20 minutes the model is short of
+# steps, not overfitting (torch was still improving at step 1050). So: no dropout, a higher
+# peak held for the first fifth, then cosine to ~0 (train's two-stage time sizing).
+OURS = dict(REFERENCE, lr=3e-3, lr_min=2e-5, warmup=50, schedule="cosine", dropout=0.0, clip=5.0)
+SIZING = 0.96  # the cosine is sized to this share of the budget; the clock stops it at 100%
+FINAL_EVAL_S = 15.0  # room left at the end for scoring where the clock stopped it
 
 
 def run_ours(minutes: float, eval_every: int) -> list[tuple[float, int, float]]:
@@ -46,7 +52,8 @@ def run_ours(minutes: float, eval_every: int) -> list[tuple[float, int, float]]:
         if event == "log" and "val_loss" in f:
             curve.append(((time.perf_counter() - t0) / 60, f["step"], f["val_loss"]))
             print(
-                f"  ours   {curve[-1][0]:6.2f} min  step {f['step']:5d}  val {f['val_loss']:.4f}",
+                f"  ours   {curve[-1][0]:6.2f} min  step {f['step']:5d}  val {f['val_loss']:.4f}"
+                f"  (train {f['train_loss']:.4f}, lr {f['lr']:.2e})",
                 flush=True,
             )
         elif event == "note":
@@ -58,7 +65,7 @@ def run_ours(minutes: float, eval_every: int) -> list[tuple[float, int, float]]:
             files=(str(DATA),),
             val_frac=0.1,
             val_chars=10**9,  # the whole validation split
-            minutes=minutes,
+            minutes=SIZING * minutes,
             eval_every=eval_every,
             log_every=eval_every,
             save_every=10**9,  # checkpoint only at the end
@@ -66,7 +73,7 @@ def run_ours(minutes: float, eval_every: int) -> list[tuple[float, int, float]]:
         )
         trainer = open_run(Path(d) / "run", settings, report=report)
         t0 = time.perf_counter()
-        trainer.fit()
+        trainer.fit(time_limit=minutes * 60 - FINAL_EVAL_S)
         if not curve or curve[-1][1] != trainer.state.step:  # stopped by the clock: score it too
             val = trainer.validate()
             assert val is not None

@@ -309,7 +309,12 @@ def part2(data, vocab, cells, rounds, per_round, B=64, T=100, H=512, lr=2e-3, cl
         ct, co = B * T * per_round / np.median(tt), B * T * per_round / np.median(to)
         paired = np.median(np.array(tt) / np.array(to))  # each round's ratio: drifts cancel
         if os.environ.get("BENCH_RAW"):
-            print("   raw ms torch", np.round(np.array(tt) * 1e3).tolist(), "ours", np.round(np.array(to) * 1e3).tolist())
+            print(
+                "   raw ms torch",
+                np.round(np.array(tt) * 1e3).tolist(),
+                "ours",
+                np.round(np.array(to) * 1e3).tolist(),
+            )
         target = 1.5 if cell == "rnn" else 1.2
         print(
             f"   {cell:5s} {ct:14.0f} {co:13.0f} {paired:8.2f}x {target:6.1f}x   {lt:10.4f} {lo:10.4f}"

@@ -13,16 +13,20 @@ a PCG64 generator whose state is saved) — is a function of the saved state, so
 stops and resumes gives bit-identical weights to one that never stopped. See
 :mod:`rnn_dissect.rundir` for the files of a run directory and how each is written.
 
-Learning rate: linear warm-up over ``warmup`` steps, then ``constant`` or ``cosine``
-(lr_min + ½(lr − lr_min)(1 + cos(π·(k − warmup)/(steps − warmup)))). The cosine spans the
-run's *total* ``steps``: resuming with the same ``--steps`` continues the same curve
-(bit-identical); resuming with a larger ``--steps`` stretches what is left of the decay, so
-the learning rate jumps up to the longer curve's value at that step.
+Learning rate: linear warm-up over ``warmup`` steps, then ``constant`` or ``cosine``: the
+peak ``lr`` until ``decay_start`` (default: right after the warm-up), then
+lr_min + ½(lr − lr_min)(1 + cos(π·(k − k₀)/(steps − k₀))) with k₀ = max(warmup, decay_start).
+The cosine spans the run's *total* ``steps``: resuming with the same ``--steps`` continues
+the same curve (bit-identical); resuming with a larger ``--steps`` stretches what is left of
+the decay, so the learning rate jumps up to the longer curve's value at that step.
 
-Time budget: a new run without ``steps`` trains for ``minutes``. Its first max(warmup, 5)
-steps (whose learning rate does not depend on the run's length) and one validation measure
-the speed; the step count that fits is fixed then and written to ``config.json`` (repeat the
-run exactly with ``--steps N``); the run may overrun by 10% to finish its schedule. A
+Time budget: a new run without ``steps`` trains for ``minutes``, sized in two stages so a
+machine whose speed drifts (shared cores) still ends on time with its decay complete:
+its first max(warmup, 5) steps and one validation give a provisional step count (learning
+rate held at its peak); at a fifth of the budget the average wall time per step so far
+(validations, logging, checkpoints included) fixes ``steps``, and the cosine starts there
+(``decay_start``). Both are written to ``config.json`` — ``--steps N --decay-start K``
+repeats the run exactly. The run may overrun by 10% to finish its schedule. A
 ``time_limit`` (``--minutes`` with ``--steps``, or on resume) stops the invocation when it
 runs out, with a checkpoint; ``--resume`` continues to the same ``steps``.
 """
@@ -76,6 +80,7 @@ class TrainConfig:
     schedule: str = "cosine"  # constant | cosine
     warmup: int = 20  # linear warm-up steps
     lr_min: float = 1e-4  # cosine floor
+    decay_start: int = 0  # the cosine begins at max(warmup, decay_start); set by --minutes sizing
     clip: float = 5.0  # global gradient-norm clip (0 = off)
     dropout: float = 0.0  # between layers, training only (as char-rnn)
     val_frac: float = 0.05  # tail of the text held out for validation
@@ -120,16 +125,22 @@ class TrainConfig:
             raise UserError(
                 "--warmup, --sample-every, --sample-chars, --snapshot-every must be ≥ 0"
             )
+        if self.decay_start < 0 or (self.steps and self.decay_start > self.steps):
+            raise UserError(
+                f"--decay-start must be in [0, --steps], got {self.decay_start} "
+                f"(steps {self.steps})"
+            )
 
 
 def lr_at(cfg: TrainConfig, step: int) -> float:
     """Learning rate of the 0-based optimizer step ``step`` (see the module docstring)."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    if cfg.schedule == "constant":
+    k0 = max(cfg.warmup, cfg.decay_start)
+    if cfg.schedule == "constant" or step < k0:
         return cfg.lr
-    total = max(cfg.steps - cfg.warmup, 1)
-    k = min(step - cfg.warmup, total)
+    total = max(cfg.steps - k0, 1)
+    k = min(step - k0, total)
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * k / total))
 
 
@@ -253,24 +264,32 @@ class Trainer:
         self.run.save_state(self.state, self.model())
         self.saved_step = self.state.step
 
-    def _size_steps(self, t_step: float, elapsed: float, budget: float) -> float | None:
-        """Fix ``steps`` from the measured speed so the run ends at the time budget; returns
-        the validation loss it measured on the way (to cost a validation)."""
-        cfg = self.cfg
+    RESIZE_AT = 0.2  # share of the budget after which the step count is fixed
+
+    def _size_steps(
+        self, per_step: float, elapsed: float, budget: float, final: bool
+    ) -> float | None:
+        """Size ``steps`` so the run ends at the time budget. Provisional (``final`` False):
+        from the warm-up's ``per_step`` plus one validation's cost (returns that validation's
+        loss), the learning rate held at its peak meanwhile. Final: from the average
+        ``per_step`` so far; the cosine starts now."""
+        cfg, k = self.cfg, self.state.step
         t0 = _clock()
-        val = self.validate()
-        per_step = t_step + (_clock() - t0) / cfg.eval_every
+        val = None
+        if not final:
+            val = self.validate()
+            per_step += (_clock() - t0) / cfg.eval_every
         left = budget - elapsed - (_clock() - t0)
-        steps = self.state.step + max(1, int(0.97 * left / per_step))
-        self.cfg = replace(cfg, steps=steps)
+        steps = k + max(1, int(0.97 * left / per_step))
+        self.cfg = replace(cfg, steps=steps, decay_start=k if final else steps)
         self.run.write_config(self.cfg, self.model_cfg)
-        self.report(
-            "note",
-            {
-                "text": f"{t_step * 1e3:.0f} ms/step: {steps} steps fit in "
-                f"{budget / 60:g} min (recorded in config.json; --steps {steps} repeats this run)"
-            },
+        text = f"{per_step * 1e3:.0f} ms/step: {steps} steps fit in {budget / 60:g} min; " + (
+            f"the decay starts now (recorded in config.json; --steps {steps} "
+            f"--decay-start {k} repeats this run)"
+            if final
+            else f"fixed at {self.RESIZE_AT:.0%} of the budget"
         )
+        self.report("note", {"text": text})
         self.report("sized", {"steps": steps})
         return val
 
@@ -290,6 +309,8 @@ class Trainer:
         self._losses: list[float] = []  # since the last metrics line
         self._seconds = 0.0
         starts: list[float] = []  # when each step began, to measure the speed when sizing
+        sized_at: tuple[int, float] | None = None  # (step, clock) of the provisional sizing
+        provisional = 0
         how = "done"
         with _StopFlag(self.report) as stop:
             while st.step < (self.cfg.steps or calib):
@@ -302,7 +323,16 @@ class Trainer:
                 if self.cfg.steps == 0 and st.step == calib:  # wall time per step, logging included
                     laps = np.diff([*starts, _clock()])[1:] if len(starts) > 1 else [_clock() - t0]
                     t_step = float(np.median(laps))  # robust to a burst of load on the machine
-                    val = self._size_steps(t_step, _clock() - t_begin, budget)
+                    val = self._size_steps(t_step, _clock() - t_begin, budget, final=False)
+                    sized_at = (st.step, _clock())
+                    provisional = self.cfg.steps
+                elif sized_at and (
+                    _clock() - t_begin >= self.RESIZE_AT * budget
+                    or st.step >= 0.9 * provisional  # far faster than measured: size now
+                ):
+                    per_step = (_clock() - sized_at[1]) / (st.step - sized_at[0])
+                    self._size_steps(per_step, _clock() - t_begin, budget, final=True)
+                    sized_at = None
                 self._bookkeep(norm, val, base + _clock() - t_begin)
                 st.train_seconds = base + _clock() - t_begin
                 last = st.step == self.cfg.steps
