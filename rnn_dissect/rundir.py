@@ -94,13 +94,14 @@ class RunDir:
         return self.path / name
 
     # ------------------------------------------------------------- creating
-    def check_new(self, force: bool) -> None:
-        """Refuse to reuse a directory holding a run (or anything else) unless ``force``."""
+    def check_new(self, force: bool, made: tuple[str, ...] = ()) -> None:
+        """Refuse to reuse a directory holding a run (or anything else) unless ``force``;
+        entries named in ``made`` (this run's own, e.g. its corpus cache) do not count."""
         if not self.path.exists():
             return
         if not self.path.is_dir():
             raise UserError(f"--out {self.path} is a file; choose a directory name for the run")
-        if force or not any(self.path.iterdir()):
+        if force or not any(p.name not in made for p in self.path.iterdir()):
             return
         what = "holds a run" if self.file("config.json").exists() else "is not empty"
         raise UserError(
@@ -109,8 +110,9 @@ class RunDir:
         )
 
     def claim(self, force: bool) -> None:
-        """Create the directory; with ``force`` remove a previous run's files (only those)."""
-        self.check_new(force)
+        """Create the directory; with ``force`` remove a previous run's files (only those).
+        Called after the corpus is loaded: the cache it may have written is this run's."""
+        self.check_new(force, made=(self.cache_dir().name,))
         self.path.mkdir(parents=True, exist_ok=True)
         for name in OWNED:
             p = self.file(name)

@@ -24,8 +24,8 @@ Time budget: a new run without ``steps`` trains for ``minutes``, sized in two st
 machine whose speed drifts (shared cores) still ends on time with its decay complete:
 its first max(warmup, 5) steps and one validation give a provisional step count (learning
 rate held at its peak); at a fifth of the budget the average wall time per step so far
-(validations, logging, checkpoints included) fixes ``steps``, and the cosine starts there
-(``decay_start``). Both are written to ``config.json`` — ``--steps N --decay-start K``
+(validations, logging, checkpoints included) fixes ``steps``, and the cosine spans the last
+``decay_frac`` of the steps left (default all of them: it starts there; ``decay_start``). Both are written to ``config.json`` — ``--steps N --decay-start K``
 repeats the run exactly. The run may overrun by 10% to finish its schedule. A
 ``time_limit`` (``--minutes`` with ``--steps``, or on resume) stops the invocation when it
 runs out, with a checkpoint; ``--resume`` continues to the same ``steps``.
@@ -81,6 +81,7 @@ class TrainConfig:
     warmup: int = 20  # linear warm-up steps
     lr_min: float = 1e-4  # cosine floor
     decay_start: int = 0  # the cosine begins at max(warmup, decay_start); set by --minutes sizing
+    decay_frac: float = 1.0  # --minutes sizing: the cosine spans this share of the steps left
     clip: float = 5.0  # global gradient-norm clip (0 = off)
     dropout: float = 0.0  # between layers, training only (as char-rnn)
     val_frac: float = 0.05  # tail of the text held out for validation
@@ -125,6 +126,8 @@ class TrainConfig:
             raise UserError(
                 "--warmup, --sample-every, --sample-chars, --snapshot-every must be ≥ 0"
             )
+        if not 0.0 < self.decay_frac <= 1.0:
+            raise UserError(f"--decay-frac must be in (0, 1], got {self.decay_frac}")
         if self.decay_start < 0 or (self.steps and self.decay_start > self.steps):
             raise UserError(
                 f"--decay-start must be in [0, --steps], got {self.decay_start} "
@@ -281,11 +284,12 @@ class Trainer:
             per_step += (_clock() - t0) / cfg.eval_every
         left = budget - elapsed - (_clock() - t0)
         steps = k + max(1, int(0.97 * left / per_step))
-        self.cfg = replace(cfg, steps=steps, decay_start=k if final else steps)
+        k0 = steps - round(cfg.decay_frac * (steps - k)) if final else steps
+        self.cfg = replace(cfg, steps=steps, decay_start=k0)
         self.run.write_config(self.cfg, self.model_cfg)
         text = f"{per_step * 1e3:.0f} ms/step: {steps} steps fit in {budget / 60:g} min; " + (
-            f"the decay starts now (recorded in config.json; --steps {steps} "
-            f"--decay-start {k} repeats this run)"
+            f"the decay starts at step {k0} (recorded in config.json; --steps {steps} "
+            f"--decay-start {k0} repeats this run)"
             if final
             else f"fixed at {self.RESIZE_AT:.0%} of the budget"
         )

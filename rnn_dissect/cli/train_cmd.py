@@ -47,6 +47,11 @@ _FLAGS: dict[str, tuple[str, str | tuple[str, ...], str]] = {
     "lr_min": ("--lr-min", "LR", "cosine floor"),
     "warmup": ("--warmup", "N", "linear warm-up steps"),
     "decay_start": ("--decay-start", "K", "the cosine starts at step K (0: after the warm-up)"),
+    "decay_frac": (
+        "--decay-frac",
+        "F",
+        "with --minutes: the cosine spans the last F of the run (1: from a fifth of the budget)",
+    ),
     "schedule": ("--schedule", ("constant", "cosine"), "learning-rate schedule after warm-up"),
     "optimizer": ("--optimizer", ("adam", "adagrad", "rmsprop", "sgd"), "torch.optim rules"),
     "clip": ("--clip", "C", "global gradient-norm clip, 0 = off"),
