@@ -225,6 +225,7 @@ class Trainer:
         probe_src = self.val_data if len(self.val_data) >= 2 else self.train_data
         self.probe = "".join(corpus.vocab[i] for i in probe_src[: cfg.probe_chars])
         self.ws, self.eval_ws = Workspace(), Workspace()
+        self.val_seconds: list[float] = []
         self.saved_step = state.step if state.step > 0 else -1  # step of the checkpoint on disk
         self.grad_norms: Norms | None = None  # per-unit norms of the last step's gradient
 
@@ -258,10 +259,12 @@ class Trainer:
     def validate(self) -> float | None:
         if self.cfg.val_frac == 0:
             return None
-        cfg = self.cfg
-        return evaluate(
+        cfg, t0 = self.cfg, _clock()
+        val = evaluate(
             self.state.params, cfg.cell, self.val, cfg.batch_size, cfg.seq_len, self.eval_ws
         )
+        self.val_seconds.append(_clock() - t0)  # what a validation costs, for time sizing
+        return val
 
     def save(self) -> None:
         self.run.save_state(self.state, self.model())
@@ -313,7 +316,8 @@ class Trainer:
         self._losses: list[float] = []  # since the last metrics line
         self._seconds = 0.0
         starts: list[float] = []  # when each step began, to measure the speed when sizing
-        sized_at: tuple[int, float] | None = None  # (step, clock) of the provisional sizing
+        # (step, clock, validations so far) at the provisional sizing
+        sized_at: tuple[int, float, int] | None = None
         provisional = 0
         how = "done"
         with _StopFlag(self.report) as stop:
@@ -328,13 +332,18 @@ class Trainer:
                     laps = np.diff([*starts, _clock()])[1:] if len(starts) > 1 else [_clock() - t0]
                     t_step = float(np.median(laps))  # robust to a burst of load on the machine
                     val = self._size_steps(t_step, _clock() - t_begin, budget, final=False)
-                    sized_at = (st.step, _clock())
+                    sized_at = (st.step, _clock(), len(self.val_seconds))
                     provisional = self.cfg.steps
                 elif sized_at and (
                     _clock() - t_begin >= self.RESIZE_AT * budget
                     or st.step >= 0.9 * provisional  # far faster than measured: size now
                 ):
-                    per_step = (_clock() - sized_at[1]) / (st.step - sized_at[0])
+                    # steps alone over the window, plus validations at their measured cost
+                    # (the window may hold none: eval_every can exceed it)
+                    in_window = sum(self.val_seconds[sized_at[2] :])
+                    per_step = (_clock() - sized_at[1] - in_window) / (st.step - sized_at[0])
+                    if self.val_seconds:
+                        per_step += float(np.mean(self.val_seconds)) / self.cfg.eval_every
                     self._size_steps(per_step, _clock() - t_begin, budget, final=True)
                     sized_at = None
                 self._bookkeep(norm, val, base + _clock() - t_begin)
