@@ -23,10 +23,13 @@ the decay, so the learning rate jumps up to the longer curve's value at that ste
 Time budget: a new run without ``steps`` trains for ``minutes``, sized in two stages so a
 machine whose speed drifts (shared cores) still ends on time with its decay complete:
 its first max(warmup, 5) steps and one validation give a provisional step count (learning
-rate held at its peak); at a fifth of the budget the average wall time per step so far
-(validations, logging, checkpoints included) fixes ``steps``, and the cosine spans the last
-``decay_frac`` of the steps left (default all of them: it starts there; ``decay_start``). Both are written to ``config.json`` — ``--steps N --decay-start K``
-repeats the run exactly. The run may overrun by 10% to finish its schedule. A
+rate held at its peak); at a fifth of the budget the wall time per step since then (logging
+and checkpoints included, validations charged at their measured cost per ``eval_every``
+steps) fixes ``steps``, and the cosine spans the last ``decay_frac`` of the steps left
+(default all of them: it starts there; ``decay_start``). Both are written to
+``config.json`` — ``--steps N --decay-start K`` repeats the run exactly. A run stopped
+between the two stages resumes with the provisional count and the peak rate throughout.
+The run may overrun by 10% to finish its schedule. A
 ``time_limit`` (``--minutes`` with ``--steps``, or on resume) stops the invocation when it
 runs out, with a checkpoint; ``--resume`` continues to the same ``steps``.
 """
@@ -277,8 +280,8 @@ class Trainer:
     ) -> float | None:
         """Size ``steps`` so the run ends at the time budget. Provisional (``final`` False):
         from the warm-up's ``per_step`` plus one validation's cost (returns that validation's
-        loss), the learning rate held at its peak meanwhile. Final: from the average
-        ``per_step`` so far; the cosine starts now."""
+        loss), the learning rate held at its peak meanwhile. Final: from the measured
+        ``per_step`` since then; the cosine spans the last ``decay_frac`` of what is left."""
         cfg, k = self.cfg, self.state.step
         t0 = _clock()
         val = None
