@@ -19,8 +19,8 @@
 Timing: the two sides alternate in rounds (which goes first alternates too); the speed-up is
 the median over rounds of torch's time / ours in that round, so a slow drift of the
 machine's speed (other tenants) cancels; ratios of the medians and of the best rounds are
-printed beside it. The machine is shared: run it when it is otherwise idle
-(the load average is printed first). ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` are
+printed beside it (``BENCH_RAW=1`` also prints every round's milliseconds). The machine
+is shared: run it when it is otherwise idle (the load average is printed first). ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` are
 reported; to compare with them unset, run ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``.
 """
 

@@ -127,7 +127,8 @@ def test_per_step_gather_path(cell, monkeypatch):
 def test_batch_halves_on_two_threads(cell, B, monkeypatch):
     """The two-core path (batch halves in parallel, GEMMs split by rows, BLAS on one thread)
     gives the unsplit numbers, and torch's."""
-    pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # noqa: F401  (in the test extra: a missing one must fail, not skip)
+
     from rnn_dissect.kernels import halves, layout
 
     params, x, y, state0 = make(cell, 9, 20, 2, B, 13, seed=21)
