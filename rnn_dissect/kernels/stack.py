@@ -262,20 +262,6 @@ def forward_backward(
 ) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     """Mean cross-entropy over all B·T positions, its gradient for every parameter (torch
     names) and the final state; see the cell modules for the equations."""
-    with halves.two_cores():
-        return _forward_backward(spec, params, x_idx, y_idx, state0, dropout, rng, ws)
-
-
-def _forward_backward(
-    spec: CellSpec,
-    params: dict[str, Array],
-    x_idx: Array,
-    y_idx: Array,
-    state0: tuple[Array, ...] | None,
-    dropout: float,
-    rng: np.random.Generator | None,
-    ws: Workspace | None,
-) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     ws = ws or Workspace()
     idx = check_inputs(params, x_idx, y_idx)  # (T, B)
     y = np.ascontiguousarray(np.asarray(y_idx).T)  # (T, B)
@@ -290,11 +276,12 @@ def _forward_backward(
         if rng is None:
             raise ValueError("dropout > 0 needs rng (a numpy Generator)")
         masks = dropout_masks(rng, dropout, L - 1, T, B, H, dtype)
-    layers, top, sT = run_layers(spec, params, idx, state0, ws, True, masks)
-    loss, dtop, dW_head, db_head = head_loss_grad(
-        top, params["head.weight"], params["head.bias"], y, ws
-    )
-    grads = backward_layers(spec, params, layers, dtop, ws, masks)
+    with halves.two_cores():
+        layers, top, sT = run_layers(spec, params, idx, state0, ws, True, masks)
+        loss, dtop, dW_head, db_head = head_loss_grad(
+            top, params["head.weight"], params["head.bias"], y, ws
+        )
+        grads = backward_layers(spec, params, layers, dtop, ws, masks)
     grads["head.weight"] = dW_head
     grads["head.bias"] = db_head
     return loss, {name: grads[name] for name in params}, sT
