@@ -12,6 +12,9 @@
 2. hidden 512, seq 100, batch 64, one layer, Tiny Shakespeare's vocabulary, float32, Adam
    2e-3, global-norm clip 5, hidden state carried: our kernels against PyTorch CPU
    ``nn.RNN/LSTM/GRU`` + ``nn.Linear`` on one-hot input (torch's default threads).
+   The ceiling printed beside it is torch's step time over our step's GEMMs alone (numpy's
+   BLAS, replayed at the kernels' shapes, best of a few in-cache repeats): the speed-up
+   ours would have if everything but the GEMMs cost nothing.
 3. achieved GFLOP/s of our training step as a fraction of the numpy matmul peak measured
    now at the dominant GEMM shape (the per-step (B, H) @ (H, G·H)), and at a large GEMM.
 4. profile: where one step's time goes (GEMMs replayed alone, optimizer, the rest).
@@ -316,9 +319,11 @@ def part2(data, vocab, cells, rounds, per_round, B=64, T=100, H=512, lr=2e-3, cl
                 np.round(np.array(to) * 1e3).tolist(),
             )
         target = 1.5 if cell == "rnn" else 1.2
+        ceiling = np.median(tt) / per_round / sum(gemm_replay(cell, B, T, H, V))
         print(
             f"   {cell:5s} {ct:14.0f} {co:13.0f} {paired:8.2f}x {target:6.1f}x   {lt:10.4f} {lo:10.4f}"
-            f"   (ratio of medians {co / ct:.2f}x, of bests {min(tt) / min(to):.2f}x)"
+            f"   (ratio of medians {co / ct:.2f}x, of bests {min(tt) / min(to):.2f}x;"
+            f" ceiling {ceiling:.2f}x)"
         )
         results[cell] = np.median(to) / per_round  # seconds per step, ours
     return results
@@ -384,6 +389,21 @@ def gemm_seconds(m: int, k: int, n: int, trans_a: bool = False, reps: int = 5) -
     return best
 
 
+def gemm_replay(cell: str, B: int, T: int, H: int, V: int) -> tuple[float, float]:
+    """Seconds of one step's GEMMs replayed alone at the kernels' shapes (each the best of a
+    few in-cache repeats, so a floor): the per-step ones — T forward (B,H)@(H,GH), T−1
+    backward (B,GH)@(GH,H) — and the big ones (weight gradients, the head's three)."""
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    rec = T * gemm_seconds(B, H, G * H) + (T - 1) * gemm_seconds(B, G * H, H)
+    big = (
+        gemm_seconds(G * H, T * B, H + V, trans_a=True)  # dW_hh | dW_ih
+        + gemm_seconds(T * B, H, V)
+        + gemm_seconds(T * B, V, H)
+        + gemm_seconds(V, T * B, H, trans_a=True)
+    )
+    return rec, big
+
+
 def part4(data, vocab, cells, B=64, T=100, H=512, clip=5.0) -> None:
     """Where one training step's time goes: GEMMs replayed alone at the kernels' shapes, the
     optimizer, and the rest (elementwise numpy + Python)."""
@@ -394,7 +414,6 @@ def part4(data, vocab, cells, B=64, T=100, H=512, clip=5.0) -> None:
         f"{'elementwise+Python':>19s}"
     )
     for cell in cells:
-        G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
         params = init_params(ModelConfig(cell, vocab, H, 1), np.random.default_rng(0), np.float32)
         ws, opt = Workspace(), optim.Adam(params, lr=1e-3)
         x, y = next(batches(data, B, T))
@@ -408,14 +427,7 @@ def part4(data, vocab, cells, B=64, T=100, H=512, clip=5.0) -> None:
             opt.step(params, grads)
             t2 = time.perf_counter()
             kern, step = min(kern, t1 - t0), min(step, t2 - t1)
-        # the step's GEMMs at their shapes: T forward (B,H)@(H,GH), T−1 backward (B,GH)@(GH,H)
-        rec = T * gemm_seconds(B, H, G * H) + (T - 1) * gemm_seconds(B, G * H, H)
-        big = (
-            gemm_seconds(G * H, T * B, H + V, trans_a=True)  # dW_hh | dW_ih
-            + gemm_seconds(T * B, H, V)
-            + gemm_seconds(T * B, V, H)
-            + gemm_seconds(V, T * B, H, trans_a=True)
-        )
+        rec, big = gemm_replay(cell, B, T, H, V)
         rest = kern - rec - big
         print(
             f"   {cell:5s} {1e3 * (kern + step):7.1f} {1e3 * rec:15.1f} {1e3 * big:10.1f} {1e3 * step:10.1f} "

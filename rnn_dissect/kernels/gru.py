@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import stack
+from rnn_dissect.kernels import fused, stack
 from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace, basic_prepare
 
 __all__ = ["SPEC", "forward", "forward_backward"]
@@ -63,12 +63,17 @@ def _forward(
     hw = ws.get(f"tmp3.{rows.start}", (m, 3 * H), dtype)
     tmp = ws.get(f"tmp.{rows.start}", (m, H), dtype)
     b_hn = w.extra["b_hn"]
+    fast = fused.active(dtype)
+    Hf = fused.whole(Hs) if fast else Hs
     for t in range(T):
         j = t if train else 0
         u, sg, hn = U[j, rows], S[j, rows], HN[j, rows]  # (m, ·)
         np.matmul(Hs[t, rows], w.W_hhT_fwd, out=hw)
-        np.add(hw[:, 2 * H :], b_hn, out=hn)
         x = xw.at(t, rows)  # gi = W_ih x_t + b_ih (+ b_hh on r, z)
+        if fast:  # the same passes as below, compiled into one
+            fused.gru_forward_step(hw, x, b_hn, Hf[t, rows], u, sg, hn, Hf[t + 1, rows])
+            continue
+        np.add(hw[:, 2 * H :], b_hn, out=hn)
         urz = u[:, : 2 * H]
         np.add(x[:, : 2 * H], hw[:, : 2 * H], out=urz)
         np.tanh(urz, out=urz)
@@ -97,9 +102,17 @@ def _backward(
     tmp = ws.get(f"tmp.{rows.start}", (m, H), dtype)
     dhz = ws.get(f"dhz.{rows.start}", (m, H), dtype)
     tmp2 = ws.get(f"tmp2.{rows.start}", (m, 2 * H), dtype)
+    fast = fused.active(dtype)
+    Hf = fused.whole(Hs) if fast else Hs
     for t in reversed(range(T)):
         dh = dHs[t, rows]  # (m, H), complete: step t+1 already added its share
         u, sg, hn, d, an = U[t, rows], S[t, rows], HN[t, rows], dGH[t, rows], dGN[t, rows]
+        if fast:  # the same passes as below, compiled into one
+            fused.gru_backward_step(dh, u, sg, hn, Hf[t, rows], d, an, dhz)
+            if t > 0:
+                np.matmul(d, w.W_hh_bwd, out=tmp)
+                fused.add3(dHs[t - 1, rows], tmp, dhz)
+            continue
         r, z, n = sg[:, :H], sg[:, H:], u[:, 2 * H :]
         dz = d[:, H : 2 * H]
         np.subtract(Hs[t, rows], n, out=dz)  # dL/dz = dh ⊙ (h_prev − n)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import stack
+from rnn_dissect.kernels import fused, stack
 from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace, basic_prepare
 
 __all__ = ["SPEC", "forward", "forward_backward"]
@@ -57,10 +57,15 @@ def _forward(
     n = len(range(B)[rows])
     tmp = ws.get(f"tmp.{rows.start}", (n, H), dtype)
     Cs[0, rows] = c0[rows]
+    fast = fused.active(dtype)
+    Hf = fused.whole(Hs) if fast else Hs
     for t in range(T):
         j = t if train else 0
         u, sg, tc, c = U[j, rows], S[j, rows], TC[j, rows], Cs[t + 1, rows]  # (n, ·)
         np.matmul(Hs[t, rows], w.W_hhT_fwd, out=u)
+        if fast:  # the same passes as below, compiled into one
+            fused.lstm_forward_step(u, xw.at(t, rows), Cs[t, rows], sg, tc, c, Hf[t + 1, rows])
+            continue
         np.add(u, xw.at(t, rows), out=u)
         np.tanh(u, out=u)
         np.multiply(u[:, : 3 * H], 0.5, out=sg)  # σ(a) = ½ tanh(a/2) + ½
@@ -87,12 +92,20 @@ def _backward(
     tmp = ws.get(f"tmp.{rows.start}", (n, H), dtype)
     tmp4 = ws.get(f"tmp4.{rows.start}", (n, 4 * H), dtype)
     dc.fill(0)
+    fast = fused.active(dtype)
+    Hf = fused.whole(Hs) if fast else Hs
     for t in reversed(range(T)):
         dh = dHs[t, rows]  # (n, H)
         if t < T - 1:
             np.matmul(dU[t + 1, rows], w.W_hh_bwd, out=tmp)  # dh_next
-            np.add(dh, tmp, out=dh)
         u, sg, tc, d = U[t, rows], S[t, rows], TC[t, rows], dU[t, rows]
+        if fast:  # the same passes as below, compiled into one
+            fused.lstm_backward_step(
+                dh, tmp, t < T - 1, dc, u, sg, tc, Cs[t, rows], Hf[t + 1, rows], d
+            )
+            continue
+        if t < T - 1:
+            np.add(dh, tmp, out=dh)
         i, f, o, g = sg[:, :H], sg[:, H : 2 * H], sg[:, 2 * H :], u[:, 3 * H :]
         np.multiply(
             Hs[t + 1, rows], tc, out=tmp

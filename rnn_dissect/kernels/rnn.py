@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import stack
+from rnn_dissect.kernels import fused, stack
 from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace, basic_prepare
 
 __all__ = ["SPEC", "forward", "forward_backward"]
@@ -45,8 +45,13 @@ def _forward(
     """The recurrence (RNN runs unsplit: ``rows`` is the whole batch)."""
     T, B = Hs.shape[0] - 1, Hs.shape[1]
     a = ws.get("tmp", (B, Hs.shape[2]), Hs.dtype)  # (B, H)
+    fast = fused.active(Hs.dtype)
+    Hf = fused.whole(Hs) if fast else Hs
     for t in range(T):
         np.matmul(Hs[t], w.W_hhT_fwd, out=a)
+        if fast:  # the same passes as below, compiled into one
+            fused.rnn_forward_step(a, xw.at(t), Hf[t + 1])
+            continue
         np.add(a, xw.at(t), out=a)
         np.tanh(a, out=Hs[t + 1])
     return (Hs[T].copy(),), Hs
@@ -58,9 +63,15 @@ def _backward(
     T, B, H = dHs.shape
     dA = dHs  # (T, B, H): dL/dh_t, turned into dL/da_t in place
     tmp = ws.get("tmp", (B, H), dHs.dtype)
+    fast = fused.active(dHs.dtype)
+    Hf = fused.whole(Hs) if fast else Hs
     for t in reversed(range(T)):
         if t < T - 1:
             np.matmul(dA[t + 1], w.W_hh_bwd, out=tmp)  # dh_next
+        if fast:  # the same passes as below, compiled into one
+            fused.rnn_backward_step(dA[t], tmp, Hf[t + 1], t < T - 1)
+            continue
+        if t < T - 1:
             np.add(dA[t], tmp, out=dA[t])
         h = Hs[t + 1]
         np.multiply(h, h, out=tmp)

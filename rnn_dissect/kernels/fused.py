@@ -1,0 +1,212 @@
+"""Compiled per-step elementwise passes for the float32 training kernels (numba).
+
+The numpy kernels spend more time in elementwise passes than in their per-step GEMMs'
+neighbourhood needs: a GRU step is ~20 numpy calls on (B, H) slices, each re-reading its
+operands. Here each cell's step is ONE loop over the batch rows and units, compiled, that
+reads every operand once and writes exactly the arrays the numpy code writes (same layout,
+same meaning), so the two paths mix freely and are tested against each other.
+
+Used for float32 only; float64 (dissection, the exactness tests) always runs numpy. tanh
+is the [13/12] Padé approximant of Lambert's continued fraction, evaluated in float32 with
+the input clamped to ±9 (tanh(9) rounds to 1) — max error ~6 ulp over the float32 line
+against numpy's ~1.4 (tested) — because libm's scalar ``tanhf`` does not vectorize. NaN
+passes through (the fast-math flags keep NaN semantics: training's NaN-loss stop sees it).
+
+Off when numba is missing or ``RNN_DISSECT_FUSED=0``; ``ENABLED`` switches it at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+try:  # numba is a dependency; a broken or missing install falls back to numpy
+    import numba
+
+    AVAILABLE = True
+except Exception:  # pragma: no cover - depends on the install
+    AVAILABLE = False
+
+__all__ = ["AVAILABLE", "ENABLED", "active", "tanh", "whole"]
+
+ENABLED = AVAILABLE and os.environ.get("RNN_DISSECT_FUSED", "1") != "0"
+CLAMP = 9.0
+
+
+def active(dtype: Any) -> bool:
+    """Whether the compiled passes run for arrays of ``dtype``."""
+    return ENABLED and np.dtype(dtype) == np.float32
+
+
+def pade_tanh(n: int) -> tuple[list[float], list[float]]:
+    """Coefficients (ascending powers of s = x²) of tanh x ≈ x·P(s)/Q(s), the n-th
+    convergent of Lambert's continued fraction x/(1 + s/(3 + s/(5 + …))), Q(0) = 1."""
+    num, den = [Fraction(1)], [Fraction(2 * n + 1)]  # t_n = 2n + 1 = den/num
+    for k in range(n - 1, -1, -1):  # t_k = (2k+1) + s/t_{k+1}
+        nxt = [Fraction(0)] * max(len(den), len(num) + 1)
+        for i, c in enumerate(den):
+            nxt[i] += (2 * k + 1) * c
+        for i, c in enumerate(num):
+            nxt[i + 1] += c
+        num, den = den, nxt
+    q0 = den[0]
+    return [float(c / q0) for c in num], [float(c / q0) for c in den]
+
+
+def whole(Hs: np.ndarray) -> np.ndarray:
+    """The C-contiguous (T+1, B, W ≥ H) buffer that the hidden states ``Hs`` (T+1, B, H)
+    are the first H columns of (layer 0 keeps onehot(x_t) beside h_{t-1}). Compiled loops
+    vectorize only over C-contiguous rows, so they get this and touch columns < H only."""
+    if Hs.flags.c_contiguous:
+        return Hs
+    base = Hs.base
+    if (
+        isinstance(base, np.ndarray)
+        and base.flags.c_contiguous
+        and base.shape[:2] == Hs.shape[:2]
+        and base.strides[:2] == Hs.strides[:2]
+        and base.ctypes.data == Hs.ctypes.data
+    ):
+        return base
+    raise ValueError("hidden states must be C-contiguous or the leading columns of a buffer")
+
+
+P, Q = pade_tanh(12)  # 7 and 7 coefficients
+
+if AVAILABLE:
+    FLAGS = {"contract", "afn", "arcp", "nsz"}  # no nnan/ninf: NaN must survive
+    jit = numba.njit(cache=True, fastmath=FLAGS, error_model="numpy", nogil=True)
+    f32 = np.float32
+    P0, P1, P2, P3, P4, P5, P6 = (f32(c) for c in P)
+    Q0, Q1, Q2, Q3, Q4, Q5, Q6 = (f32(c) for c in Q)
+    LO, HI, HALF, ONE = f32(-CLAMP), f32(CLAMP), f32(0.5), f32(1.0)
+
+    @numba.njit(inline="always", fastmath=FLAGS, error_model="numpy")
+    def _tanh(x):
+        y = min(max(x, LO), HI)
+        s = y * y
+        p = (((((P6 * s + P5) * s + P4) * s + P3) * s + P2) * s + P1) * s + P0
+        q = (((((Q6 * s + Q5) * s + Q4) * s + Q3) * s + Q2) * s + Q1) * s + Q0
+        t = min(max(y * p / q, -ONE), ONE)
+        return t if x == x else x  # NaN in, NaN out
+
+    @jit
+    def _tanh_array(x, out):
+        xf, of = x.ravel(), out.ravel()
+        for k in range(xf.size):
+            of[k] = _tanh(xf[k])
+
+    @jit
+    def rnn_forward_step(a, x, h):
+        """h = tanh(a + x); a = h_{t-1} @ W_hhᵀ, x = the input projection (B, H)."""
+        B, H = a.shape
+        for b in range(B):
+            for j in range(H):
+                h[b, j] = _tanh(a[b, j] + x[b, j])
+
+    @jit
+    def rnn_backward_step(da, g, h, has_next):
+        """da ← (da + g) ⊙ (1 − h²) in place (g = dÃ_{t+1} @ W_hh, unless the last step).
+        Hidden-state arguments (``h``, ``h_prev``) here and below may be wider than H."""
+        B, H = da.shape
+        for b in range(B):
+            for j in range(H):
+                d = da[b, j] + g[b, j] if has_next else da[b, j]
+                da[b, j] = d * (ONE - h[b, j] * h[b, j])
+
+    @jit
+    def lstm_forward_step(u, x, c_prev, sg, tc, c, h):
+        """u holds h_{t-1} @ W_hhᵀ (rows i, f, o scaled by ½, g) and becomes tanh(u + x);
+        then σ gates, c = f c_prev + i g, tanh c, h = o tanh c (see ``kernels.lstm``)."""
+        B, H = c.shape
+        for b in range(B):
+            ub, xb, sgb, cb, tcb, hb, cpb = u[b], x[b], sg[b], c[b], tc[b], h[b], c_prev[b]
+            for j in range(4 * H):
+                ub[j] = _tanh(ub[j] + xb[j])
+            for j in range(3 * H):
+                sgb[j] = HALF * ub[j] + HALF
+            for j in range(H):
+                cb[j] = sgb[H + j] * cpb[j] + sgb[j] * ub[3 * H + j]
+            for j in range(H):
+                tcb[j] = _tanh(cb[j])
+            for j in range(H):
+                hb[j] = sgb[2 * H + j] * tcb[j]
+
+    @jit
+    def lstm_backward_step(dh, g, has_next, dc, u, sg, tc, c_prev, h, d):
+        """One step of LSTM BPTT: dh += g; dc += dh (o − h tanh c); d = dÃ (rows i, f, o, g);
+        dc ← dc ⊙ f for the step before (see ``kernels.lstm``). Short loops over row views,
+        so each vectorizes (one loop writing many arrays does not)."""
+        B, H = dh.shape
+        for b in range(B):
+            dhb, dcb, ub, sgb, tcb, hb, db = dh[b], dc[b], u[b], sg[b], tc[b], h[b], d[b]
+            if has_next:
+                gb = g[b]
+                for j in range(H):
+                    dhb[j] += gb[j]
+            for j in range(H):
+                dcb[j] += dhb[j] * (sgb[2 * H + j] - hb[j] * tcb[j])
+            cpb = c_prev[b]
+            for j in range(H):
+                db[j] = dcb[j] * ub[3 * H + j] * (ONE - ub[j] * ub[j])
+            for j in range(H):
+                db[H + j] = dcb[j] * cpb[j] * (ONE - ub[H + j] * ub[H + j])
+            for j in range(H):
+                db[2 * H + j] = dhb[j] * tcb[j] * (ONE - ub[2 * H + j] * ub[2 * H + j])
+            for j in range(H):
+                db[3 * H + j] = dcb[j] * sgb[j] * (ONE - ub[3 * H + j] * ub[3 * H + j])
+            for j in range(H):
+                dcb[j] *= sgb[H + j]
+
+    @jit
+    def gru_forward_step(hw, x, b_hn, h_prev, u, sg, hn, h):
+        """hw = h_{t-1} @ W_hhᵀ (r, z scaled), x = gi; writes u, σ gates, gh_n, h (see
+        ``kernels.gru``)."""
+        B, H = hn.shape
+        for b in range(B):
+            for j in range(2 * H):
+                uv = _tanh(x[b, j] + hw[b, j])
+                u[b, j] = uv
+                sg[b, j] = HALF * uv + HALF
+            for j in range(H):
+                hnv = hw[b, 2 * H + j] + b_hn[j]
+                hn[b, j] = hnv
+                n = _tanh(x[b, 2 * H + j] + sg[b, j] * hnv)
+                u[b, 2 * H + j] = n
+                h[b, j] = n + sg[b, H + j] * (h_prev[b, j] - n)
+
+    @jit
+    def gru_backward_step(dh, u, sg, hn, h_prev, d, an, dhz):
+        """dh complete → d = [dÃ_r, dÃ_z, dgh_n], an = dgi_n, dhz = dh ⊙ z."""
+        B, H = dh.shape
+        for b in range(B):
+            for j in range(H):
+                dhv = dh[b, j]
+                n = u[b, 2 * H + j]
+                ur, uz = u[b, j], u[b, H + j]
+                z = sg[b, H + j]
+                a = (ONE - n * n) * (dhv - dhv * z)
+                an[b, j] = a
+                d[b, 2 * H + j] = a * sg[b, j]
+                d[b, j] = a * hn[b, j] * (ONE - ur * ur)
+                d[b, H + j] = (h_prev[b, j] - n) * dhv * (ONE - uz * uz)
+                dhz[b, j] = dhv * z
+
+    @jit
+    def add3(a, b, c):
+        """a += b + c (2-D, same shape)."""
+        R, C = a.shape
+        for i in range(R):
+            for j in range(C):
+                a[i, j] += b[i, j] + c[i, j]
+
+
+def tanh(x: np.ndarray) -> np.ndarray:
+    """The compiled float32 tanh over an array (for tests and benchmarks)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty_like(x)
+    _tanh_array(x, out)
+    return out
