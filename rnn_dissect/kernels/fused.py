@@ -1,10 +1,13 @@
 """Compiled per-step elementwise passes for the float32 training kernels (numba).
 
-The numpy kernels spend more time in elementwise passes than in their per-step GEMMs'
-neighbourhood needs: a GRU step is ~20 numpy calls on (B, H) slices, each re-reading its
-operands. Here each cell's step is ONE loop over the batch rows and units, compiled, that
-reads every operand once and writes exactly the arrays the numpy code writes (same layout,
-same meaning), so the two paths mix freely and are tested against each other.
+A numpy step of a cell is a dozen or more ufunc calls on (B, H)-sized slices, each a pass
+over its operands with its own call overhead; for a GRU at H 512 they cost as much as the
+step's GEMM. Here each cell's step is one compiled loop over the batch rows that reads
+every operand once and writes exactly the arrays the numpy code writes (same layout, same
+meaning), so the two paths mix freely and are tested against each other. Measured at
+H 512, batch 64, alternating the two paths in one process: GRU and LSTM training steps
+7–25% faster, RNN ~12% (the GEMMs are untouched); against torch, run
+``bench/bench_train_step.py --part 2`` with and without ``RNN_DISSECT_FUSED=0``.
 
 Used for float32 only; float64 (dissection, the exactness tests) always runs numpy. tanh
 is the [13/12] Padé approximant of Lambert's continued fraction, evaluated in float32 with
