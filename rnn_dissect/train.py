@@ -23,10 +23,12 @@ the decay, so the learning rate jumps up to the longer curve's value at that ste
 Time budget: a new run without ``steps`` trains for ``minutes``, sized in two stages so a
 machine whose speed drifts (shared cores) still ends on time with its decay complete:
 its first max(warmup, 5) steps and one validation give a provisional step count (learning
-rate held at its peak); at a fifth of the budget the wall time per step since then (logging
-and checkpoints included, validations charged at their measured cost per ``eval_every``
-steps) fixes ``steps``, and the cosine spans the last ``decay_frac`` of the steps left
-(default all of them: it starts there; ``decay_start``). Both are written to
+rate held at its peak); when the decay is due — at a fifth of the budget, or at its last
+``decay_frac`` if that is later — the wall time per step since then (logging and
+checkpoints included, validations charged at their measured cost per ``eval_every`` steps)
+fixes ``steps``, and the cosine spans the run's last ``decay_frac`` of ``steps``, starting
+no earlier than that moment (default 1: it starts there; ``decay_start``). Measuring up to
+the decay keeps the end on time when the machine's speed drifts. Both are written to
 ``config.json`` — ``--steps N --decay-start K`` repeats the run exactly. A run stopped
 between the two stages resumes with the provisional count and the peak rate throughout.
 The run may overrun by 10% to finish its schedule. A
@@ -84,7 +86,7 @@ class TrainConfig:
     warmup: int = 20  # linear warm-up steps
     lr_min: float = 1e-4  # cosine floor
     decay_start: int = 0  # the cosine begins at max(warmup, decay_start); set by --minutes sizing
-    decay_frac: float = 1.0  # --minutes sizing: the cosine spans this share of the steps left
+    decay_frac: float = 1.0  # --minutes sizing: the cosine spans this last share of the run
     clip: float = 5.0  # global gradient-norm clip (0 = off)
     dropout: float = 0.0  # between layers, training only (as char-rnn)
     val_frac: float = 0.05  # tail of the text held out for validation
@@ -273,7 +275,11 @@ class Trainer:
         self.run.save_state(self.state, self.model())
         self.saved_step = self.state.step
 
-    RESIZE_AT = 0.2  # share of the budget after which the step count is fixed
+    RESIZE_AT = 0.2  # share of the budget after which the step count is fixed, at the earliest
+
+    def _resize_at(self) -> float:
+        """Share of the budget at which the step count is fixed: when the decay is due."""
+        return max(self.RESIZE_AT, 1.0 - self.cfg.decay_frac)
 
     def _size_steps(
         self, per_step: float, elapsed: float, budget: float, final: bool
@@ -281,7 +287,8 @@ class Trainer:
         """Size ``steps`` so the run ends at the time budget. Provisional (``final`` False):
         from the warm-up's ``per_step`` plus one validation's cost (returns that validation's
         loss), the learning rate held at its peak meanwhile. Final: from the measured
-        ``per_step`` since then; the cosine spans the last ``decay_frac`` of what is left."""
+        ``per_step`` since then; the cosine spans the run's last ``decay_frac`` of ``steps``
+        and starts no earlier than now."""
         cfg, k = self.cfg, self.state.step
         t0 = _clock()
         val = None
@@ -290,14 +297,14 @@ class Trainer:
             per_step += (_clock() - t0) / cfg.eval_every
         left = budget - elapsed - (_clock() - t0)
         steps = k + max(1, int(0.97 * left / per_step))
-        k0 = steps - round(cfg.decay_frac * (steps - k)) if final else steps
+        k0 = max(k, steps - round(cfg.decay_frac * steps)) if final else steps
         self.cfg = replace(cfg, steps=steps, decay_start=k0)
         self.run.write_config(self.cfg, self.model_cfg)
         text = f"{per_step * 1e3:.0f} ms/step: {steps} steps fit in {budget / 60:g} min; " + (
             f"the decay starts at step {k0} (recorded in config.json; --steps {steps} "
             f"--decay-start {k0} repeats this run)"
             if final
-            else f"fixed at {self.RESIZE_AT:.0%} of the budget"
+            else f"fixed at {self._resize_at():.0%} of the budget"
         )
         self.report("note", {"text": text})
         self.report("sized", {"steps": steps})
@@ -338,7 +345,7 @@ class Trainer:
                     sized_at = (st.step, _clock(), len(self.val_seconds))
                     provisional = self.cfg.steps
                 elif sized_at and (
-                    _clock() - t_begin >= self.RESIZE_AT * budget
+                    _clock() - t_begin >= self._resize_at() * budget
                     or st.step >= 0.9 * provisional  # far faster than measured: size now
                 ):
                     # steps alone over the window, plus validations at their measured cost
