@@ -44,7 +44,8 @@ REFERENCE = dict(cell="lstm", hidden_size=512, num_layers=2, seq_len=100, batch_
 # 1.33: overfit); torch's recipe (2e-3, no dropout) with the cosine over the last quarter,
 # 1.529 and 1.528 (~1100 steps; torch itself 1.517 in 1350). Halving the chunk to seq 50
 # (char-rnn's default) nearly doubles the updates in the budget (~2100) on the same
-# characters, with the hidden state still carried across chunks: 1.486. So: the reference
+# characters, with the hidden state still carried across chunks: 1.486, 1.4915, 1.4867
+# (session 3: torch 1.528 beside it). So: the reference
 # model and torch's recipe, seq 50, warm-up, peak held, a cosine over the last quarter.
 OURS = dict(
     REFERENCE,
