@@ -44,14 +44,31 @@ def test_fused_kernels_match_numpy_kernels(cell, monkeypatch):
     """Same loss, gradients and state as the numpy passes, to float32 rounding — two layers
     (layer 0's hidden states sit beside the one-hot columns), dropout, carried state."""
     params, x, y, state0 = make(cell, 11, 40, 2, 6, 25, seed=4, dtype=np.float32)
+    calls: dict[str, int] = {}  # the compiled passes really ran (else this compares numpy to numpy)
+
+    def counted(name: str):
+        step = getattr(fused, name)
+
+        def spy(*a):
+            calls[name] = calls.get(name, 0) + 1
+            return step(*a)
+
+        return spy
+
+    for name in (f"{cell}_forward_step", f"{cell}_backward_step"):
+        monkeypatch.setattr(fused, name, counted(name))
     runs = {}
     for on in (False, True):
         monkeypatch.setattr(fused, "ENABLED", on)
+        if not on:
+            assert not calls
         runs[on] = KERNELS[cell].forward_backward(
             params, x, y, state0, 0.25, np.random.default_rng(2)
         )
         logits, _ = KERNELS[cell].forward(params, x, state0)
         runs[on] = (*runs[on], logits)
+    # per step: forward in both layers (training, then the logits pass), backward in both
+    assert calls == {f"{cell}_forward_step": 4 * 25, f"{cell}_backward_step": 2 * 25}
     (l0, g0, s0, z0), (l1, g1, s1, z1) = runs[False], runs[True]
     assert abs(l0 - l1) <= 1e-6 * abs(l0)
     for k in params:
