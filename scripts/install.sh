@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install rnn-dissect and what it needs on a fresh Debian machine (run as root).
-#   bash scripts/install.sh          # the package + Graphviz
+#   bash scripts/install.sh          # the package with oneMKL (fast training) + Graphviz
 #   bash scripts/install.sh --test   # also the test tools, torch (CPU, pinned) and Chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,6 @@ if ((${#apt_pkgs[@]})); then
   apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
 fi
 
-extra=""
-[[ "${1:-}" == "--test" ]] && extra="[test]"
+extra="[mkl]"
+[[ "${1:-}" == "--test" ]] && extra="[test]"  # test includes mkl
 python3 -m pip install -q -e ".${extra}"

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import fused, stack
+from rnn_dissect.kernels import blas, fused, stack
 from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace, basic_prepare
 
 __all__ = ["SPEC", "forward", "forward_backward"]
@@ -65,10 +65,11 @@ def _forward(
     b_hn = w.extra["b_hn"]
     fast = fused.active(dtype)
     Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hhT_fwd, ws, f"{tag}f{rows.start}")  # the weight packed once
     for t in range(T):
         j = t if train else 0
         u, sg, hn = U[j, rows], S[j, rows], HN[j, rows]  # (m, ·)
-        np.matmul(Hs[t, rows], w.W_hhT_fwd, out=hw)
+        hh(Hs[t, rows], hw)
         x = xw.at(t, rows)  # gi = W_ih x_t + b_ih (+ b_hh on r, z)
         if fast:  # the same passes as below, compiled into one
             fused.gru_forward_step(hw, x, b_hn, Hf[t, rows], u, sg, hn, Hf[t + 1, rows])
@@ -104,13 +105,14 @@ def _backward(
     tmp2 = ws.get(f"tmp2.{rows.start}", (m, 2 * H), dtype)
     fast = fused.active(dtype)
     Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hh_bwd, ws, f"{tag}b{rows.start}")
     for t in reversed(range(T)):
         dh = dHs[t, rows]  # (m, H), complete: step t+1 already added its share
         u, sg, hn, d, an = U[t, rows], S[t, rows], HN[t, rows], dGH[t, rows], dGN[t, rows]
         if fast:  # the same passes as below, compiled into one
             fused.gru_backward_step(dh, u, sg, hn, Hf[t, rows], d, an, dhz)
             if t > 0:
-                np.matmul(d, w.W_hh_bwd, out=tmp)
+                hh(d, tmp)
                 fused.add3(dHs[t - 1, rows], tmp, dhz)
             continue
         r, z, n = sg[:, :H], sg[:, H:], u[:, 2 * H :]
@@ -130,7 +132,7 @@ def _backward(
         np.multiply(d[:, : 2 * H], tmp2, out=d[:, : 2 * H])
         if t > 0:
             prev = dHs[t - 1, rows]
-            np.matmul(d, w.W_hh_bwd, out=tmp)
+            hh(d, tmp)
             np.add(prev, tmp, out=prev)
             np.add(prev, dhz, out=prev)
     dGHf = dGH.reshape(T * B, 3 * H)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import fused, stack
+from rnn_dissect.kernels import blas, fused, stack
 from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace, basic_prepare
 
 __all__ = ["SPEC", "forward", "forward_backward"]
@@ -59,10 +59,11 @@ def _forward(
     Cs[0, rows] = c0[rows]
     fast = fused.active(dtype)
     Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hhT_fwd, ws, f"{tag}f{rows.start}")  # the weight packed once
     for t in range(T):
         j = t if train else 0
         u, sg, tc, c = U[j, rows], S[j, rows], TC[j, rows], Cs[t + 1, rows]  # (n, ·)
-        np.matmul(Hs[t, rows], w.W_hhT_fwd, out=u)
+        hh(Hs[t, rows], u)
         if fast:  # the same passes as below, compiled into one
             fused.lstm_forward_step(u, xw.at(t, rows), Cs[t, rows], sg, tc, c, Hf[t + 1, rows])
             continue
@@ -94,10 +95,11 @@ def _backward(
     dc.fill(0)
     fast = fused.active(dtype)
     Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hh_bwd, ws, f"{tag}b{rows.start}")
     for t in reversed(range(T)):
         dh = dHs[t, rows]  # (n, H)
         if t < T - 1:
-            np.matmul(dU[t + 1, rows], w.W_hh_bwd, out=tmp)  # dh_next
+            hh(dU[t + 1, rows], tmp)  # dh_next
         u, sg, tc, d = U[t, rows], S[t, rows], TC[t, rows], dU[t, rows]
         if fast:  # the same passes as below, compiled into one
             fused.lstm_backward_step(

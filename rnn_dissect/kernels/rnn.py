@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import fused, stack
+from rnn_dissect.kernels import blas, fused, stack
 from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace, basic_prepare
 
 __all__ = ["SPEC", "forward", "forward_backward"]
@@ -47,8 +47,9 @@ def _forward(
     a = ws.get("tmp", (B, Hs.shape[2]), Hs.dtype)  # (B, H)
     fast = fused.active(Hs.dtype)
     Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hhT_fwd, ws, tag + "f")  # h_{t-1} @ W_hhᵀ, the weight packed once
     for t in range(T):
-        np.matmul(Hs[t], w.W_hhT_fwd, out=a)
+        hh(Hs[t], a)
         if fast:  # the same passes as below, compiled into one
             fused.rnn_forward_step(a, xw.at(t), Hf[t + 1])
             continue
@@ -65,9 +66,10 @@ def _backward(
     tmp = ws.get("tmp", (B, H), dHs.dtype)
     fast = fused.active(dHs.dtype)
     Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hh_bwd, ws, tag + "b")
     for t in reversed(range(T)):
         if t < T - 1:
-            np.matmul(dA[t + 1], w.W_hh_bwd, out=tmp)  # dh_next
+            hh(dA[t + 1], tmp)  # dh_next
         if fast:  # the same passes as below, compiled into one
             fused.rnn_backward_step(dA[t], tmp, Hf[t + 1], t < T - 1)
             continue

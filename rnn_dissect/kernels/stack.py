@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import halves
+from rnn_dissect.kernels import blas, halves
 from rnn_dissect.kernels.layout import XW, Blocks, CellSpec, LayerWeights, Workspace
 
 __all__ = ["dropout_masks", "forward", "forward_backward"]
@@ -153,7 +153,7 @@ def head_loss_grad(
     np.multiply(z, (1.0 / (s * N)).astype(z.dtype), out=z)  # softmax / N
     z[rows, yf] -= z.dtype.type(1.0 / N)
     dW = halves.matmul(z.T, X)  # (V, H)
-    db = np.ones(N, dtype=z.dtype) @ z  # (V,)
+    db = blas.matmul(np.ones((1, N), dtype=z.dtype), z)[0]  # (V,)
     dtop = ws.get("dtop", (T, B, H), W.dtype)
     halves.matmul(z, W, out=dtop.reshape(N, H))
     return loss, dtop, dW, db
@@ -172,7 +172,7 @@ def backward_layers(
     T, B, H = dtop.shape
     N = T * B
     G = spec.gates
-    ones = np.ones(N, dtype=dtop.dtype)
+    ones = np.ones((1, N), dtype=dtop.dtype)
     grads: dict[str, Array] = {}
     dHs = dtop
     for k in reversed(range(len(layers))):
@@ -210,13 +210,13 @@ def backward_layers(
                 halves.matmul(blk.T, X, out=dW_ih[rows])
             if role in ("both", "ih"):
                 # one-hot rows sum to 1, so Σ_n dÃ_n = Σ_v dW_ih[:, v]
-                db_ih[rows] = dW_ih[rows].sum(axis=1) if k == 0 else ones @ blk
+                db_ih[rows] = dW_ih[rows].sum(axis=1) if k == 0 else blas.matmul(ones, blk)[0]
                 if k > 0:
                     dXf += halves.matmul(blk, lay.w.W_ih_bwd[rows])
             if role == "both":
                 db_hh[rows] = db_ih[rows]
             elif role == "hh":
-                db_hh[rows] = ones @ blk
+                db_hh[rows] = blas.matmul(ones, blk)[0]
         if k > 0:
             if masks is not None:
                 np.multiply(dX, masks[k - 1], out=dX)
