@@ -12,11 +12,15 @@
 2. hidden 512, seq 100, batch 64, one layer, Tiny Shakespeare's vocabulary, float32, Adam
    2e-3, global-norm clip 5, hidden state carried: our kernels against PyTorch CPU
    ``nn.RNN/LSTM/GRU`` + ``nn.Linear`` on one-hot input (torch's default threads).
-   The ceiling printed beside it is torch's step time over our step's GEMMs alone (numpy's
-   BLAS, replayed at the kernels' shapes, best of a few in-cache repeats): the speed-up
-   ours would have if everything but the GEMMs cost nothing.
+   Our float32 GEMMs go through oneMKL when the ``mkl`` extra is installed (the recurrent
+   weight packed once per step; :mod:`rnn_dissect.kernels.blas`), else numpy; the first
+   lines printed say which, and ``RNN_DISSECT_MKL=0`` compares with numpy's. The ceiling
+   printed beside it is torch's step time over our step's GEMMs alone (that same backend,
+   replayed at the kernels' shapes, best of a few in-cache repeats): the speed-up ours
+   would have if everything but the GEMMs cost nothing.
 3. achieved GFLOP/s of our training step as a fraction of the numpy matmul peak measured
-   now at the dominant GEMM shape (the per-step (B, H) @ (H, G·H)), and at a large GEMM.
+   now at the dominant GEMM shape (the per-step (B, H) @ (H, G·H)), and of our own GEMM's
+   peak at that shape (oneMKL, weight packed, when installed: the stricter measure).
 4. profile: where one step's time goes (GEMMs replayed alone, optimizer, the rest).
 
 Timing: the two sides alternate in rounds (which goes first alternates too); the speed-up is
@@ -64,11 +68,16 @@ def environment() -> None:
             )
     except ImportError:
         print("  (pip install threadpoolctl to see numpy's BLAS and its threads)")
-    from rnn_dissect.kernels import halves
+    from rnn_dissect.kernels import blas, halves
 
     on = halves.ENABLED and halves._blas_controller() is not None
     print(
         f"  LSTM/GRU batch halves on two threads (rnn_dissect.kernels.halves): {'on' if on else 'off'}"
+    )
+    mkl = blas.active(np.float32)
+    print(
+        "  float32 GEMMs (rnn_dissect.kernels.blas): "
+        + ("oneMKL, recurrent weights packed" if mkl else "numpy (pip install rnn-dissect[mkl])")
     )
 
 
@@ -341,17 +350,22 @@ def step_flops(cell: str, B: int, T: int, H: int, V: int) -> float:
     return float(rec + rec_b + dw + head)
 
 
-def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0) -> float:
+def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0, ours: bool = False) -> float:
+    """Best GFLOP/s of ``np.matmul`` at this shape (float32) — or, with ``ours``, of the
+    kernels' per-step product (oneMKL with the weight packed, when installed)."""
+    from rnn_dissect.kernels import blas
+
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     out = np.empty((m, n), np.float32)
+    mm = blas.fixed(b) if ours else (lambda x, o: np.matmul(x, b, out=o))
     best = np.inf
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
         t0 = time.perf_counter()
         for _ in range(20):
-            np.matmul(a, b, out=out)
+            mm(a, out)
         best = min(best, (time.perf_counter() - t0) / 20)
     return 2 * m * k * n / best / 1e9
 
@@ -359,32 +373,39 @@ def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0) -> float:
 def part3(step_seconds: dict[str, float], V: int, B=64, T=100, H=512) -> None:
     print("\n3. achieved GFLOP/s (GEMM FLOPs of one step / measured step time, optimizer included)")
     print(
-        f"   {'cell':5s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} {'peak per-step shape':>20s} {'fraction':>8s} "
-        f"{'peak big GEMM':>14s} {'fraction':>8s}"
+        f"   {'cell':5s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} {'numpy peak, per-step shape':>27s} "
+        f"{'fraction':>8s} {'our GEMM peak':>14s} {'fraction':>8s}"
     )
-    big = matmul_peak(T * B, H, 4 * H)
     for cell, sec in step_seconds.items():
         G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
         fl = step_flops(cell, B, T, H, V)
         peak = matmul_peak(B, H, G * H)
+        own = matmul_peak(B, H, G * H, ours=True)
         ach = fl / sec / 1e9
         print(
-            f"   {cell:5s} {fl / 1e9:10.2f} {ach:8.1f} {peak:14.1f} GF/s {ach / peak:7.0%} "
-            f"{big:9.1f} GF/s {ach / big:7.0%}   (target >= 60%)"
+            f"   {cell:5s} {fl / 1e9:10.2f} {ach:8.1f} {peak:21.1f} GF/s {ach / peak:7.0%} "
+            f"{own:9.1f} GF/s {ach / own:7.0%}   (target >= 60% of numpy's)"
         )
 
 
-def gemm_seconds(m: int, k: int, n: int, trans_a: bool = False, reps: int = 5) -> float:
-    """Best time of one np.matmul of this shape (float32), operands laid out as the kernels do."""
+def gemm_seconds(
+    m: int, k: int, n: int, trans_a: bool = False, reps: int = 5, packed: bool = False
+) -> float:
+    """Best time of one product of this shape (float32), operands laid out as the kernels
+    do, through the kernels' GEMM (:mod:`rnn_dissect.kernels.blas`: oneMKL when installed,
+    else numpy); ``packed``: the per-step product against a weight packed once."""
+    from rnn_dissect.kernels import blas
+
     rng = np.random.default_rng(0)
     a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     out = np.empty((m, n), np.float32)
     aa = a.T if trans_a else a
+    mm = blas.fixed(b) if packed else (lambda x, o: blas.matmul(x, b, o))
     best = np.inf
     for _ in range(reps):
         t0 = time.perf_counter()
-        np.matmul(aa, b, out=out)
+        mm(aa, out)
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -394,7 +415,9 @@ def gemm_replay(cell: str, B: int, T: int, H: int, V: int) -> tuple[float, float
     few in-cache repeats, so a floor): the per-step ones — T forward (B,H)@(H,GH), T−1
     backward (B,GH)@(GH,H) — and the big ones (weight gradients, the head's three)."""
     G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
-    rec = T * gemm_seconds(B, H, G * H) + (T - 1) * gemm_seconds(B, G * H, H)
+    rec = T * gemm_seconds(B, H, G * H, packed=True) + (T - 1) * gemm_seconds(
+        B, G * H, H, packed=True
+    )
     big = (
         gemm_seconds(G * H, T * B, H + V, trans_a=True)  # dW_hh | dW_ih
         + gemm_seconds(T * B, H, V)
