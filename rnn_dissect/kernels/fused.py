@@ -183,20 +183,23 @@ if AVAILABLE:
 
     @jit
     def gru_backward_step(dh, u, sg, hn, h_prev, d, an, dhz):
-        """dh complete → d = [dÃ_r, dÃ_z, dgh_n], an = dgi_n, dhz = dh ⊙ z."""
+        """dh complete → d = [dÃ_r, dÃ_z, dgh_n], an = dgi_n, dhz = dh ⊙ z. Short loops
+        over row views, so each vectorizes."""
         B, H = dh.shape
         for b in range(B):
+            dhb, ub, sgb, hnb, hpb = dh[b], u[b], sg[b], hn[b], h_prev[b]
+            db, anb, dhzb = d[b], an[b], dhz[b]
             for j in range(H):
-                dhv = dh[b, j]
-                n = u[b, 2 * H + j]
-                ur, uz = u[b, j], u[b, H + j]
-                z = sg[b, H + j]
-                a = (ONE - n * n) * (dhv - dhv * z)
-                an[b, j] = a
-                d[b, 2 * H + j] = a * sg[b, j]
-                d[b, j] = a * hn[b, j] * (ONE - ur * ur)
-                d[b, H + j] = (h_prev[b, j] - n) * dhv * (ONE - uz * uz)
-                dhz[b, j] = dhv * z
+                n = ub[2 * H + j]
+                anb[j] = (ONE - n * n) * (dhb[j] - dhb[j] * sgb[H + j])
+            for j in range(H):
+                db[2 * H + j] = anb[j] * sgb[j]
+            for j in range(H):
+                db[j] = anb[j] * hnb[j] * (ONE - ub[j] * ub[j])
+            for j in range(H):
+                db[H + j] = (hpb[j] - ub[2 * H + j]) * dhb[j] * (ONE - ub[H + j] * ub[H + j])
+            for j in range(H):
+                dhzb[j] = dhb[j] * sgb[H + j]
 
     @jit
     def add3(a, b, c):
