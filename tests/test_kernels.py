@@ -24,6 +24,19 @@ def rel(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a - b).max(initial=0.0) / scale)
 
 
+def assert_same_run(got: tuple, want: tuple) -> None:
+    """Two float32 runs of a kernel — (loss, grads, final state, logits) — agree to float32
+    rounding (loss 1e-6, the rest 1e-5 relative to the largest entry)."""
+    (l1, g1, s1, z1), (l0, g0, s0, z0) = got, want
+    assert abs(l0 - l1) <= 1e-6 * abs(l0)
+    assert g1.keys() == g0.keys()
+    for k in g0:
+        assert rel(g1[k], g0[k]) <= 1e-5, k
+    for a, b in zip(s0, s1, strict=True):
+        assert rel(b, a) <= 1e-5
+    assert rel(z1, z0) <= 1e-5
+
+
 def make(cell: str, V: int, H: int, L: int, B: int, T: int, seed: int, dtype=np.float64):
     rng = np.random.default_rng(seed)
     cfg = ModelConfig(cell, tuple(chr(65 + i) for i in range(V)), H, L)
