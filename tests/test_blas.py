@@ -117,10 +117,19 @@ def test_falls_back_to_numpy(monkeypatch):
 
 def test_halves_split_keeps_mkl_out(monkeypatch):
     """Inside the two-thread split the BLAS is pinned to one thread per half; MKL's own
-    threads would oversubscribe the cores, so the split runs numpy's products."""
+    threads would oversubscribe the cores, so both halves run numpy's products."""
     monkeypatch.setattr(halves, "ENABLED", True)
+    seen = []
+
+    def half(rows: slice) -> None:
+        seen.append(
+            (rows.start, blas.active(np.float32), type(blas.fixed(np.eye(4, dtype=np.float32))))
+        )
+
     with halves.two_cores() as on:
-        assert on and not blas.active(np.float32)
+        assert on
+        halves.run(half, 64, 512)
+    assert sorted(seen) == [(0, False, type(half)), (32, False, type(half))]
     assert blas.active(np.float32)
 
 

@@ -95,8 +95,9 @@ def available() -> bool:
 
 
 def active(dtype: Any) -> bool:
-    """Whether products of ``dtype`` arrays go to oneMKL in the calling thread now."""
-    return ENABLED and np.dtype(dtype) == _F32 and not halves.active() and available()
+    """Whether products of ``dtype`` arrays go to oneMKL now (not while
+    :mod:`~rnn_dissect.kernels.halves` splits a step over two threads, in either thread)."""
+    return ENABLED and np.dtype(dtype) == _F32 and not halves.pinned() and available()
 
 
 def _operand(x: Array) -> tuple[int, int] | None:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["ENABLED", "MIN_ROWS_X_H", "matmul", "run", "two_cores"]
+__all__ = ["ENABLED", "MIN_ROWS_X_H", "matmul", "pinned", "run", "two_cores"]
 
 R = TypeVar("R")
 
@@ -45,6 +45,7 @@ MIN_GEMM_FLOPS = 1 << 24  # split a GEMM only above this many multiply-adds
 _controller: Any = None
 _pool: ThreadPoolExecutor | None = None
 _local = threading.local()  # .on: inside two_cores() in this thread
+_pinned = 0  # how many two_cores() blocks hold the BLAS at one thread (any thread)
 
 
 def _blas_controller() -> Any:
@@ -84,12 +85,21 @@ def two_cores() -> Iterator[bool]:
     if ctl is None:
         yield False
         return
+    global _pinned
     with ctl.limit(limits=1, user_api="blas"):
         _local.on = True
+        _pinned += 1
         try:
             yield True
         finally:
+            _pinned -= 1
             _local.on = False
+
+
+def pinned() -> bool:
+    """Whether a :func:`two_cores` block is open in any thread: the BLAS is held at one
+    thread per half, so products must not start threads of their own (oneMKL's)."""
+    return _pinned > 0
 
 
 def run(fn: Callable[[slice], R], B: int, H: int) -> list[R]:
