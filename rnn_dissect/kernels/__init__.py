@@ -4,6 +4,10 @@ The recorded graph (:mod:`rnn_dissect.engine`) keeps every node for dissection; 
 kernels keep only what BPTT needs and batch the work into a few large GEMMs, for training.
 Same model and numbers as :mod:`rnn_dissect.model` (PyTorch's equations, gate orders and
 parameter names); dtype follows the parameters (float32 to train, float64 to test).
+float32 runs two accelerations that float64 never does: each step's elementwise passes
+compiled with numba (:mod:`~rnn_dissect.kernels.fused`) and the GEMMs through oneMKL with
+the recurrent weight packed once per step (:mod:`~rnn_dissect.kernels.blas`, when the
+``mkl`` extra is installed).
 
     >>> import numpy as np
     >>> from rnn_dissect.kernels import KERNELS
