@@ -20,16 +20,15 @@ MKL's results do not depend on the arrays' alignment (tested), so runs stay dete
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from rnn_dissect.kernels import halves
-
-__all__ = ["ENABLED", "Fixed", "active", "available", "fixed", "matmul"]
+__all__ = ["ENABLED", "Fixed", "active", "available", "fixed", "held", "matmul"]
 
 Array = np.ndarray
 
@@ -38,6 +37,7 @@ ENABLED = os.environ.get("RNN_DISSECT_MKL", "1") != "0"
 _ROW_MAJOR, _NO_TRANS, _TRANS, _PACKED, _B_MATRIX = 101, 111, 112, 151, 162
 _F32 = np.dtype(np.float32)
 _lib: Any = None  # None: not tried yet; False: unavailable
+_held = 0  # open held() blocks, in any thread
 
 
 def _find(dist: str, stem: str) -> str | None:
@@ -94,10 +94,22 @@ def available() -> bool:
     return bool(_lib)
 
 
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Every product is ``np.matmul`` while this is open, in every thread: for
+    :mod:`~rnn_dissect.kernels.halves`' two-thread split, which holds the BLAS at one thread
+    per half. Re-entrant."""
+    global _held
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+
+
 def active(dtype: Any) -> bool:
-    """Whether products of ``dtype`` arrays go to oneMKL now (not while
-    :mod:`~rnn_dissect.kernels.halves` splits a step over two threads, in either thread)."""
-    return ENABLED and np.dtype(dtype) == _F32 and not halves.pinned() and available()
+    """Whether products of ``dtype`` arrays go to oneMKL now."""
+    return ENABLED and _held == 0 and np.dtype(dtype) == _F32 and available()
 
 
 def _operand(x: Array) -> tuple[int, int] | None:

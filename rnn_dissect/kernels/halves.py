@@ -34,7 +34,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["ENABLED", "MIN_ROWS_X_H", "matmul", "pinned", "run", "two_cores"]
+from rnn_dissect.kernels import blas
+
+__all__ = ["ENABLED", "MIN_ROWS_X_H", "matmul", "run", "two_cores"]
 
 R = TypeVar("R")
 
@@ -45,7 +47,6 @@ MIN_GEMM_FLOPS = 1 << 24  # split a GEMM only above this many multiply-adds
 _controller: Any = None
 _pool: ThreadPoolExecutor | None = None
 _local = threading.local()  # .on: inside two_cores() in this thread
-_pinned = 0  # how many two_cores() blocks hold the BLAS at one thread (any thread)
 
 
 def _blas_controller() -> Any:
@@ -85,21 +86,13 @@ def two_cores() -> Iterator[bool]:
     if ctl is None:
         yield False
         return
-    global _pinned
-    with ctl.limit(limits=1, user_api="blas"):
+    # oneMKL's own threads would oversubscribe the cores: numpy's products in both halves
+    with ctl.limit(limits=1, user_api="blas"), blas.held():
         _local.on = True
-        _pinned += 1
         try:
             yield True
         finally:
-            _pinned -= 1
             _local.on = False
-
-
-def pinned() -> bool:
-    """Whether a :func:`two_cores` block is open in any thread: the BLAS is held at one
-    thread per half, so products must not start threads of their own (oneMKL's)."""
-    return _pinned > 0
 
 
 def run(fn: Callable[[slice], R], B: int, H: int) -> list[R]:
@@ -124,8 +117,6 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if out is None:
         out = np.empty((m, n), dtype=np.result_type(a, b))
     if not active() or m < 2 or m * k * n < MIN_GEMM_FLOPS:
-        from rnn_dissect.kernels import blas  # (blas asks this module whether it is active)
-
         return blas.matmul(a, b, out)
     h = m // 2
     future = _other().submit(np.matmul, a[h:], b, out=out[h:])
