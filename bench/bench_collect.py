@@ -4,7 +4,7 @@
     python bench/bench_collect.py --chars 100000        # a smaller run; figures scale linearly
 
 A 2-layer LSTM with random weights (PyTorch's init, float32) reads the first ``--chars``
-characters of the default corpus; :func:`rnn_dissect.collect.collect` records all 12 arrays
+characters of the default corpus; :func:`rnn_dissect.neurons.collect.collect` records all 12 arrays
 (h c i f g o per layer, float32) and streams them to ``--dir`` (removed afterwards unless
 ``--keep``). In this process, in order:
 
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_dissect.collect import Forward, collect
-from rnn_dissect.data import load_corpus
-from rnn_dissect.model import CharModel, ModelConfig, init_params
+from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
+from rnn_dissect.neurons.collect import Forward, collect
+from rnn_dissect.train.data import load_corpus
 
 
 def corpus_text(n: int) -> str:

@@ -33,7 +33,7 @@ TRAIN_ARGS = [
 def source_text() -> str:
     if SHAKESPEARE.is_file():
         return SHAKESPEARE.read_text(encoding="utf-8")
-    from rnn_dissect.data import load_corpus
+    from rnn_dissect.train.data import load_corpus
 
     c = load_corpus()
     return "".join(c.vocab[i] for i in c.data[:2_000_000])

@@ -28,8 +28,8 @@ from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from rnn_dissect.dissect import dissect  # noqa: E402
-from rnn_dissect.model import CharModel, ModelConfig  # noqa: E402
+from rnn_dissect.bptt.dissection import dissect  # noqa: E402
+from rnn_dissect.nets.model import CharModel, ModelConfig  # noqa: E402
 
 
 def plain_forward_backward(P: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray):

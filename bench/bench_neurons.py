@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_dissect.activations import Activations, ActivationsWriter, UnitRef, load
-from rnn_dissect.data import load_corpus
-from rnn_dissect.extremes import top_contexts
-from rnn_dissect.features import builtin_features
-from rnn_dissect.neurons import block_rows, score_units
+from rnn_dissect.neurons.activations import Activations, ActivationsWriter, UnitRef, load
+from rnn_dissect.neurons.extremes import top_contexts
+from rnn_dissect.neurons.features import builtin_features
+from rnn_dissect.neurons.ranking import block_rows, score_units
+from rnn_dissect.train.data import load_corpus
 
 
 def corpus_text(n: int) -> str:

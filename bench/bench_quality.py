@@ -4,15 +4,15 @@ Tiny Shakespeare (``../shared/data/tinyshakespeare.txt`` relative to the reposit
 first 90% for training, the last 10% for validation. Two trainers, one after the other,
 each for ``--minutes`` of wall-clock time (validation included):
 
-- **ours**: ``rnn_dissect.train`` (numpy float32 kernels) with the configuration below —
+- **ours**: ``rnn_dissect.train.loop`` (numpy float32 kernels) with the configuration below —
   the reference model and recipe read in chunks of 50 characters instead of 100, with a
   schedule sized to the budget (warm-up, the peak held, a cosine to ~0 over the last
   quarter, ending at the budget);
 - **torch**: the issue's PyTorch CPU reference — 2-layer ``nn.LSTM`` of 512 units, one-hot
   input, seq 100, batch 64, Adam 2e-3, clip 5, no dropout, constant learning rate, the
-  hidden state carried across chunks (same batches as ours: ``rnn_dissect.data.Streams``).
+  hidden state carried across chunks (same batches as ours: ``rnn_dissect.train.data.Streams``).
 
-Both are scored by the same function (:func:`rnn_dissect.train.evaluate`, float32, state
+Both are scored by the same function (:func:`rnn_dissect.train.loop.evaluate`, float32, state
 carried) on the whole validation split, so the numbers are the same quantity (nats/char):
 the split is cut into the same 64 streams for both, and with the state carried the chunk
 length used to read them does not change the loss.
@@ -34,8 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnn_dissect.data import Streams, load_corpus
-from rnn_dissect.train import TrainConfig, evaluate, open_run
+from rnn_dissect.train.data import Streams, load_corpus
+from rnn_dissect.train.loop import TrainConfig, evaluate, open_run
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tinyshakespeare.txt"
 REFERENCE = dict(cell="lstm", hidden_size=512, num_layers=2, seq_len=100, batch_size=64)
@@ -129,7 +129,7 @@ def run_torch(minutes: float, eval_every: int) -> list[tuple[float, int, float]]
     """The issue's PyTorch reference, for ``minutes``; (minutes, step, val loss) per validation."""
     import torch
 
-    from rnn_dissect.interop import from_torch
+    from rnn_dissect.weights.interop import from_torch
 
     torch.manual_seed(0)
     torch.set_num_threads(2)

@@ -13,7 +13,7 @@
    2e-3, global-norm clip 5, hidden state carried: our kernels against PyTorch CPU
    ``nn.RNN/LSTM/GRU`` + ``nn.Linear`` on one-hot input (torch's default threads).
    Our float32 GEMMs go through oneMKL when the ``mkl`` extra is installed (the recurrent
-   weight packed once per step; :mod:`rnn_dissect.kernels.blas`), else numpy; the first
+   weight packed once per step; :mod:`rnn_dissect.train.kernels.blas`), else numpy; the first
    lines printed say which, and ``RNN_DISSECT_MKL=0`` compares with numpy's. The ceiling
    printed beside it is torch's step time over our step's GEMMs alone (that same backend,
    replayed at the kernels' shapes, best of a few in-cache repeats): the speed-up ours
@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from rnn_dissect import optim
-from rnn_dissect.kernels import KERNELS, Workspace
-from rnn_dissect.model import ModelConfig, init_params
+from rnn_dissect.nets.model import ModelConfig, init_params
+from rnn_dissect.train.kernels import KERNELS, Workspace
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -68,15 +68,15 @@ def environment() -> None:
             )
     except ImportError:
         print("  (pip install threadpoolctl to see numpy's BLAS and its threads)")
-    from rnn_dissect.kernels import blas, halves
+    from rnn_dissect.train.kernels import blas, halves
 
     on = halves.ENABLED and halves._blas_controller() is not None
     print(
-        f"  LSTM/GRU batch halves on two threads (rnn_dissect.kernels.halves): {'on' if on else 'off'}"
+        f"  LSTM/GRU batch halves on two threads (rnn_dissect.train.kernels.halves): {'on' if on else 'off'}"
     )
     mkl = blas.active(np.float32)
     print(
-        "  float32 GEMMs (rnn_dissect.kernels.blas): "
+        "  float32 GEMMs (rnn_dissect.train.kernels.blas): "
         + ("oneMKL, recurrent weights packed" if mkl else "numpy (pip install rnn-dissect[mkl])")
     )
 
@@ -188,7 +188,7 @@ def part1(data: np.ndarray, vocab: tuple[str, ...], steps: int, rounds: int) -> 
     )
     print(f"   {'':28s} {'chars/s':>10s}")
     print(f"   {'min-char-rnn loop (numpy)':28s} {cb:10.0f}")
-    print(f"   {'rnn_dissect.kernels':28s} {co:10.0f}   {co / cb:.2f}x   (target >= 2x)")
+    print(f"   {'rnn_dissect.train.kernels':28s} {co:10.0f}   {co / cb:.2f}x   (target >= 2x)")
     marks = [0, 9, 49, 99]
     print(
         "   loss (sum over 25 chars), min-char-rnn vs ours, at steps "
@@ -353,7 +353,7 @@ def step_flops(cell: str, B: int, T: int, H: int, V: int) -> float:
 def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0, ours: bool = False) -> float:
     """Best GFLOP/s of ``np.matmul`` at this shape (float32) — or, with ``ours``, of the
     kernels' per-step product (oneMKL with the weight packed, when installed)."""
-    from rnn_dissect.kernels import blas
+    from rnn_dissect.train.kernels import blas
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
@@ -392,9 +392,9 @@ def gemm_seconds(
     m: int, k: int, n: int, trans_a: bool = False, reps: int = 5, packed: bool = False
 ) -> float:
     """Best time of one product of this shape (float32), operands laid out as the kernels
-    do, through the kernels' GEMM (:mod:`rnn_dissect.kernels.blas`: oneMKL when installed,
+    do, through the kernels' GEMM (:mod:`rnn_dissect.train.kernels.blas`: oneMKL when installed,
     else numpy); ``packed``: the per-step product against a weight packed once."""
-    from rnn_dissect.kernels import blas
+    from rnn_dissect.train.kernels import blas
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)

@@ -1,7 +1,7 @@
 """Optimizers with ``torch.optim``'s exact update rules and defaults, on numpy arrays.
 
 Parameters and gradients are dicts of arrays under the same names (torch names, see
-:mod:`rnn_dissect.model`); ``step`` updates the parameters in place. Optimizer state is
+:mod:`rnn_dissect.nets.model`); ``step`` updates the parameters in place. Optimizer state is
 a flat dict of arrays — ``"step"`` plus ``"{slot}.{param name}"`` — that
 ``state_dict`` / ``load_state_dict`` hand over unchanged (ready for safetensors), so a
 run resumed from it continues bit-identically. Per-step learning rates (schedules) are

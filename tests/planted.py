@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rnn_dissect.activations import Activations
+from rnn_dissect.neurons.activations import Activations
 
 H = 8
 K = 20.0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from test_kernels import assert_same_run, check, make, rel
 
-from rnn_dissect.kernels import KERNELS, blas, halves
+from rnn_dissect.train.kernels import KERNELS, blas, halves
 
 
 def test_mkl_is_there():
@@ -172,7 +172,7 @@ import ctypes, sys
 import numpy as np
 if sys.argv[1] == "torch-first":
     import torch
-from rnn_dissect.kernels import blas
+from rnn_dissect.train.kernels import blas
 
 def worst(torch=None):
     rng = np.random.default_rng(0)

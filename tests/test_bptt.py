@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch_ref import loop_run, module_run, rel
 
-from rnn_dissect import mlp
-from rnn_dissect.bptt import bptt, unroll
+from rnn_dissect.autograd.gradcheck import gradcheck
+from rnn_dissect.bptt.unroll import bptt, unroll
 from rnn_dissect.errors import UserError
-from rnn_dissect.gradcheck import gradcheck
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets import mlp
+from rnn_dissect.nets.model import CharModel, ModelConfig
 
 TOL = 1e-10
 CELLS = ("rnn", "lstm", "gru")

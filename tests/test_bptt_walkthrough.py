@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch_ref import loop_run, rel
 
+from rnn_dissect.bptt.dissection import dissect_text
 from rnn_dissect.cli import main
-from rnn_dissect.dissect import dissect_text
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets.model import CharModel, ModelConfig
 from rnn_dissect.render import bptt_walkthrough
 
 HELLO = CharModel.init(ModelConfig("rnn", tuple("helo"), hidden_size=3), seed=0)

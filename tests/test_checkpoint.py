@@ -18,9 +18,9 @@ import safetensors.numpy as stn
 import safetensors.torch
 import torch
 
-from rnn_dissect import checkpoint
 from rnn_dissect.errors import UserError
-from rnn_dissect.model import CharModel, ModelConfig, param_shapes
+from rnn_dissect.nets.model import CharModel, ModelConfig, param_shapes
+from rnn_dissect.weights import checkpoint
 
 VOCAB = tuple("helo wrd\n")
 CELLS = ("rnn", "lstm", "gru")

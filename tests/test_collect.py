@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_dissect import activations
-from rnn_dissect.activations import KINDS
-from rnn_dissect.collect import Forward, collect
-from rnn_dissect.interop import to_torch
-from rnn_dissect.kernels import KERNELS
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.neurons import activations
+from rnn_dissect.neurons.activations import KINDS
+from rnn_dissect.neurons.collect import Forward, collect
+from rnn_dissect.train.kernels import KERNELS
+from rnn_dissect.weights.interop import to_torch
 
 torch.set_num_threads(1)  # tiny problems; threads only spin against each other on 2 cores
 VOCAB = tuple("abcdefgh\n ")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnn_dissect import data
-from rnn_dissect.data import Streams, load_corpus
 from rnn_dissect.errors import UserError
+from rnn_dissect.train import data
+from rnn_dissect.train.data import Streams, load_corpus
 
 
 def decode(c: data.Corpus, idx: np.ndarray) -> str:

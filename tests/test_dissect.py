@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from test_bptt import make
 from torch_ref import layer_params, loop_run, rel, torch_step, tt
 
-from rnn_dissect import dissect as dissect_module
-from rnn_dissect.bptt import bptt
-from rnn_dissect.dissect import FORMAT, dissect, dissect_text
-from rnn_dissect.engine import Kind
+from rnn_dissect.autograd.engine import Kind
+from rnn_dissect.bptt import dissection as dissect_module
+from rnn_dissect.bptt.dissection import FORMAT, dissect, dissect_text
+from rnn_dissect.bptt.gradflow import lag_matrix, step_jacobian
+from rnn_dissect.bptt.memory import forward_cache
+from rnn_dissect.bptt.unroll import bptt
 from rnn_dissect.errors import UserError
-from rnn_dissect.gradflow import lag_matrix, step_jacobian
-from rnn_dissect.memory import forward_cache
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets.model import CharModel, ModelConfig
 
 TOL = 1e-10
 CELLS = ("rnn", "lstm", "gru")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnn_dissect import Graph, Kind
-from rnn_dissect.gradcheck import gradcheck
+from rnn_dissect.autograd.gradcheck import gradcheck
 
 torch.set_default_dtype(torch.float64)
 TOL = 1e-10

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnn_dissect.errors import UserError
-from rnn_dissect.features import (
+from rnn_dissect.neurons.features import (
     BUILTIN,
     builtin_features,
     callable_feature,

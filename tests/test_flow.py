@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch_ref import loop_run
 
+from rnn_dissect.bptt.reach import CELLS, compare
 from rnn_dissect.cli import main
-from rnn_dissect.flow import CELLS, compare
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets.model import CharModel, ModelConfig
 
 TEXT = "the cat sat on the mat and the dog ate a hat"
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_kernels import assert_same_run, check, make
 
-from rnn_dissect.kernels import KERNELS, fused
+from rnn_dissect.train.kernels import KERNELS, fused
 
 
 def test_numba_is_there():

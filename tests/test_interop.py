@@ -16,11 +16,12 @@ import pytest
 import safetensors.torch
 import torch
 
-from rnn_dissect import Graph, checkpoint, cli
-from rnn_dissect.cells import CELLS, LayerParams
+from rnn_dissect import Graph, cli
 from rnn_dissect.errors import UserError
-from rnn_dissect.interop import from_torch, import_state_dict, to_torch
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets.cells import CELLS, LayerParams
+from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights.interop import from_torch, import_state_dict, to_torch
 
 VOCAB = tuple("abcde")
 V = len(VOCAB)
@@ -381,7 +382,7 @@ def test_importing_the_package_does_not_import_torch() -> None:
     import sys
 
     code = (
-        "import sys, rnn_dissect, rnn_dissect.checkpoint, rnn_dissect.interop, rnn_dissect.cli; "
+        "import sys, rnn_dissect, rnn_dissect.weights.checkpoint, rnn_dissect.weights.interop, rnn_dissect.cli; "
         "from rnn_dissect.cli import convert_cmd; assert 'torch' not in sys.modules, 'torch'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,8 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnn_dissect.kernels import KERNELS, Workspace, dropout_masks
-from rnn_dissect.model import ModelConfig, init_params
+from rnn_dissect.nets.model import ModelConfig, init_params
+from rnn_dissect.train.kernels import KERNELS, Workspace, dropout_masks
 
 TORCH_CELLS = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 
@@ -129,7 +129,7 @@ def test_float64_fixed_configs(cell, L, H, B, T):
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_per_step_gather_path(cell, monkeypatch):
     """Large inputs gather layer 0's rows one step at a time; same numbers."""
-    from rnn_dissect.kernels import layout
+    from rnn_dissect.train.kernels import workspace as layout
 
     monkeypatch.setattr(layout, "GATHER_ALL_MAX_BYTES", 0)
     check(cell, *make(cell, 13, 24, 2, 5, 17, seed=9), tol=1e-10)
@@ -144,7 +144,8 @@ def test_batch_halves_on_two_threads(cell, B, dtype, monkeypatch):
     oneMKL's unsplit: equal to float32 rounding."""
     import threadpoolctl  # noqa: F401  (in the test extra: a missing one must fail, not skip)
 
-    from rnn_dissect.kernels import fused, halves, layout
+    from rnn_dissect.train.kernels import fused, halves
+    from rnn_dissect.train.kernels import workspace as layout
 
     params, x, y, state0 = make(cell, 9, 20, 2, B, 13, seed=21, dtype=dtype)
     monkeypatch.setattr(halves, "ENABLED", False)

@@ -11,15 +11,15 @@ import matplotlib
 import matplotlib.image
 import numpy as np
 
-from rnn_dissect.activations import UnitRef
-from rnn_dissect.extremes import Saturation
+from rnn_dissect.neurons.activations import UnitRef
+from rnn_dissect.neurons.extremes import Saturation
+from rnn_dissect.neurons.tuning import TuningCurve
 from rnn_dissect.render.neuron_plots import (
     saturation_figure,
     save_figure,
     score_curves_figure,
     unit_training_figure,
 )
-from rnn_dissect.tuning import TuningCurve
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"

@@ -10,10 +10,10 @@ import numpy as np
 from planted import python_like_text, run
 from test_heatmap import Spans
 
-from rnn_dissect.activations import Activations, UnitRef
-from rnn_dissect.features import builtin_features
-from rnn_dissect.neuron_report import summary, terminal_heatmap, write_report
-from rnn_dissect.tuning import Snapshot
+from rnn_dissect.neurons.activations import Activations, UnitRef
+from rnn_dissect.neurons.features import builtin_features
+from rnn_dissect.neurons.tuning import Snapshot
+from rnn_dissect.reports.neurons import summary, terminal_heatmap, write_report
 
 
 def test_write_report_on_planted_units(tmp_path):

@@ -14,14 +14,14 @@ import pytest
 import torch
 from planted import python_like_text, run
 
-from rnn_dissect import neurons
-from rnn_dissect.activations import Activations, UnitRef, load
 from rnn_dissect.errors import UserError
-from rnn_dissect.extremes import gate_saturation, top_contexts
-from rnn_dissect.features import Feature, builtin_features
-from rnn_dissect.neurons import score_units
-from rnn_dissect.scoring import HistogramAUC, auc_exact
-from rnn_dissect.tuning import Snapshot, tuning_curves, unit_image, unit_param_norms
+from rnn_dissect.neurons import ranking as neurons
+from rnn_dissect.neurons.activations import Activations, UnitRef, load
+from rnn_dissect.neurons.extremes import gate_saturation, top_contexts
+from rnn_dissect.neurons.features import Feature, builtin_features
+from rnn_dissect.neurons.ranking import score_units
+from rnn_dissect.neurons.scoring import HistogramAUC, auc_exact
+from rnn_dissect.neurons.tuning import Snapshot, tuning_curves, unit_image, unit_param_norms
 
 
 @pytest.fixture(scope="module")

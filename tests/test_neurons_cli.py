@@ -19,12 +19,13 @@ from planted import planted_lstm as make_planted
 from planted import run as planted_run
 from test_heatmap import Spans
 
-from rnn_dissect import checkpoint, cli
-from rnn_dissect.activations import load
-from rnn_dissect.collect import collect
-from rnn_dissect.data import load_corpus
-from rnn_dissect.features import builtin_features
-from rnn_dissect.interop import from_torch
+from rnn_dissect import cli
+from rnn_dissect.neurons.activations import load
+from rnn_dissect.neurons.collect import collect
+from rnn_dissect.neurons.features import builtin_features
+from rnn_dissect.train.data import load_corpus
+from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights.interop import from_torch
 
 torch.set_num_threads(1)
 

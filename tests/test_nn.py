@@ -11,9 +11,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnn_dissect import mlp
+from rnn_dissect.autograd.gradcheck import gradcheck
 from rnn_dissect.cli import main
-from rnn_dissect.gradcheck import gradcheck
+from rnn_dissect.nets import mlp
 
 IDS = ["x", "y", "W1", "b1", "z1", "h1", "W2", "b2", "z2", "yhat", "loss"]
 
@@ -313,7 +313,7 @@ def test_table_renders_every_node_at_a_fixed_width():
 
 
 def test_notebook_html_is_escaped():
-    from rnn_dissect.engine import Graph
+    from rnn_dissect.autograd.engine import Graph
 
     g = Graph()
     w = g.param([1.5], id="<w>", name="<script>")

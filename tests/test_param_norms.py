@@ -18,11 +18,12 @@ import pytest
 import torch
 from torch_ref import module_run
 
-from rnn_dissect import checkpoint, cli
-from rnn_dissect import safetensors_file as stf
-from rnn_dissect.data import Streams, load_corpus
-from rnn_dissect.model import CharModel, ModelConfig
-from rnn_dissect.tuning import load_unit_norms
+from rnn_dissect import cli
+from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.neurons.tuning import load_unit_norms
+from rnn_dissect.train.data import Streams, load_corpus
+from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights import safetensors_file as stf
 
 torch.set_num_threads(1)
 H, L, B, S = 6, 2, 3, 8  # hidden, layers, batch, seq-len of the run

@@ -9,9 +9,9 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from rnn_dissect import mlp
-from rnn_dissect.cells import GATES, LayerParams, lstm_step, rnn_step
-from rnn_dissect.engine import Graph, Kind
+from rnn_dissect.autograd.engine import Graph, Kind
+from rnn_dissect.nets import mlp
+from rnn_dissect.nets.cells import GATES, LayerParams, lstm_step, rnn_step
 from rnn_dissect.render import graph as rg
 from rnn_dissect.render.numbers import num
 

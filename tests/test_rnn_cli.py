@@ -12,9 +12,9 @@ import pytest
 from safetensors.numpy import save_file
 from torch_ref import loop_run, module_run, rel
 
-from rnn_dissect import checkpoint
 from rnn_dissect.cli import main, rnn_cmd
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.weights import checkpoint
 
 HELLO = CharModel.init(ModelConfig("rnn", tuple("helo"), hidden_size=3), seed=0)
 

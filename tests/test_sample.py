@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_dissect import checkpoint, cli
-from rnn_dissect.interop import to_torch
-from rnn_dissect.model import CharModel, ModelConfig
-from rnn_dissect.sample import generate, next_index, sample
+from rnn_dissect import cli
+from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.train.sample import generate, next_index, sample
+from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights.interop import to_torch
 
 torch.set_num_threads(1)
 VOCAB = tuple("\n abcdefghij")

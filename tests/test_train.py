@@ -20,12 +20,14 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_dissect import checkpoint, cli, train
-from rnn_dissect import safetensors_file as stf
-from rnn_dissect.data import load_corpus
-from rnn_dissect.interop import to_torch
-from rnn_dissect.kernels import KERNELS
-from rnn_dissect.train import TrainConfig, Trainer, evaluate, lr_at
+from rnn_dissect import cli
+from rnn_dissect.train import loop as train
+from rnn_dissect.train.data import load_corpus
+from rnn_dissect.train.kernels import KERNELS
+from rnn_dissect.train.loop import TrainConfig, Trainer, evaluate, lr_at
+from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights import safetensors_file as stf
+from rnn_dissect.weights.interop import to_torch
 
 torch.set_num_threads(1)
 TEXT = "".join(f"def f{i % 7}(x):\n    return x * {i % 5} + {i % 3}\n\n" for i in range(90))
@@ -102,7 +104,7 @@ def test_metrics_contract_and_checkpoint_loads_alone_and_into_torch(tmp_path, te
 
 def test_evaluate_is_cross_entropy_over_whole_streams_in_torch():
     """Chunks of seq_len with the state carried = one pass over each stream (torch float64)."""
-    from rnn_dissect.model import CharModel, ModelConfig
+    from rnn_dissect.nets.model import CharModel, ModelConfig
 
     m = CharModel.init(ModelConfig("gru", tuple("abcd"), 5, 2), seed=3, dtype=np.float64)
     data = np.random.default_rng(0).integers(0, 4, 103).astype(np.uint8)
@@ -400,7 +402,7 @@ def test_bad_schedule_values_are_one_line_errors(tmp_path, text, capsys):
 def test_a_corpus_big_enough_to_memory_map_trains_and_resumes(tmp_path, text, capsys, monkeypatch):
     """Above the memory-map threshold the encoded text goes to RUN_DIR/.cache/corpus.bin
     while the run is being set up; that must not make the new run directory look taken."""
-    from rnn_dissect import data
+    from rnn_dissect.train import data
 
     monkeypatch.setattr(data, "_MEMMAP_ABOVE", 100)
     kinds = []

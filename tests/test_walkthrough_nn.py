@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from rnn_dissect import mlp
+from rnn_dissect.nets import mlp
 from rnn_dissect.render import graph as rg
 from rnn_dissect.render import nn_walkthrough
 from rnn_dissect.render.numbers import num

@@ -1,6 +1,6 @@
 """PyTorch (float64) references for the BPTT tests: the fused modules and an explicit loop.
 
-Two independent oracles for the char model of :mod:`rnn_dissect.bptt`:
+Two independent oracles for the char model of :mod:`rnn_dissect.bptt.unroll`:
 
 - :func:`module_run` — ``nn.RNN/LSTM/GRU`` + ``nn.Linear`` loaded with the same torch-named
   weights; truncated BPTT the way a PyTorch user writes it (chunks of K steps,
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 — torch's own idiom
 
-from rnn_dissect.model import CharModel
+from rnn_dissect.nets.model import CharModel
 
 MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 

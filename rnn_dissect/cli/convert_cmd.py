@@ -6,7 +6,7 @@
     rnn-dissect convert model.safetensors --info
 
 ``.pt``/``.pth`` files are read with ``torch.load(weights_only=True)``; the tensor names are
-mapped as :func:`rnn_dissect.interop.split_state_dict` says. The vocabulary is either a JSON
+mapped as :func:`rnn_dissect.weights.interop.split_state_dict` says. The vocabulary is either a JSON
 list of characters in index order (``--vocab-file``) or the sorted distinct characters of a
 text (``--vocab-text``, the nanoGPT / char-rnn convention ``sorted(set(text))``). An
 existing output is never overwritten without ``--force``.
@@ -18,9 +18,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rnn_dissect import checkpoint
 from rnn_dissect.errors import UserError
-from rnn_dissect.model import CharModel
+from rnn_dissect.nets.model import CharModel
+from rnn_dissect.weights import checkpoint
 
 __all__ = ["register", "run"]
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if args.cell and args.cell != model.config.cell:
             raise UserError(f"{src} holds a {model.config.cell} model, not {args.cell}")
     else:
-        from rnn_dissect.interop import import_state_dict
+        from rnn_dissect.weights.interop import import_state_dict
 
         model = import_state_dict(src, vocab, args.cell)
     checkpoint.save(model, out)

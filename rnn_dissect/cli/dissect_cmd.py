@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rnn_dissect import checkpoint
 from rnn_dissect.cli.rnn_cmd import add_run_flags, check_text, dissect_and_write, one_line_errors
+from rnn_dissect.weights import checkpoint
 
 __all__ = ["register", "run"]
 

@@ -1,6 +1,6 @@
 """``rnn-dissect flow``: how far back the gradient reaches in an RNN, an LSTM and a GRU.
 
-Prints a table, writes ``flow.json`` (:meth:`rnn_dissect.flow.Comparison.to_dict`) and the
+Prints a table, writes ``flow.json`` (:meth:`rnn_dissect.bptt.reach.Comparison.to_dict`) and the
 plot ``flow.png`` / ``flow.svg`` (:func:`rnn_dissect.render.bptt_plots.reach_figure`).
 """
 
@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rnn_dissect.bptt.reach import DEFAULT_TEXT, compare, reading
 from rnn_dissect.cli.rnn_cmd import check_text, one_line_errors
 from rnn_dissect.errors import UserError
-from rnn_dissect.flow import DEFAULT_TEXT, compare, reading
 from rnn_dissect.render.bptt_plots import reach_figure
 from rnn_dissect.render.neuron_plots import save_figure
 from rnn_dissect.render.numbers import num

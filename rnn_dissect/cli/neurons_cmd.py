@@ -14,7 +14,7 @@ a space, else its first character).
 Activations of every unit are collected (streamed to ``OUT/activations`` when they would
 not fit in ``--memory-mb``, and removed afterwards, unless ``--keep-activations``), scored
 against the built-in features and each ``--regex NAME=PATTERN`` (1 inside a match), and
-:func:`rnn_dissect.neuron_report.write_report` writes ``neurons.json`` (the contract),
+:func:`rnn_dissect.reports.neurons.write_report` writes ``neurons.json`` (the contract),
 ``heatmaps.html``, ``contexts.json``, the saturation plot and — when the run directory has
 ``snapshots/`` — the tuning-over-training files. The terminal gets the best units per
 feature and (on a colour terminal, or with FORCE_COLOR set) a heatmap of the overall best one.
@@ -32,17 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_dissect import checkpoint
-from rnn_dissect.activations import KINDS, Activations, UnitRef, load
-from rnn_dissect.collect import collect
-from rnn_dissect.data import load_corpus
 from rnn_dissect.errors import UserError
-from rnn_dissect.features import BUILTIN, Feature, builtin_features, regex_feature
-from rnn_dissect.model import CharModel
-from rnn_dissect.neuron_report import summary, terminal_heatmap, write_report
-from rnn_dissect.neurons import Scores
-from rnn_dissect.rundir import RunDir
-from rnn_dissect.tuning import Snapshot, load_unit_norms
+from rnn_dissect.nets.model import CharModel
+from rnn_dissect.neurons.activations import KINDS, Activations, UnitRef, load
+from rnn_dissect.neurons.collect import collect
+from rnn_dissect.neurons.features import BUILTIN, Feature, builtin_features, regex_feature
+from rnn_dissect.neurons.ranking import Scores
+from rnn_dissect.neurons.tuning import Snapshot, load_unit_norms
+from rnn_dissect.reports.neurons import summary, terminal_heatmap, write_report
+from rnn_dissect.train.data import load_corpus
+from rnn_dissect.train.rundir import RunDir
+from rnn_dissect.weights import checkpoint
 
 __all__ = ["read_text", "register", "run"]
 
@@ -176,7 +176,7 @@ def read_text(
     vocab = model.config.vocab
     if text_file is not None:
         return _read_file(Path(text_file), vocab, unknown, max_chars), text_file
-    from rnn_dissect.train import TrainConfig  # the run's config (its corpus and split)
+    from rnn_dissect.train.loop import TrainConfig  # the run's config (its corpus and split)
 
     if source.is_dir() and (source / "config.json").is_file():
         cfg = RunDir(source).read_config(TrainConfig)

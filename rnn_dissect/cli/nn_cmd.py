@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect import dissection, mlp
+from rnn_dissect import document as dissection
 from rnn_dissect.errors import UserError
+from rnn_dissect.nets import mlp
 from rnn_dissect.render import graph as render_graph
 from rnn_dissect.render import nn_walkthrough
 from rnn_dissect.render.numbers import num

@@ -15,14 +15,15 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from rnn_dissect import checkpoint, dissection
-from rnn_dissect.dissect import Dissection, dissect_text
+from rnn_dissect import document as dissection
+from rnn_dissect.bptt.dissection import Dissection, dissect_text
+from rnn_dissect.bptt.stepgrads import OPTIMIZERS
 from rnn_dissect.errors import UserError
-from rnn_dissect.model import CharModel, ModelConfig
+from rnn_dissect.nets.model import CharModel, ModelConfig
 from rnn_dissect.render import bptt_walkthrough
 from rnn_dissect.render import graph as render_graph
 from rnn_dissect.render.numbers import num
-from rnn_dissect.stepgrads import OPTIMIZERS
+from rnn_dissect.weights import checkpoint
 
 __all__ = ["add_run_flags", "dissect_and_write", "one_line_errors", "register", "run"]
 

@@ -13,9 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from rnn_dissect import checkpoint
 from rnn_dissect.errors import UserError
-from rnn_dissect.sample import default_prime, generate
+from rnn_dissect.train.sample import default_prime, generate
+from rnn_dissect.weights import checkpoint
 
 __all__ = ["register", "run"]
 

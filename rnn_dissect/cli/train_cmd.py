@@ -6,7 +6,7 @@
     rnn-dissect train --resume --out runs/shakespeare  # continue (after Ctrl-C, or to more --steps)
 
 A live progress bar (step, train and validation loss, chars/s, ETA) and periodic samples go to
-stderr; the run directory (see :mod:`rnn_dissect.rundir`) gets everything else. Ctrl-C
+stderr; the run directory (see :mod:`rnn_dissect.train.rundir`) gets everything else. Ctrl-C
 finishes the current step, saves and exits (code 130); ``--resume`` continues bit-identically.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from rnn_dissect.train import TrainConfig, open_run
+from rnn_dissect.train.loop import TrainConfig, open_run
 
 __all__ = ["register", "run"]
 

@@ -12,8 +12,8 @@ import html
 
 import numpy as np
 
-from rnn_dissect.dissect import Dissection
-from rnn_dissect.memory import CacheEntry
+from rnn_dissect.bptt.dissection import Dissection
+from rnn_dissect.bptt.memory import CacheEntry
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
 from rnn_dissect.render.numbers import is_small, lines, num
 

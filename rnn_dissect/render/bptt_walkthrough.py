@@ -7,7 +7,7 @@ id="walkthrough-data">`` (``</`` written as ``<\\/`` so no text can close the sc
 a small inline script that shows one frame at a time — Prev / Next buttons and the arrow
 keys — writing text with ``textContent`` only. The data block::
 
-    frames   the frames of :mod:`rnn_dissect.frames`; backward frames add ``sent``:
+    frames   the frames of :mod:`rnn_dissect.bptt.frames`; backward frames add ``sent``:
              carried node id → the gradient this frame sends it (dh_next, dc_next)
     nodes    node id → {name, kind, op, t, layer, shape, value, grad, value_norm, grad_norm}
              (value/grad: nested lists as stored, batch axis included; None above
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.dissect import Dissection
+from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.render.bptt_answers import answers
 from rnn_dissect.render.graph import inline_svg
 from rnn_dissect.render.numbers import num

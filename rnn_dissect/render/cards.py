@@ -12,7 +12,7 @@ import html
 import math
 from collections.abc import Sequence
 
-from rnn_dissect.engine import Kind, Node
+from rnn_dissect.autograd.engine import Kind, Node
 from rnn_dissect.render.numbers import is_small, lines, magnitude, summary
 
 __all__ = [

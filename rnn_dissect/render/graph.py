@@ -30,9 +30,9 @@ import subprocess
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from rnn_dissect.engine import Graph, Kind, Node
+from rnn_dissect.autograd.engine import Graph, Kind, Node
+from rnn_dissect.autograd.ops import OPS
 from rnn_dissect.errors import UserError
-from rnn_dissect.ops import OPS
 from rnn_dissect.render.cards import (
     EDGE_COLOUR,
     FONT,
@@ -44,9 +44,9 @@ from rnn_dissect.render.cards import (
     legend,
     quote,
 )
-from rnn_dissect.render.layout import Positions, plan, repack
 from rnn_dissect.render.numbers import is_small, lines, magnitude, summary
 from rnn_dissect.render.paths import state_path, step_of
+from rnn_dissect.render.unrolled_layout import Positions, plan, repack
 
 __all__ = [
     "PALETTE",

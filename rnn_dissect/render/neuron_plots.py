@@ -25,9 +25,9 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from rnn_dissect.activations import UnitRef
-from rnn_dissect.extremes import Saturation
-from rnn_dissect.tuning import TuningCurve
+from rnn_dissect.neurons.activations import UnitRef
+from rnn_dissect.neurons.extremes import Saturation
+from rnn_dissect.neurons.tuning import TuningCurve
 
 __all__ = [
     "param_norms_figure",

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from rnn_dissect.mlp import MLP
+from rnn_dissect.nets.mlp import MLP
 from rnn_dissect.render.numbers import num
 from rnn_dissect.render.page import DIGITS, eq, number
 

@@ -12,7 +12,7 @@ import html
 
 import numpy as np
 
-from rnn_dissect.mlp import MLP, SGDUpdate
+from rnn_dissect.nets.mlp import MLP, SGDUpdate
 from rnn_dissect.render.graph import inline_svg
 from rnn_dissect.render.nn_equations import MAX_ITEMS, backward, forward, items
 from rnn_dissect.render.numbers import num

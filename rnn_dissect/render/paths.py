@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from rnn_dissect.engine import Graph, Kind, Node
+from rnn_dissect.autograd.engine import Graph, Kind, Node
 from rnn_dissect.render.cards import PATH_COLOURS
 
 __all__ = ["state_path", "step_of", "successors"]

@@ -4,7 +4,7 @@ Two renderings of the same rows: a terminal table via rich (:func:`nodes_table`,
 :func:`render_text` for a fixed-width string), and escaped HTML (:func:`nodes_html`) for
 Jupyter, where ``Graph._repr_html_`` uses it.
 
-    >>> from rnn_dissect.engine import Graph
+    >>> from rnn_dissect.autograd.engine import Graph
     >>> g = Graph()
     >>> w = g.param([2.0], name="w")
     >>> g.backward((w * w).sum())
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from rnn_dissect.engine import Graph, Node
+from rnn_dissect.autograd.engine import Graph, Node
 from rnn_dissect.render.numbers import is_small, lines, summary
 
 __all__ = ["node_rows", "nodes_html", "nodes_table", "render_text"]

@@ -1,0 +1,131 @@
+"""What the forward pass must keep for the backward pass (question 3), measured and predicted.
+
+Measured: every array some op's backward reads (``Node.saved``), over the nodes the loss
+depends on, each counted once however many ops read it (h_t is read by the head at t and
+by W_hh h_t at t + 1; a truncation ``detach`` passes the very same array on). Parameters
+are not counted: they exist whether or not anyone trains.
+
+Predicted, in float64/int64 (8 bytes a number), for T steps, batch B, hidden H, L layers:
+
+    per layer:   RNN (T + 1)·B·H      h_0 … h_T
+                 LSTM (7T + 1)·B·H    h_0 … h_T, c_0 … c_{T-1}, i f g o, tanh(c_t)
+                 GRU (6T + 1)·B·H     h_0 … h_T, r, z, n, W_hn h + b_hn, h_{t-1} − n
+    input:       T·B indices (one-hot), or T·B·I floats
+    head:        many-to-many T·B·V probabilities + T·B target indices + 2 scalars (L's 1/T)
+                 many-to-one  B·O probabilities + B·O targets
+
+(c_T is never read: nothing after the last step needs it.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnn_dissect.autograd.engine import Kind
+from rnn_dissect.bptt.unroll import Unrolled
+
+__all__ = ["CacheEntry", "Memory", "formula_bytes", "forward_cache"]
+
+_PER_STEP = {"rnn": 1, "lstm": 7, "gru": 6}  # (B, H) arrays kept per step and layer
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One kept tensor. ``name`` is the id of the node whose value it is, or
+    ``<node id>.<saved name>`` for an array only the op holds (softmax's probabilities)."""
+
+    name: str
+    shape: tuple[int, ...]
+    bytes: int
+    dtype: str
+    t: int | None
+    layer: int | None
+    saved_by: tuple[str, ...]  # nodes whose backward reads it
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "shape": list(self.shape),
+            "bytes": self.bytes,
+            "dtype": self.dtype,
+            "t": self.t,
+            "layer": self.layer,
+            "saved_by": list(self.saved_by),
+        }
+
+
+@dataclass(frozen=True)
+class Memory:
+    entries: list[CacheEntry]
+    measured_bytes: int  # Σ entries' bytes
+    formula_bytes: int  # the closed form above
+    parts: dict[str, int]  # the closed form term by term
+    formula: str  # the closed form in words, with this run's numbers
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "measured_bytes": self.measured_bytes,
+            "formula_bytes": self.formula_bytes,
+            "parts": self.parts,
+            "formula": self.formula,
+        }
+
+
+def forward_cache(run: Unrolled) -> Memory:
+    """Every tensor kept for backward, in the order the forward pass first stored it
+    (the arrays behind ``Node.saved_tensors()``, deduplicated by identity)."""
+    params = {id(n.value) for n in run.params.values()}
+    Fields = tuple[str, tuple[int, ...], int, str, int | None, int | None]
+    found: dict[int, tuple[Fields, list[str]]] = {}  # id(array) → entry fields, readers
+    dtypes: dict[np.dtype, str] = {}  # str(dtype) is slow enough to matter at 10⁴ entries
+    arraylike = (np.ndarray, np.generic)  # numpy scalars too: an addn of 0-d losses is one
+    for node in run.graph.nodes:  # every recorded node: all of them hold what they saved
+        for key, arr in node.saved.items():
+            if not isinstance(arr, arraylike) or id(arr) in params:
+                continue  # shapes and counts are metadata; parameters exist anyway
+            seen = found.get(id(arr))
+            if seen is not None:
+                if seen[1][-1] != node.id:
+                    seen[1].append(node.id)
+                continue
+            ref = node if node.value is arr else None
+            for p in node.parents:
+                if ref is None and p.value is arr:
+                    ref = p
+            owner = node if ref is None else ref
+            while owner.op == "detach":  # the detached value is the state itself
+                owner = owner.parents[0]
+            dtype = dtypes.get(arr.dtype) or dtypes.setdefault(arr.dtype, str(arr.dtype))
+            layer = owner.layer if owner.kind not in (Kind.LOSS, Kind.OUTPUT) else None
+            name = owner.id if ref is not None else f"{node.id}.{key}"
+            fields = (name, tuple(arr.shape), int(arr.nbytes), dtype, owner.t, layer)
+            found[id(arr)] = (fields, [node.id])
+    entries = [CacheEntry(*fields, tuple(readers)) for fields, readers in found.values()]
+    parts, words = formula_bytes(run)
+    return Memory(entries, sum(e.bytes for e in entries), sum(parts.values()), parts, words)
+
+
+def formula_bytes(run: Unrolled) -> tuple[dict[str, int], str]:
+    """The closed form of the module docstring, term by term, and as one line of words."""
+    cfg = run.model.config
+    T, B, H, L = run.T, run.B, cfg.hidden_size, cfg.num_layers
+    k = _PER_STEP[cfg.cell]
+    parts = {"states": 8 * L * (k * T + 1) * B * H}
+    x0 = run.inputs[0].value
+    feats = 1 if x0.ndim == 1 else x0.shape[1]  # indices: one number per character
+    parts["inputs"] = 8 * T * B * feats
+    n_out = run.params["head.weight"].value.shape[0]
+    if run.mode == "many_to_many":
+        parts["head"] = 8 * T * B * (n_out + 1) + 16
+        head = f"T·B·(V+1)·8 + 16 = {parts['head']}"
+    else:
+        parts["head"] = 8 * 2 * B * n_out
+        head = f"2·B·O·8 = {parts['head']}"
+    words = (
+        f"{cfg.cell} states L·({k}T+1)·B·H·8 = {parts['states']} + inputs T·B·"
+        f"{'I·' if x0.ndim > 1 else ''}8 = {parts['inputs']} + head {head} "
+        f"→ {sum(parts.values())} bytes (T={T}, B={B}, H={H}, L={L})"
+    )
+    return parts, words

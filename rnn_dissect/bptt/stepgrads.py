@@ -1,0 +1,161 @@
+"""How the shared weights are updated through time (question 2).
+
+Every step's node reads the same weight, so the weight's gradient is a sum over steps:
+
+    dW_hh = Σ_t dW_hh^{(t)},    dW_hh^{(t)} = Σ_b da_t[b] h_{t-1}[b]ᵀ      (vanilla RNN: da_t = dh_raw_t)
+
+Each term is exactly what reached the weight through step t's node — the engine's
+``edge_grad(child, W)`` for the node(s) of step t that read W — recorded as backward adds
+it (``on_edge``), so the split costs no second VJP. Rows of a recurrent weight
+stack the gates in PyTorch's order (LSTM i, f, g, o; GRU r, z, n), so each term also splits
+into one H-row block per gate.
+
+The update that follows is one optimizer step from a fresh state, as ``torch.optim`` does
+it, after optional global-norm clipping as ``torch.nn.utils.clip_grad_norm_``:
+
+    clip:     n = ‖(g_1, …, g_P)‖₂;  g ← g · min(1, c / (n + 1e-6))
+    SGD:      ΔW = −lr · g
+    Adagrad:  s = g²;  ΔW = −lr · g / (√s + 1e-10)           (torch's defaults, first step)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import cast
+
+import numpy as np
+
+from rnn_dissect.autograd.engine import Kind, Node
+from rnn_dissect.bptt.unroll import Unrolled
+from rnn_dissect.errors import UserError
+from rnn_dissect.nets.cells import GATES
+
+__all__ = ["OPTIMIZERS", "StepGradRecorder", "StepGrads", "Update", "step_contributions", "update"]
+
+OPTIMIZERS = ("sgd", "adagrad")
+
+
+@dataclass
+class StepGrads:
+    """Per-step gradient contributions of every parameter (t = 1..T at index t − 1)."""
+
+    contributions: dict[str, list[np.ndarray]] | None  # name → T arrays (None: not kept)
+    norms: dict[str, np.ndarray]  # name → (T,) Frobenius norm of each step's term
+    block_norms: dict[str, np.ndarray]  # name → (T, G) norm of each gate's H-row block
+    blocks: tuple[str, ...]  # gate names, in row order ("all" for the head)
+
+
+class StepGradRecorder:
+    """Collects every parameter's per-step terms during the one backward pass.
+
+    Pass it as ``Graph.backward(loss, on_edge=recorder)``: each edge child → W that backward
+    adds to W's gradient is W's term from step ``child.t`` — the same array
+    ``Graph.edge_grad(child, W)`` recomputes. A step's term is finished (its norms taken)
+    when its last reader has reported — usually at once: one reader per weight per step.
+    ``keep=False`` keeps only the norms (T·|W| floats per weight is 500 MB for T = 1000,
+    H = 256).
+    """
+
+    def __init__(self, run: Unrolled, keep: bool = True) -> None:
+        self.keep, self.blocks = keep, GATES[run.cell]
+        self.kept: dict[str, list[np.ndarray | None]] = {n: [None] * run.T for n in run.params}
+        self.sq = {  # name → (T, G) squared norms of each step's gate blocks (H rows each)
+            n: np.zeros((run.T, len(self.blocks) if n.startswith("rnn.") else 1))
+            for n in run.params
+        }
+        self._readers: dict[tuple[str, int], int] = {}  # (name, t) → edges still to come
+        for node in run.graph.nodes:
+            for p in node.parents:
+                if p.kind is Kind.PARAMETER:
+                    assert node.t is not None, f"{node.id} reads {p.id} outside any step"
+                    key = (p.id, node.t)
+                    self._readers[key] = self._readers.get(key, 0) + 1
+        self._partial: dict[tuple[str, int], np.ndarray] = {}  # terms with readers to come
+
+    def __call__(self, child: Node, parent: Node, g: np.ndarray) -> None:
+        if parent.kind is not Kind.PARAMETER:
+            return
+        key = (parent.id, cast(int, child.t))  # every reader has a t: checked in __init__
+        left = self._readers[key] = self._readers[key] - 1
+        part = self._partial.pop(key, None)
+        term = g if part is None else part + g
+        if left:
+            self._partial[key] = term
+        else:
+            self._close(*key, term)
+
+    def _close(self, name: str, t: int, term: np.ndarray) -> None:
+        sq = self.sq[name]
+        for k, r in enumerate(term.reshape(sq.shape[1], -1)):  # (G, H·in): a row per block
+            sq[t - 1, k] = np.dot(r, r)  # BLAS dot: the fastest sum of squares here
+        if self.keep:
+            self.kept[name][t - 1] = term
+
+    def result(self, run: Unrolled) -> StepGrads:
+        for (name, t), term in sorted(self._partial.items()):  # readers the loss never reached
+            self._close(name, t, term)
+        self._partial = {}
+        kept = None
+        if self.keep:
+            kept = {
+                n: [np.zeros_like(run.params[n].value) if a is None else a for a in terms]
+                for n, terms in self.kept.items()
+            }
+        norms = {n: np.sqrt(sq.sum(axis=1)) for n, sq in self.sq.items()}
+        blocks = {n: np.sqrt(sq) for n, sq in self.sq.items()}
+        return StepGrads(kept, norms, blocks, self.blocks)
+
+
+def step_contributions(run: Unrolled, keep: bool = True) -> StepGrads:
+    """Per-step terms from a fresh backward pass (see :class:`StepGradRecorder`)."""
+    rec = StepGradRecorder(run, keep)
+    run.graph.backward(run.loss, on_edge=rec)
+    return rec.result(run)
+
+
+@dataclass
+class Update:
+    """One optimizer step: ΔW per parameter, and what clipping did."""
+
+    optimizer: str
+    lr: float
+    clip: float | None  # max global norm, or None
+    grad_norm: float  # global ‖g‖₂ before clipping
+    clip_coef: float  # factor the gradients were multiplied by (1.0: untouched)
+    delta: dict[str, np.ndarray]  # name → ΔW (new W = W + ΔW)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "clip": self.clip,
+            "grad_norm": self.grad_norm,
+            "clip_coef": self.clip_coef,
+            "delta": {k: v.tolist() for k, v in self.delta.items()},
+        }
+
+
+def update(
+    grads: dict[str, np.ndarray],
+    *,
+    lr: float = 0.1,
+    optimizer: str = "sgd",
+    clip: float | None = None,
+) -> Update:
+    """ΔW for each parameter in ``grads`` (torch names; states such as h0 are not trained)."""
+    if optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown --optimizer {optimizer!r}; choose sgd or adagrad")
+    if not lr > 0:
+        raise UserError(f"--lr {lr} must be a positive number")
+    if clip is not None and not clip > 0:
+        raise UserError(f"--clip {clip} must be a positive number (or omitted for no clipping)")
+    g = {k: v for k, v in grads.items() if k.startswith(("rnn.", "head."))}
+    norm = float(np.sqrt(sum(float(np.sum(v * v)) for v in g.values())))
+    coef = 1.0 if clip is None else min(1.0, clip / (norm + 1e-6))
+    g = {k: v * coef for k, v in g.items()}
+    # 0 − x, not −x: an untouched weight moves by 0.0, not −0.0
+    if optimizer == "sgd":
+        delta = {k: 0.0 - lr * v for k, v in g.items()}
+    else:
+        delta = {k: 0.0 - lr * v / (np.sqrt(v * v) + 1e-10) for k, v in g.items()}
+    return Update(optimizer, lr, clip, norm, coef, delta)

@@ -1,0 +1,260 @@
+"""Backpropagation through time, recorded: the char model unrolled into one engine graph.
+
+The model (``CharModel``: one-hot input → L stacked cells → linear head) is unrolled for
+T steps into a float64 :class:`~rnn_dissect.autograd.engine.Graph`, one node per tensor:
+
+    h^0_t = x_t (one-hot indices, or float vectors)          t = 1..T
+    h^k_t = cell_k(h^{k-1}_t, h^k_{t-1})                     k = 0..L-1   (c^k_t too for LSTM)
+    z_t   = h^{L-1}_t W_hyᵀ + b_y                            head.weight (V, H), head.bias (V,)
+
+Two losses:
+
+- ``many_to_many`` (next character): L = (1/T) Σ_t L̄_t with L̄_t = mean_b CE(z_t[b], y_t[b]),
+  i.e. the mean over all B·T predicted characters, PyTorch's ``CrossEntropyLoss()``.
+- ``many_to_one``: only the last step is read, ŷ = σ(z_T) (O sigmoid units, head.weight
+  (O, H)), L = mean BCE(ŷ, y), PyTorch's ``BCELoss()``. This is the 3:1:1 network of
+  :mod:`rnn_dissect.nets.mlp` given a memory: with float inputs x_t (I,), H = 1, O = 1,
+  ``nonlinearity="relu"``, h0 = 0 and T = 1 it *is* that network (W1 = weight_ih_l0,
+  b1 = bias_ih_l0 + bias_hh_l0, W2 = head.weight, b2 = head.bias); for T > 1 the hidden
+  unit also reads its own previous value through weight_hh_l0 (1×1).
+
+Node ids: parameters are their torch names (``rnn.weight_hh_l0``, ``head.weight``);
+initial states ``t0.l{k}.h`` / ``t0.l{k}.c`` (STATE leaves with their own gradient);
+inputs ``t{t}.x``, targets ``t{t}.y``; cell nodes ``t{t}.l{k}.*`` (see :mod:`cells`);
+head ``t{t}.logits``, ``t{t}.loss``, totals ``loss_sum`` and ``loss``; many-to-one:
+``t{T}.logits``, ``t{T}.p`` and ``loss`` (read at the last step).
+
+Truncated BPTT (``truncate=K``): after every K steps each layer's state passes through a
+``detach`` node (``t{K}.l{k}.h_detach``): the value flows on, the gradient stops — what a
+PyTorch user does with ``h = h.detach()`` between chunks of K characters, accumulating
+the chunks' gradients of this same total loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnn_dissect.autograd.engine import Graph, Kind, Node
+from rnn_dissect.bptt import checks
+from rnn_dissect.bptt.checks import MODES
+from rnn_dissect.errors import UserError
+from rnn_dissect.nets.cells import CELLS, LayerParams, rnn_step
+from rnn_dissect.nets.model import CharModel
+
+__all__ = ["MODES", "Unrolled", "bptt", "unroll"]
+
+
+@dataclass
+class Unrolled:
+    """One recorded unroll. Node lists are indexed by t = 1..T (index 0 = initial state)."""
+
+    graph: Graph
+    model: CharModel
+    mode: str  # "many_to_many" | "many_to_one"
+    T: int  # time steps
+    B: int  # batch (1 for unbatched input)
+    batched: bool  # False: inputs were (T,) / (T, I); arrays are reported without the batch axis
+    truncate: int | None  # K: state detached after every K steps
+    params: dict[str, Node]  # torch name → parameter leaf
+    states: list[list[tuple[Node, ...]]]  # [layer][t] → (h,) or (h, c); t = 0 is h0 (c0)
+    steps: dict[tuple[int, int], list[Node]]  # (t, layer) → the nodes that cell step recorded
+    heads: dict[int, list[Node]]  # t → head and per-step loss nodes (logits, p, loss)
+    tail: list[Node]  # nodes after the last step that combine the losses (loss_sum, loss)
+    step_losses: dict[int, Node]  # t → the node whose value is L̄_t (only t = T for many-to-one)
+    loss: Node  # the scalar total
+    inputs: list[Node] = field(default_factory=list)  # t{t}.x, t = 1..T (index t - 1)
+    cuts: dict[tuple[int, int], tuple[Node, ...]] = field(default_factory=dict)  # detach nodes
+    nonlinearity: str = "tanh"  # vanilla RNN only: tanh | relu
+    _children: dict[int, list[Node]] | None = field(default=None, repr=False)
+
+    @property
+    def cell(self) -> str:
+        return self.model.config.cell
+
+    @property
+    def num_layers(self) -> int:
+        return self.model.config.num_layers
+
+    def h(self, layer: int, t: int) -> Node:
+        return self.states[layer][t][0]
+
+    def c(self, layer: int, t: int) -> Node:
+        return self.states[layer][t][1]
+
+    def children(self, node: Node) -> list[Node]:
+        """Nodes that read ``node``, in creation order (an index built once, O(edges))."""
+        if self._children is None:
+            self._children = {}
+            for n in self.graph.nodes:
+                for p in dict.fromkeys(n.parents):  # a node reading p twice is one child
+                    self._children.setdefault(p.seq, []).append(n)
+        return self._children.get(node.seq, [])
+
+    def unbatch(self, a: np.ndarray, axis: int = 0) -> np.ndarray:
+        """Drop the batch axis for unbatched input (torch's unbatched convention); a view."""
+        return a if self.batched else a[(slice(None),) * axis + (0,)]
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """dL/dθ under torch names, plus ``h0`` (L, B, H) and for LSTM ``c0`` — (L, H)
+        without batch axis for unbatched input. Call after :func:`bptt` / backward."""
+        out = {name: _grad(n) for name, n in self.params.items()}
+        out["h0"] = self.unbatch(np.stack([_grad(self.h(k, 0)) for k in range(self.num_layers)]), 1)
+        if self.cell == "lstm":
+            c0 = np.stack([_grad(self.c(k, 0)) for k in range(self.num_layers)])
+            out["c0"] = self.unbatch(c0, 1)
+        return out
+
+
+def _grad(n: Node) -> np.ndarray:
+    return np.zeros_like(n.value) if n.grad is None else n.grad
+
+
+def bptt(model: CharModel, inputs: Any, targets: Any, **kw: Any) -> Unrolled:
+    """:func:`unroll`, then one backward pass from the total loss."""
+    run = unroll(model, inputs, targets, **kw)
+    run.graph.backward(run.loss)
+    return run
+
+
+def unroll(
+    model: CharModel,
+    inputs: Any,
+    targets: Any,
+    *,
+    h0: Any = None,
+    c0: Any = None,
+    truncate: int | None = None,
+    mode: str = "many_to_many",
+    nonlinearity: str = "tanh",
+) -> Unrolled:
+    """Record the forward pass of ``model`` over ``inputs`` (no backward yet).
+
+    inputs: indices (T,) or (B, T), or float vectors (T, I) or (B, T, I).
+    targets: many_to_many — indices shaped like the indices; many_to_one — values in
+    [0, 1], (O,) or (B, O). h0, c0: (L, B, H), or (L, H) for unbatched input; default zeros.
+    truncate: K ≥ 1, detach the state after every K steps. nonlinearity: ``tanh`` or
+    ``relu`` (vanilla RNN only, like ``nn.RNN(nonlinearity=...)``).
+    """
+    cfg = model.config
+    checks.options(cfg, truncate, mode, nonlinearity)
+    x, batched = checks.inputs(np.asarray(inputs), model)  # (B, T) or (B, T, I)
+    B, T = x.shape[:2]
+    checks.params(model, mode)
+    y = checks.targets(np.asarray(targets), model, mode, batched, B, T)  # (B, T) or (B, O)
+    L, H = cfg.num_layers, cfg.hidden_size
+
+    g = Graph(np.float64)
+    params = {
+        name: g.param(np.asarray(v, np.float64), id=name, name=name)
+        for name, v in model.params.items()
+    }
+    layers = [
+        LayerParams(
+            *(params[f"rnn.{w}_l{k}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        )
+        for k in range(L)
+    ]
+    init = {"h": checks.initial_state(h0, "h0", L, B, H, batched)}  # (L, B, H)
+    if cfg.cell == "lstm":
+        init["c"] = checks.initial_state(c0, "c0", L, B, H, batched)
+    elif c0 is not None:
+        raise UserError(f"c0 is for LSTM only; the {cfg.cell} cell has no cell state")
+    states = [
+        [tuple(g.state(init[s][k], id=f"t0.l{k}.{s}", name=f"{s}0", t=0, layer=k) for s in init)]
+        for k in range(L)
+    ]
+    step = CELLS[cfg.cell]
+    steps: dict[tuple[int, int], list[Node]] = {}
+    heads: dict[int, list[Node]] = {}
+    cuts: dict[tuple[int, int], tuple[Node, ...]] = {}
+    step_losses: dict[int, Node] = {}
+    xs: list[Node] = []
+    for t in range(1, T + 1):
+        inp = g.input(
+            np.ascontiguousarray(x[:, t - 1]), id=f"t{t}.x", name="x", t=t
+        )  # (B,) or (B, I)
+        xs.append(inp)
+        for k in range(L):
+            start = len(g.nodes)
+            prev = cuts.get((t - 1, k), states[k][t - 1])  # detached after a chunk ends
+            new: tuple[Node, ...]
+            if nonlinearity == "relu":
+                new = rnn_step(g, layers[k], inp, prev, t, k, nonlinearity="relu")
+            else:
+                new = step(g, layers[k], inp, prev, t, k)
+            states[k].append(new)
+            if truncate is not None and t % truncate == 0 and t < T:
+                cuts[(t, k)] = tuple(
+                    g.apply(
+                        "detach", s, id=f"{s.id}_detach", name=f"{s.name} (detached)", t=t, layer=k
+                    )
+                    for s in new
+                )
+            steps[(t, k)] = g.nodes[start:]
+            inp = new[0]
+        if mode == "many_to_many" or t == T:
+            start = len(g.nodes)
+            step_losses[t] = _head(g, params, inp, y, t, mode)
+            heads[t] = g.nodes[start:]
+
+    start = len(g.nodes)
+    if mode == "many_to_many":
+        total = g.apply("addn", *step_losses.values(), id="loss_sum", name="Σ_t L̄_t")
+        scale = g.input(np.float64(1.0 / T), id="loss_scale", name="1/T")
+        loss = g.apply("mul", total, scale, id="loss", name="L", kind=Kind.LOSS)
+    else:
+        loss = step_losses[T]
+    tail = g.nodes[start:]
+    for n in tail:  # the totals belong to no step or layer (apply inherits them from parents)
+        n.t = n.layer = None
+    return Unrolled(
+        graph=g,
+        model=model,
+        mode=mode,
+        T=T,
+        B=B,
+        batched=batched,
+        truncate=truncate,
+        params=params,
+        states=states,
+        steps=steps,
+        heads=heads,
+        tail=tail,
+        step_losses=step_losses,
+        loss=loss,
+        inputs=xs,
+        cuts=cuts,
+        nonlinearity=nonlinearity,
+    )
+
+
+def _head(g: Graph, params: dict[str, Node], h: Node, y: np.ndarray, t: int, mode: str) -> Node:
+    """Head and loss at step t; returns the loss node (L̄_t, or the total for many-to-one)."""
+    z = g.apply(
+        "linear",
+        h,
+        params["head.weight"],
+        params["head.bias"],
+        id=f"t{t}.logits",
+        name="z",
+        kind=Kind.OUTPUT,
+        t=t,
+    )  # (B, V)
+    if mode == "many_to_many":
+        target = g.target(np.ascontiguousarray(y[:, t - 1]), id=f"t{t}.y", name="y", t=t)  # (B,)
+        return g.apply(
+            "softmax_ce",
+            z,
+            target,
+            reduction="mean",
+            id=f"t{t}.loss",
+            name="L̄",
+            kind=Kind.LOSS,
+            t=t,
+        )
+    p = g.apply("sigmoid", z, id=f"t{t}.p", name="ŷ", kind=Kind.OUTPUT, t=t)  # (B, O)
+    target = g.target(y, id=f"t{t}.y", name="y", t=t)  # (B, O)
+    return g.apply("bce", p, target, reduction="mean", id="loss", name="L", kind=Kind.LOSS, t=t)

@@ -1,0 +1,200 @@
+"""Everything ``rnn-dissect neurons`` writes, from collected activations, in one call.
+
+:func:`write_report` puts in ``out``:
+
+- ``neurons.json``: per feature, the units ranked by |score| (the contract for scripts);
+- ``heatmaps.html``: each feature's best units, and any unit asked for, coloured over an
+  excerpt of the text, each followed by its most positive and most negative contexts;
+- ``contexts.json``: those contexts as data;
+- ``saturation.png`` / ``.svg``: gate saturation per layer (cells with gates);
+- with training snapshots, ``tuning.json`` (per feature: its best unit, that unit's score at
+  every snapshot, the first step it reached ``threshold``), ``score_curves.png`` / ``.svg``
+  and ``unit_l{k}_{kind}{u}.png`` / ``.svg``: each best unit over the probe text per step;
+  when the snapshots record per-unit norms, each feature's entry in ``tuning.json`` also has
+  ``param_norms`` ({``weight``, ``grad``}: its best unit's norms per step, ``null`` where not
+  recorded) and ``param_norms.png`` / ``.svg`` draws them for every best unit.
+
+The CLI is then: collect activations, build features, call this, print :func:`summary`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnn_dissect.neurons.activations import Activations, UnitRef
+from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
+from rnn_dissect.neurons.features import Feature
+from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores, score_units
+from rnn_dissect.neurons.tuning import Snapshot, norm_trajectories, tuning_curves, unit_image
+from rnn_dissect.render.heatmap import heatmap_page, heatmap_terminal
+from rnn_dissect.render.neuron_plots import (
+    param_norms_figure,
+    saturation_figure,
+    save_figure,
+    score_curves_figure,
+    unit_training_figure,
+)
+
+__all__ = ["Report", "colour_scale", "summary", "terminal_heatmap", "write_report"]
+
+
+@dataclass
+class Report:
+    scores: Scores
+    heat_units: list[UnitRef]  # the units drawn in heatmaps.html, in order
+    files: list[Path] = field(default_factory=list)  # everything written
+
+
+def colour_scale(kind: str, values: np.ndarray) -> tuple[float, float]:
+    """(center, scale) for a heatmap: σ gates around 0.5 over [0, 1], tanh-range kinds
+    around 0 over [−1, 1], cell states around 0 over their own max |c|."""
+    if kind in SIGMOID_GATES:
+        return 0.5, 0.5
+    if kind == "c":
+        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
+    return 0.0, 1.0
+
+
+def _label(u: UnitRef) -> str:
+    return f"layer {u.layer} {u.kind} unit {u.unit}"
+
+
+def _heat_units(scores: Scores, per_feature: int, extra: Sequence[UnitRef]) -> list[UnitRef]:
+    out: list[UnitRef] = []
+    for name in scores.features:
+        for r in scores.ranking(name, per_feature):
+            u = UnitRef(int(r["layer"]), str(r["kind"]), int(r["unit"]))
+            if u not in out:
+                out.append(u)
+    return out + [u for u in extra if u not in out]
+
+
+def _context_dict(uc: UnitContexts) -> dict[str, object]:
+    def side(cs: list[Context]) -> list[dict[str, object]]:
+        return [
+            {"position": c.position, "value": round(c.value, 6), "start": c.start, "text": c.text}
+            for c in cs
+        ]
+
+    return {**uc.unit.to_dict(), "top": side(uc.top), "bottom": side(uc.bottom)}
+
+
+def write_report(
+    acts: Activations,
+    out: str | Path,
+    features: Sequence[Feature],
+    *,
+    top: int | None = 20,
+    per_feature: int = 3,
+    extra_units: Sequence[UnitRef] = (),
+    excerpt: int = 2000,
+    contexts: int = 5,
+    window: int = 30,
+    snapshots: Sequence[Snapshot] | None = None,
+    threshold: float = 0.5,
+    snapshot_features: Sequence[Feature] | None = None,
+) -> Report:
+    """Score, rank, draw and write (see the module docstring); returns what was written.
+    ``snapshot_features``: the features over the snapshots' probe text, when it is not
+    ``acts.text`` (default: ``features``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scores = score_units(acts, features)
+    files = [out / "neurons.json"]
+    files[0].write_text(scores.to_json(top), encoding="utf-8")
+
+    units = _heat_units(scores, per_feature, extra_units)
+    ctx = top_contexts(acts, units, contexts, window)
+    n = min(excerpt, acts.n_chars)
+    sections: list[tuple[str, str, np.ndarray, float, float]] = []
+    for u, uc in zip(units, ctx, strict=True):
+        col = acts.rows((u.layer, u.kind), 0, n)[:, u.unit]
+        center, scale = colour_scale(u.kind, col)
+        sections.append((f"{_label(u)}: text", acts.text[:n], col, center, scale))
+        for name, cs in (("highest", uc.top), ("lowest", uc.bottom)):
+            for c in cs:
+                head = f"{_label(u)}: {name} {c.value:.4g} at character {c.position}"
+                sections.append((head, c.text, c.values, center, scale))
+    files.append(out / "heatmaps.html")
+    files[-1].write_text(heatmap_page(sections), encoding="utf-8")
+    files.append(out / "contexts.json")
+    files[-1].write_text(json.dumps([_context_dict(c) for c in ctx], indent=1) + "\n")
+
+    sats = gate_saturation(acts)
+    if sats:
+        files += save_figure(saturation_figure(sats), out / "saturation")
+    if snapshots:
+        probe_features = features if snapshot_features is None else snapshot_features
+        files += _write_tuning(out, snapshots, probe_features, threshold)
+    return Report(scores, units, files)
+
+
+def _write_tuning(
+    out: Path, snapshots: Sequence[Snapshot], features: Sequence[Feature], threshold: float
+) -> list[Path]:
+    curves = tuning_curves(snapshots, features, threshold)
+    best = list(dict.fromkeys(c.unit for c in curves))
+    recorded = any(s.weight_norms is not None for s in snapshots)
+    norms = {u: norm_trajectories(snapshots, u) for u in best} if recorded else {}
+    doc = {
+        c.feature: {
+            **c.unit.to_dict(),
+            "steps": c.steps.tolist(),
+            "scores": [round(float(v), 6) for v in c.scores],
+            "best_any": [round(float(v), 6) for v in c.best_any],
+            "threshold": threshold,
+            "crossed_at": c.crossed_at,
+            **({"param_norms": _norms_dict(*norms[c.unit][1:])} if norms else {}),
+        }
+        for c in curves
+    }
+    files = [out / "tuning.json"]
+    files[0].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    files += save_figure(score_curves_figure(curves), out / "score_curves")
+    if norms:
+        steps = curves[0].steps
+        weight = np.array([norms[u][1] for u in best]).reshape(len(best), len(steps))  # (U, S)
+        grad = np.array([norms[u][2] for u in best]).reshape(len(best), len(steps))  # (U, S)
+        labels = [
+            f"l{u.layer} {u.kind}{u.unit} ({', '.join(c.feature for c in curves if c.unit == u)})"
+            for u in best
+        ]
+        fig = param_norms_figure(steps, best, weight, grad, labels)
+        files += save_figure(fig, out / "param_norms")
+    for u in dict.fromkeys(c.unit for c in curves):
+        steps, image = unit_image(snapshots, u)
+        _, scale = colour_scale(u.kind, image)
+        fig = unit_training_figure(steps, image, _label(u), scale=scale)
+        files += save_figure(fig, out / f"unit_l{u.layer}_{u.kind}{u.unit}")
+    return files
+
+
+def _norms_dict(weight: np.ndarray, grad: np.ndarray) -> dict[str, list[float | None]]:
+    def as_list(a: np.ndarray) -> list[float | None]:
+        return [None if np.isnan(v) else float(f"{v:.9g}") for v in a]  # 9 significant digits
+
+    return {"weight": as_list(weight), "grad": as_list(grad)}
+
+
+def summary(scores: Scores, top: int = 3) -> str:
+    """A few lines per feature: its best units and scores, for the terminal."""
+    lines = [f"{scores.meta.get('n_chars', '?')} characters, AUC {scores.auc_method}"]
+    for name, boolean in zip(scores.features, scores.boolean, strict=True):
+        ranked = scores.ranking(name, top)
+        metric = "2AUC-1" if boolean else "r"
+        best = ", ".join(f"l{r['layer']} {r['kind']}{r['unit']} {r['score']:+.3f}" for r in ranked)
+        lines.append(f"  {name:14s} {metric:6s} {best or '(constant over this text)'}")
+    return "\n".join(lines)
+
+
+def terminal_heatmap(acts: Activations, unit: UnitRef, width: int = 100, excerpt: int = 800) -> str:
+    """One unit over the first ``excerpt`` characters, as ANSI colours ``width`` wide."""
+    n = min(excerpt, acts.n_chars)
+    col = acts.rows((unit.layer, unit.kind), 0, n)[:, unit.unit]
+    center, scale = colour_scale(unit.kind, col)
+    return heatmap_terminal(acts.text[:n], col, width, center, scale)

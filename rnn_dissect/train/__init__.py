@@ -1,0 +1,8 @@
+"""Training character models fast: data, kernels, optimizer loop, run directory, sampling.
+
+- ``loop.py``     the training loop: schedule, truncated BPTT, evaluation, time budget, Ctrl-C.
+- ``rundir.py``   the run directory's files, atomic writes, trainer state, resume.
+- ``data.py``     corpora (files or the stdlib default), vocabulary, memory-mapped encoding, streams.
+- ``sample.py``   temperature / top-k sampling.
+- ``kernels/``    fused numpy forward+backward over whole sequences (float32 to train).
+"""

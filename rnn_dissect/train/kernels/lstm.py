@@ -1,0 +1,159 @@
+"""Fast fused LSTM (``torch.nn.LSTM``) over whole sequences, forward + backward.
+
+    [a_i, a_f, a_g, a_o] = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh      (PyTorch rows i, f, g, o)
+    i, f, o = σ(a_i), σ(a_f), σ(a_o)    g = tanh(a_g)
+    c_t = f ⊙ c_{t-1} + i ⊙ g           h_t = o ⊙ tanh(c_t)
+
+Internally the gate rows are kept as i, f, o, g, with the σ rows of the forward weights
+scaled by ½: u = tanh(s·a) over all (B, 4H) at once, then σ = ½u + ½ on the (B, 3H) block.
+Backward per step (t = T..1), dc carried from t+1, in the scaled coordinates of
+:class:`~rnn_dissect.train.kernels.workspace.LayerWeights` (da = g ⊙ dÃ, g = ¼ on σ rows):
+
+    dh_t = dL/dh_t + dÃ_{t+1} @ (g·W_hh)      dc_t = dc_{t+1} ⊙ f_{t+1} + dh_t ⊙ (o − h_t ⊙ tanh c_t)
+    dÃ = [dc_t ⊙ g, dc_t ⊙ c_{t-1}, dh_t ⊙ tanh c_t, dc_t ⊙ i] ⊙ (1 − u²)     (rows i, f, o, g)
+
+then ``dW_hh = Σ_t da_tᵀ h_{t-1}`` as ONE GEMM (with ``dW_ih`` for layer 0). State ``(h, c)``, each (L, B, H).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rnn_dissect.train.kernels import blas, fused, stack
+from rnn_dissect.train.kernels.workspace import (
+    XW,
+    Blocks,
+    CellSpec,
+    LayerWeights,
+    Workspace,
+    basic_prepare,
+)
+
+__all__ = ["SPEC", "forward", "forward_backward"]
+
+Array = np.ndarray
+ORDER = (0, 1, 3, 2)  # internal blocks i, f, o, g as PyTorch block indices
+
+
+def _prepare(params: dict[str, Array], k: int) -> LayerWeights:
+    bias = params[f"rnn.bias_ih_l{k}"] + params[f"rnn.bias_hh_l{k}"]  # (4H,)
+    return basic_prepare(params, k, ORDER, (0, 1, 2), bias)
+
+
+def _forward(
+    w: LayerWeights,
+    xw: XW,
+    state0: tuple[Array, ...],
+    Hs: Array,
+    ws: Workspace,
+    tag: str,
+    train: bool,
+    rows: slice,
+) -> tuple[tuple[Array, ...], Any]:
+    """The recurrence for batch rows ``rows`` (all of them, or one half of the batch)."""
+    _, c0 = state0
+    T, B, H = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
+    dtype = Hs.dtype
+    Tk = T if train else 1  # keep per-step gates only when a backward will read them
+    U = ws.get(f"u{tag}", (Tk, B, 4 * H), dtype)  # tanh(s·a): gates i, f, o (scaled), g
+    S = ws.get(f"s{tag}", (Tk, B, 3 * H), dtype)  # σ gates i, f, o
+    TC = ws.get(f"tc{tag}", (Tk, B, H), dtype)  # tanh(c_t)
+    Cs = ws.get(f"c{tag}", (T + 1, B, H), dtype)  # slot 0 holds c_0
+    n = len(range(B)[rows])
+    tmp = ws.get(f"tmp.{rows.start}", (n, H), dtype)
+    Cs[0, rows] = c0[rows]
+    fast = fused.active(dtype)
+    Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hhT_fwd, ws, f"{tag}f{rows.start}")  # the weight packed once
+    for t in range(T):
+        j = t if train else 0
+        u, sg, tc, c = U[j, rows], S[j, rows], TC[j, rows], Cs[t + 1, rows]  # (n, ·)
+        hh(Hs[t, rows], u)
+        if fast:  # the same passes as below, compiled into one
+            fused.lstm_forward_step(u, xw.at(t, rows), Cs[t, rows], sg, tc, c, Hf[t + 1, rows])
+            continue
+        np.add(u, xw.at(t, rows), out=u)
+        np.tanh(u, out=u)
+        np.multiply(u[:, : 3 * H], 0.5, out=sg)  # σ(a) = ½ tanh(a/2) + ½
+        np.add(sg, 0.5, out=sg)
+        i, f, o, g = sg[:, :H], sg[:, H : 2 * H], sg[:, 2 * H :], u[:, 3 * H :]
+        np.multiply(f, Cs[t, rows], out=c)
+        np.multiply(i, g, out=tmp)
+        np.add(c, tmp, out=c)
+        np.tanh(c, out=tc)
+        np.multiply(o, tc, out=Hs[t + 1, rows])
+    return (Hs[T, rows].copy(), Cs[T, rows].copy()), (U, S, TC, Cs, Hs)
+
+
+def _backward(
+    w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, rows: slice
+) -> Blocks:
+    """BPTT for batch rows ``rows``; fills their rows of dÃ (T, B, 4H)."""
+    U, S, TC, Cs, Hs = cache
+    T, B, H = dHs.shape
+    dtype = dHs.dtype
+    dU = ws.get(f"du{tag}", (T, B, 4 * H), dtype)  # dÃ = dL/d(gate) ⊙ (1 − u²)
+    n = len(range(B)[rows])
+    dc = ws.get(f"dc.{rows.start}", (n, H), dtype)  # dL/dc_t, carried backwards
+    tmp = ws.get(f"tmp.{rows.start}", (n, H), dtype)
+    tmp4 = ws.get(f"tmp4.{rows.start}", (n, 4 * H), dtype)
+    dc.fill(0)
+    fast = fused.active(dtype)
+    Hf = fused.whole(Hs) if fast else Hs
+    hh = blas.fixed(w.W_hh_bwd, ws, f"{tag}b{rows.start}")
+    for t in reversed(range(T)):
+        dh = dHs[t, rows]  # (n, H)
+        if t < T - 1:
+            hh(dU[t + 1, rows], tmp)  # dh_next
+        u, sg, tc, d = U[t, rows], S[t, rows], TC[t, rows], dU[t, rows]
+        if fast:  # the same passes as below, compiled into one
+            fused.lstm_backward_step(
+                dh, tmp, t < T - 1, dc, u, sg, tc, Cs[t, rows], Hf[t + 1, rows], d
+            )
+            continue
+        if t < T - 1:
+            np.add(dh, tmp, out=dh)
+        i, f, o, g = sg[:, :H], sg[:, H : 2 * H], sg[:, 2 * H :], u[:, 3 * H :]
+        np.multiply(
+            Hs[t + 1, rows], tc, out=tmp
+        )  # dc += dh ⊙ o ⊙ (1 − tanh²c) = dh ⊙ (o − h ⊙ tanh c)
+        np.subtract(o, tmp, out=tmp)
+        np.multiply(tmp, dh, out=tmp)
+        np.add(dc, tmp, out=dc)
+        np.multiply(dc, g, out=d[:, :H])  # dL/di
+        np.multiply(dc, Cs[t, rows], out=d[:, H : 2 * H])  # dL/df
+        np.multiply(dh, tc, out=d[:, 2 * H : 3 * H])  # dL/do
+        np.multiply(dc, i, out=d[:, 3 * H :])  # dL/dg
+        np.multiply(u, u, out=tmp4)  # all four gates: ⊙ (1 − u²)
+        np.subtract(1.0, tmp4, out=tmp4)
+        np.multiply(d, tmp4, out=d)
+        np.multiply(dc, f, out=dc)  # dc_{t-1} through the cell path
+    return [(0, dU.reshape(T * B, 4 * H), "both")]
+
+
+SPEC = CellSpec("lstm", 4, 2, ORDER, _prepare, _forward, _backward, split=True)
+
+
+def forward_backward(
+    params: dict[str, Array],
+    x_idx: Array,
+    y_idx: Array,
+    state0: tuple[Array, ...] | None = None,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    ws: Workspace | None = None,
+) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
+    """Loss (mean CE over B·T), gradients (torch names), final state ``(h, c)`` (L, B, H) each."""
+    return stack.forward_backward(SPEC, params, x_idx, y_idx, state0, dropout, rng, ws)
+
+
+def forward(
+    params: dict[str, Array],
+    x_idx: Array,
+    state0: tuple[Array, ...] | None = None,
+    ws: Workspace | None = None,
+) -> tuple[Array, tuple[Array, ...]]:
+    """Logits (B, T, V) and the final state ``(h, c)`` (L, B, H) each."""
+    return stack.forward(SPEC, params, x_idx, state0, ws)

@@ -1,0 +1,517 @@
+"""Training loop for character models: truncated BPTT, clipping, schedule, checkpoints, resume.
+
+One optimizer step k (B streams × S characters; the state carried over from step k − 1
+without a gradient through it, reset to zeros when the streams wrap around):
+
+    x, y, reset = Streams(train, B, S).batch_at(k)                          # (B, S) each
+    loss, grads, carry = KERNELS[cell].forward_backward(params, x, y, carry)  # float32
+    grads ← grads · min(1, clip / ‖grads‖₂)                                   # global norm
+    params ← optimizer(params, grads, lr_at(cfg, k))
+
+Everything a step depends on — the batch, the learning rate, the dropout masks (drawn from
+a PCG64 generator whose state is saved) — is a function of the saved state, so a run that
+stops and resumes gives bit-identical weights to one that never stopped. See
+:mod:`rnn_dissect.train.rundir` for the files of a run directory and how each is written.
+
+Learning rate: linear warm-up over ``warmup`` steps, then ``constant`` or ``cosine``: the
+peak ``lr`` until ``decay_start`` (default: right after the warm-up), then
+lr_min + ½(lr − lr_min)(1 + cos(π·(k − k₀)/(steps − k₀))) with k₀ = max(warmup, decay_start).
+The cosine spans the run's *total* ``steps``: resuming with the same ``--steps`` continues
+the same curve (bit-identical); resuming with a larger ``--steps`` stretches what is left of
+the decay, so the learning rate jumps up to the longer curve's value at that step.
+
+Time budget: a new run without ``steps`` trains for ``minutes``, sized in two stages so a
+machine whose speed drifts (shared cores) still ends on time with its decay complete:
+its first max(warmup, 5) steps and one validation give a provisional step count (learning
+rate held at its peak); when the decay is due — at a fifth of the budget, or at its last
+``decay_frac`` if that is later — the wall time per step since then (logging and
+checkpoints included, validations charged at their measured cost per ``eval_every`` steps)
+fixes ``steps``, and the cosine spans the run's last ``decay_frac`` of ``steps``, starting
+no earlier than that moment (default 1: it starts there; ``decay_start``). Measuring up to
+the decay keeps the end on time when the machine's speed drifts. Both are written to
+``config.json`` — ``--steps N --decay-start K`` repeats the run exactly. A run stopped
+between the two stages resumes with the provisional count and the peak rate throughout.
+The run may overrun by 10% to finish its schedule. A
+``time_limit`` (``--minutes`` with ``--steps``, or on resume) stops the invocation when it
+runs out, with a checkpoint; ``--resume`` continues to the same ``steps``.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnn_dissect import optim
+from rnn_dissect.errors import UserError
+from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
+from rnn_dissect.neurons.collect import collect
+from rnn_dissect.neurons.tuning import Norms, save_unit_norms, unit_param_norms
+from rnn_dissect.train.data import Corpus, Streams, load_corpus
+from rnn_dissect.train.kernels import KERNELS, Workspace
+from rnn_dissect.train.rundir import RunDir, TrainState
+from rnn_dissect.train.sample import default_prime, sample
+
+__all__ = ["Report", "TrainConfig", "Trainer", "evaluate", "lr_at", "open_run"]
+
+Report = Callable[[str, dict[str, Any]], None]  # (event, fields): start log sample note end
+_clock = time.perf_counter  # the trainer's clock (a test may replace it)
+_FLAGS = {"hidden_size": "hidden", "num_layers": "layers", "batch_size": "batch"}
+
+
+def flag(field: str) -> str:
+    """The command-line flag of a TrainConfig field: ``hidden_size`` → ``--hidden``."""
+    return "--" + _FLAGS.get(field, field).replace("_", "-")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    cell: str = "lstm"  # rnn | lstm | gru
+    hidden_size: int = 256  # H, units per layer
+    num_layers: int = 2  # L
+    seq_len: int = 64  # S, characters per truncated-BPTT chunk
+    batch_size: int = 32  # B, parallel streams
+    steps: int = 0  # optimizer steps in the run (total, across resumes); 0 = size by `minutes`
+    minutes: float = 5.0  # the budget `steps` is sized for when it is 0
+    lr: float = 3e-3  # peak learning rate
+    optimizer: str = "adam"  # adam | adagrad | rmsprop | sgd
+    schedule: str = "cosine"  # constant | cosine
+    warmup: int = 20  # linear warm-up steps
+    lr_min: float = 1e-4  # cosine floor
+    decay_start: int = 0  # the cosine begins at max(warmup, decay_start); set by --minutes sizing
+    decay_frac: float = 1.0  # --minutes sizing: the cosine spans this last share of the run
+    clip: float = 5.0  # global gradient-norm clip (0 = off)
+    dropout: float = 0.0  # between layers, training only (as char-rnn)
+    val_frac: float = 0.05  # tail of the text held out for validation
+    val_chars: int = 100_000  # validation characters evaluated at most (bounds its cost)
+    log_every: int = 10  # steps between lines of metrics.jsonl
+    eval_every: int = 100  # steps between validation runs
+    save_every: int = 200  # steps between checkpoints
+    sample_every: int = 200  # steps between samples (0 = off)
+    sample_chars: int = 300  # characters per sample
+    snapshot_every: int = 0  # steps between probe-text activation snapshots (0 = off)
+    probe_chars: int = 500  # length of the probe text (the head of the validation split)
+    seed: int = 0
+    files: tuple[str, ...] | None = None  # the corpus; None = the standard-library default
+    errors: str = "strict"  # UTF-8 errors: strict | replace
+
+    def check(self) -> None:
+        """One-line errors for values no run can use."""
+        if self.cell not in ("rnn", "lstm", "gru"):
+            raise UserError(f"unknown --cell {self.cell!r}; choose rnn, lstm or gru")
+        pos = ("hidden_size", "num_layers", "seq_len", "batch_size", "log_every", "eval_every")
+        for name in (*pos, "save_every", "val_chars", "probe_chars"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{flag(name)} must be ≥ 1, got {getattr(self, name)}")
+        if self.steps < 0 or (self.steps == 0 and not self.minutes > 0):
+            raise UserError("give --steps N ≥ 1 or a time budget --minutes M > 0")
+        if not (self.lr > 0 and math.isfinite(self.lr)) or self.lr_min < 0 or self.clip < 0:
+            raise UserError("--lr must be > 0, --lr-min and --clip ≥ 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.schedule not in ("constant", "cosine"):
+            raise UserError(f"unknown --schedule {self.schedule!r}; choose constant or cosine")
+        if self.optimizer not in optim.OPTIMIZERS:
+            raise UserError(
+                f"unknown --optimizer {self.optimizer!r}; choose {', '.join(optim.OPTIMIZERS)}"
+            )
+        if self.steps == 0 and self.schedule == "cosine" and self.warmup < 5:
+            raise UserError(
+                "--minutes sizes the cosine schedule from the speed of the warm-up steps; "
+                "use --warmup ≥ 5, or give --steps"
+            )
+        if min(self.warmup, self.sample_every, self.sample_chars, self.snapshot_every) < 0:
+            raise UserError(
+                "--warmup, --sample-every, --sample-chars, --snapshot-every must be ≥ 0"
+            )
+        if not 0.0 < self.decay_frac <= 1.0:
+            raise UserError(f"--decay-frac must be in (0, 1], got {self.decay_frac}")
+        if self.decay_start < 0 or (self.steps and self.decay_start > self.steps):
+            raise UserError(
+                f"--decay-start must be in [0, --steps], got {self.decay_start} "
+                f"(steps {self.steps})"
+            )
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    """Learning rate of the 0-based optimizer step ``step`` (see the module docstring)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    k0 = max(cfg.warmup, cfg.decay_start)
+    if cfg.schedule == "constant" or step < k0:
+        return cfg.lr
+    total = max(cfg.steps - k0, 1)
+    k = min(step - k0, total)
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * k / total))
+
+
+def evaluate(
+    params: dict[str, np.ndarray],
+    cell: str,
+    text: np.ndarray,
+    batch: int,
+    seq_len: int,
+    ws: Workspace | None = None,
+) -> float:
+    """Mean cross-entropy in nats/char of predicting text[1:] from text[:-1]: the text is cut
+    into ≤ ``batch`` contiguous streams read ``seq_len`` characters at a time, state carried."""
+    n = len(text) - 1
+    b = max(1, min(batch, n // seq_len))
+    m = n // b  # predictions per stream
+    win = np.asarray(text[np.arange(b)[:, None] * m + np.arange(m + 1)], dtype=np.int64)
+    total, state = 0.0, None
+    for t0 in range(0, m, seq_len):
+        t1 = min(t0 + seq_len, m)
+        x, y = win[:, t0:t1], win[:, t0 + 1 : t1 + 1]  # (b, ≤S)
+        z, state = KERNELS[cell].forward(params, x, state, ws)  # (b, T, V)
+        zmax = z.max(axis=2, keepdims=True)
+        lse = np.log(np.exp(z - zmax).sum(axis=2)) + zmax[..., 0]  # (b, T)
+        zy = np.take_along_axis(z, y[..., None], axis=2)[..., 0]
+        total += float(np.sum(lse - zy, dtype=np.float64))
+    return total / (b * m)
+
+
+class _StopFlag:
+    """First Ctrl-C (or SIGTERM): finish the current step, save, stop. Second: stop at once,
+    without saving (the last checkpoint stays as it was)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, report: Report) -> None:
+        self.set, self.report = False, report
+        self.old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            self.old = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+        self.report(
+            "note", {"text": "stopping after this step (Ctrl-C again: stop without saving)"}
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self.old.items():
+            signal.signal(sig, old)
+
+
+class Trainer:
+    """A run in progress: configuration, data, state and the run directory it saves to."""
+
+    def __init__(
+        self,
+        run: RunDir,
+        cfg: TrainConfig,
+        corpus: Corpus,
+        state: TrainState,
+        report: Report | None = None,
+    ) -> None:
+        self.run, self.cfg, self.state = run, cfg, state
+        self.report: Report = report or (lambda event, fields: None)
+        self.model_cfg = ModelConfig(cfg.cell, corpus.vocab, cfg.hidden_size, cfg.num_layers)
+        self.train_data, self.val_data = corpus.split(cfg.val_frac)
+        self.streams = Streams(self.train_data, cfg.batch_size, cfg.seq_len)
+        if cfg.val_frac > 0 and len(self.val_data) < 2:
+            raise UserError(
+                "the validation split is under 2 characters; raise --val-frac or use --val-frac 0"
+            )
+        self.val = self.val_data[: cfg.val_chars + 1]
+        probe_src = self.val_data if len(self.val_data) >= 2 else self.train_data
+        self.probe = "".join(corpus.vocab[i] for i in probe_src[: cfg.probe_chars])
+        self.ws, self.eval_ws = Workspace(), Workspace()
+        self.val_seconds: list[float] = []
+        self.saved_step = state.step if state.step > 0 else -1  # step of the checkpoint on disk
+        self.grad_norms: Norms | None = None  # per-unit norms of the last step's gradient
+
+    # ------------------------------------------------------------------ pieces
+    def model(self) -> CharModel:
+        return CharModel(self.model_cfg, self.state.params)
+
+    def step(self) -> tuple[float, float]:
+        """One optimizer step; returns (loss, gradient norm before clipping)."""
+        cfg, st = self.cfg, self.state
+        x, y, reset = self.streams.batch_at(st.step)
+        carry = None if reset else st.carry
+        loss, grads, st_carry = KERNELS[cfg.cell].forward_backward(
+            st.params, x, y, carry, cfg.dropout, st.rng, self.ws
+        )
+        if cfg.snapshot_every and (st.step + 1) % cfg.snapshot_every == 0:  # before clipping
+            self.grad_norms = unit_param_norms(grads, cfg.cell, cfg.num_layers)
+        norm = optim.clip_grad_norm(grads, cfg.clip) if cfg.clip > 0 else optim.grad_norm(grads)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            bad = "nan" if math.isnan(loss) or math.isnan(norm) else "inf"
+            saved = f"step {self.saved_step}" if self.saved_step >= 0 else "none saved yet"
+            raise UserError(
+                f"the loss became {bad} at step {st.step + 1}; stopped — {self.run.path}/model."
+                f"safetensors is the last good checkpoint ({saved}); lower --lr (now {cfg.lr:g}) "
+                f"or clip harder (--clip, now {cfg.clip:g}) and --resume"
+            )
+        st.opt.step(st.params, grads, lr_at(cfg, st.step))
+        st.carry, st.step = st_carry, st.step + 1
+        return loss, norm
+
+    def validate(self) -> float | None:
+        if self.cfg.val_frac == 0:
+            return None
+        cfg, t0 = self.cfg, _clock()
+        val = evaluate(
+            self.state.params, cfg.cell, self.val, cfg.batch_size, cfg.seq_len, self.eval_ws
+        )
+        self.val_seconds.append(_clock() - t0)  # what a validation costs, for time sizing
+        return val
+
+    def save(self) -> None:
+        self.run.save_state(self.state, self.model())
+        self.saved_step = self.state.step
+
+    RESIZE_AT = 0.2  # share of the budget after which the step count is fixed, at the earliest
+
+    def _resize_at(self) -> float:
+        """Share of the budget at which the step count is fixed: when the decay is due."""
+        return max(self.RESIZE_AT, 1.0 - self.cfg.decay_frac)
+
+    def _size_steps(
+        self, per_step: float, elapsed: float, budget: float, final: bool
+    ) -> float | None:
+        """Size ``steps`` so the run ends at the time budget. Provisional (``final`` False):
+        from the warm-up's ``per_step`` plus one validation's cost (returns that validation's
+        loss), the learning rate held at its peak meanwhile. Final: from the measured
+        ``per_step`` since then; the cosine spans the run's last ``decay_frac`` of ``steps``
+        and starts no earlier than now."""
+        cfg, k = self.cfg, self.state.step
+        t0 = _clock()
+        val = None
+        if not final:
+            val = self.validate()
+            per_step += (_clock() - t0) / cfg.eval_every
+        left = budget - elapsed - (_clock() - t0)
+        steps = k + max(1, int(0.97 * left / per_step))
+        k0 = max(k, steps - round(cfg.decay_frac * steps)) if final else steps
+        self.cfg = replace(cfg, steps=steps, decay_start=k0)
+        self.run.write_config(self.cfg, self.model_cfg)
+        text = f"{per_step * 1e3:.0f} ms/step: {steps} steps fit in {budget / 60:g} min; " + (
+            f"the decay starts at step {k0} (recorded in config.json; --steps {steps} "
+            f"--decay-start {k0} repeats this run)"
+            if final
+            else f"fixed at {self._resize_at():.0%} of the budget"
+        )
+        self.report("note", {"text": text})
+        self.report("sized", {"steps": steps})
+        return val
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, time_limit: float | None = None) -> str:
+        """Train until ``steps`` (or ``time_limit`` seconds, or Ctrl-C); save; return why it
+        stopped: "done", "time" or "interrupted"."""
+        st = self.state
+        t_begin, base = _clock(), st.train_seconds
+        budget = self.cfg.minutes * 60 if self.cfg.steps == 0 else 0.0
+        # a sized run may overrun its estimate by 10% to finish its schedule; a limit is a limit
+        limit = time_limit if time_limit is not None else (1.1 * budget or None)
+        calib = max(self.cfg.warmup, 5)  # steps that measure the speed when sizing
+        self.report("start", {"step": st.step, "steps": self.cfg.steps, "config": self.cfg})
+        if self.cfg.snapshot_every and st.step == 0:
+            self.snapshot()
+        self._losses: list[float] = []  # since the last metrics line
+        self._seconds = 0.0
+        starts: list[float] = []  # when each step began, to measure the speed when sizing
+        # (step, clock, validations so far) at the provisional sizing
+        sized_at: tuple[int, float, int] | None = None
+        provisional = 0
+        how = "done"
+        with _StopFlag(self.report) as stop:
+            while st.step < (self.cfg.steps or calib):
+                t0 = _clock()
+                starts.append(t0)
+                loss, norm = self.step()
+                self._losses.append(loss)
+                self._seconds += _clock() - t0
+                val = None
+                if self.cfg.steps == 0 and st.step == calib:  # wall time per step, logging included
+                    laps = np.diff([*starts, _clock()])[1:] if len(starts) > 1 else [_clock() - t0]
+                    t_step = float(np.median(laps))  # robust to a burst of load on the machine
+                    val = self._size_steps(t_step, _clock() - t_begin, budget, final=False)
+                    sized_at = (st.step, _clock(), len(self.val_seconds))
+                    provisional = self.cfg.steps
+                elif sized_at and (
+                    _clock() - t_begin >= self._resize_at() * budget
+                    or st.step >= 0.9 * provisional  # far faster than measured: size now
+                ):
+                    # steps alone over the window, plus validations at their measured cost
+                    # (the window may hold none: eval_every can exceed it)
+                    in_window = sum(self.val_seconds[sized_at[2] :])
+                    per_step = (_clock() - sized_at[1] - in_window) / (st.step - sized_at[0])
+                    if self.val_seconds:
+                        per_step += float(np.mean(self.val_seconds)) / self.cfg.eval_every
+                    self._size_steps(per_step, _clock() - t_begin, budget, final=True)
+                    sized_at = None
+                self._bookkeep(norm, val, base + _clock() - t_begin)
+                st.train_seconds = base + _clock() - t_begin
+                last = st.step == self.cfg.steps
+                if stop.set or (limit is not None and _clock() - t_begin >= limit and not last):
+                    how = "interrupted" if stop.set else "time"
+                    break
+                if st.step % self.cfg.save_every == 0 and not last:
+                    self.save()
+            st.train_seconds = base + _clock() - t_begin
+            self.save()
+        self.report(
+            "end",
+            {
+                "how": how,
+                "step": st.step,
+                "steps": self.cfg.steps,
+                "best_val": st.best_val,
+                "best_step": st.best_step,
+            },
+        )
+        return how
+
+    def _bookkeep(self, norm: float, val: float | None, elapsed: float) -> None:
+        """After step k: validate, log, keep the best, sample, snapshot — whatever is due."""
+        cfg, st, k = self.cfg, self.state, self.state.step
+        last = k == cfg.steps
+        if val is None and (k % cfg.eval_every == 0 or last):
+            val = self.validate()
+        if k % cfg.log_every == 0 or val is not None or last:
+            rec = {
+                "step": k,
+                "train_loss": float(np.mean(self._losses)),  # over the steps since the last line
+                "chars_per_s": round(
+                    len(self._losses) * cfg.batch_size * cfg.seq_len / max(self._seconds, 1e-9), 1
+                ),
+                "lr": lr_at(cfg, k - 1),
+                "grad_norm": norm,
+                "epoch": round(k / self.streams.steps_per_epoch, 4),
+                "elapsed_s": round(elapsed, 3),
+            }
+            if val is not None:
+                rec["val_loss"] = val
+            self.run.log(rec)
+            self.report("log", rec)
+            self._losses, self._seconds = [], 0.0
+        self.report("step", {"step": k})
+        if val is not None and val < st.best_val:
+            st.best_val, st.best_step = val, k
+            self.run.save_best(self.model(), k, val)
+        if cfg.sample_every and k % cfg.sample_every == 0:
+            self.sample()
+        if cfg.snapshot_every and k % cfg.snapshot_every == 0:
+            self.snapshot()
+
+    def sample(self) -> None:
+        """A sample from the current weights, from its own generator (training draws are untouched)."""
+        m = self.model()
+        text = sample(
+            m, default_prime(m), self.cfg.sample_chars, 0.8, 0, self.cfg.seed + self.state.step
+        )
+        self.run.add_sample(self.state.step, text)
+        self.report("sample", {"step": self.state.step, "text": text})
+
+    def snapshot(self) -> None:
+        """Every unit's activations over the probe text, and the per-unit norms of the weights
+        and of the (unclipped) gradient of the step just taken, for the neurons analyses."""
+        cfg = self.cfg
+        with self.run.snapshot_dir(self.state.step) as d:
+            collect(self.model(), self.probe, warmup=len(self.probe), out_dir=d)
+            weight = unit_param_norms(self.state.params, cfg.cell, cfg.num_layers)
+            grad = self.grad_norms if self.state.step > 0 else None  # step 0: no step yet
+            save_unit_norms(d, weight, grad)
+        self.grad_norms = None
+
+
+def make_optimizer(cfg: TrainConfig, params: dict[str, np.ndarray]) -> optim.Optimizer:
+    """``cfg.optimizer`` with torch's defaults (the learning rate comes from the schedule)."""
+    return optim.OPTIMIZERS[cfg.optimizer](params, lr=cfg.lr)
+
+
+def new_state(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainState:
+    """Initial weights (PyTorch's init, from ``seed``), fresh optimizer, zero carried state."""
+    params = init_params(model_cfg, np.random.default_rng(cfg.seed), np.float32)
+    L, B, H = cfg.num_layers, cfg.batch_size, cfg.hidden_size
+    carry = tuple(np.zeros((L, B, H), np.float32) for _ in range(2 if cfg.cell == "lstm" else 1))
+    return TrainState(
+        step=0,
+        params=params,
+        opt=make_optimizer(cfg, params),
+        carry=carry,
+        rng=np.random.default_rng([cfg.seed, 1]),  # dropout masks
+    )
+
+
+# What a resumed run may change; anything else would make it a different run.
+RESUMABLE = frozenset(
+    {
+        "steps",
+        "minutes",
+        "lr",
+        "lr_min",
+        "clip",
+        "log_every",
+        "eval_every",
+        "save_every",
+        "sample_every",
+        "sample_chars",
+        "snapshot_every",
+        "val_chars",
+    }
+)
+
+
+def open_run(
+    out: str | Path,
+    settings: dict[str, Any],
+    *,
+    resume: bool = False,
+    force: bool = False,
+    report: Report | None = None,
+) -> Trainer:
+    """A new run in ``out`` from ``settings`` (TrainConfig fields), or the run there resumed
+    with the changes ``settings`` makes (only :data:`RESUMABLE` fields may differ)."""
+    run = RunDir(Path(out))
+    if resume:
+        cfg = run.read_config(TrainConfig)
+        changed = {k: v for k, v in settings.items() if v is not None and getattr(cfg, k) != v}
+        fixed = sorted(set(changed) - RESUMABLE - {"files"})
+        if fixed:
+            k = fixed[0]
+            raise UserError(
+                f"{flag(k)} {changed[k]} differs from the run's {getattr(cfg, k)}; "
+                "a resumed run keeps its model, data split and optimizer (drop the flag, or start "
+                "a new run with another --out)"
+            )
+        cfg = replace(cfg, **changed)
+        cfg.check()
+        vocab = run.read_vocab()
+        corpus = load_corpus(cfg.files, errors=cfg.errors, vocab=vocab, cache_dir=run.cache_dir())
+        model_cfg = ModelConfig(cfg.cell, corpus.vocab, cfg.hidden_size, cfg.num_layers)
+        state = run.load_state(model_cfg, cfg.batch_size, lambda p: make_optimizer(cfg, p))
+        if cfg.steps and state.step >= cfg.steps:
+            raise UserError(
+                f"{run.path} has trained all its {cfg.steps} steps; pass --steps N with N > "
+                f"{state.step} to train further"
+            )
+        trainer = Trainer(run, cfg, corpus, state, report)  # checks the text before any write
+        run.truncate_logs(state.step)
+        run.write_config(cfg, model_cfg)
+        return trainer
+    cfg = TrainConfig(**{k: v for k, v in settings.items() if v is not None})
+    cfg.check()
+    run.check_new(force)  # refuse early; remove nothing until the text has proved usable
+    corpus = load_corpus(cfg.files, errors=cfg.errors, cache_dir=run.cache_dir())
+    model_cfg = ModelConfig(cfg.cell, corpus.vocab, cfg.hidden_size, cfg.num_layers)
+    trainer = Trainer(run, cfg, corpus, new_state(cfg, model_cfg), report)
+    run.claim(force)
+    run.write_config(cfg, model_cfg, corpus)
+    return trainer
