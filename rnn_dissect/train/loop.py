@@ -54,8 +54,8 @@ from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
 from rnn_dissect.neurons.collect import collect
 from rnn_dissect.neurons.tuning import Norms, save_unit_norms, unit_param_norms
+from rnn_dissect.train.backends import TrainBackend, evaluate, make_backend, rank_from_env
 from rnn_dissect.train.data import Corpus, Streams, load_corpus
-from rnn_dissect.train.kernels import KERNELS, Workspace
 from rnn_dissect.train.rundir import RunDir, TrainState
 from rnn_dissect.train.sample import default_prime, sample
 
@@ -152,32 +152,6 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1.0 + math.cos(math.pi * k / total))
 
 
-def evaluate(
-    params: dict[str, np.ndarray],
-    cell: str,
-    text: np.ndarray,
-    batch: int,
-    seq_len: int,
-    ws: Workspace | None = None,
-) -> float:
-    """Mean cross-entropy in nats/char of predicting text[1:] from text[:-1]: the text is cut
-    into ≤ ``batch`` contiguous streams read ``seq_len`` characters at a time, state carried."""
-    n = len(text) - 1
-    b = max(1, min(batch, n // seq_len))
-    m = n // b  # predictions per stream
-    win = np.asarray(text[np.arange(b)[:, None] * m + np.arange(m + 1)], dtype=np.int64)
-    total, state = 0.0, None
-    for t0 in range(0, m, seq_len):
-        t1 = min(t0 + seq_len, m)
-        x, y = win[:, t0:t1], win[:, t0 + 1 : t1 + 1]  # (b, ≤S)
-        z, state = KERNELS[cell].forward(params, x, state, ws)  # (b, T, V)
-        zmax = z.max(axis=2, keepdims=True)
-        lse = np.log(np.exp(z - zmax).sum(axis=2)) + zmax[..., 0]  # (b, T)
-        zy = np.take_along_axis(z, y[..., None], axis=2)[..., 0]
-        total += float(np.sum(lse - zy, dtype=np.float64))
-    return total / (b * m)
-
-
 class _StopFlag:
     """First Ctrl-C (or SIGTERM): finish the current step, save, stop. Second: stop at once,
     without saving (the last checkpoint stays as it was)."""
@@ -216,6 +190,7 @@ class Trainer:
         corpus: Corpus,
         state: TrainState,
         report: Report | None = None,
+        backend: TrainBackend | None = None,
     ) -> None:
         self.run, self.cfg, self.state = run, cfg, state
         self.report: Report = report or (lambda event, fields: None)
@@ -229,50 +204,52 @@ class Trainer:
         self.val = self.val_data[: cfg.val_chars + 1]
         probe_src = self.val_data if len(self.val_data) >= 2 else self.train_data
         self.probe = "".join(corpus.vocab[i] for i in probe_src[: cfg.probe_chars])
-        self.ws, self.eval_ws = Workspace(), Workspace()
+        # the arithmetic of a step and of a validation (numpy, or --backend torch)
+        self.backend = backend or make_backend("numpy", state, cfg)
+        self.lead = self.backend.rank == 0  # under torchrun, rank 0 alone writes the run
         self.val_seconds: list[float] = []
         self.saved_step = state.step if state.step > 0 else -1  # step of the checkpoint on disk
         self.grad_norms: Norms | None = None  # per-unit norms of the last step's gradient
 
     # ------------------------------------------------------------------ pieces
     def model(self) -> CharModel:
-        return CharModel(self.model_cfg, self.state.params)
+        """The live weights as a CharModel (from the backend's tensors)."""
+        return CharModel(self.model_cfg, self.backend.params())
 
     def step(self) -> tuple[float, float]:
         """One optimizer step; returns (loss, gradient norm before clipping)."""
         cfg, st = self.cfg, self.state
         x, y, reset = self.streams.batch_at(st.step)
-        carry = None if reset else st.carry
-        loss, grads, st_carry = KERNELS[cfg.cell].forward_backward(
-            st.params, x, y, carry, cfg.dropout, st.rng, self.ws
-        )
+        inspect = None
         if cfg.snapshot_every and (st.step + 1) % cfg.snapshot_every == 0:  # before clipping
-            self.grad_norms = unit_param_norms(grads, cfg.cell, cfg.num_layers)
-        norm = optim.clip_grad_norm(grads, cfg.clip) if cfg.clip > 0 else optim.grad_norm(grads)
-        if not (math.isfinite(loss) and math.isfinite(norm)):
-            bad = "nan" if math.isnan(loss) or math.isnan(norm) else "inf"
+
+            def inspect(grads: dict[str, np.ndarray]) -> None:
+                self.grad_norms = unit_param_norms(grads, cfg.cell, cfg.num_layers)
+
+        out = self.backend.step(x, y, reset, lr_at(cfg, st.step), inspect)
+        if not out.finite:  # the backend did not apply the update
+            bad = "nan" if math.isnan(out.loss) or math.isnan(out.norm) else "inf"
             saved = f"step {self.saved_step}" if self.saved_step >= 0 else "none saved yet"
             raise UserError(
                 f"the loss became {bad} at step {st.step + 1}; stopped — {self.run.path}/model."
                 f"safetensors is the last good checkpoint ({saved}); lower --lr (now {cfg.lr:g}) "
                 f"or clip harder (--clip, now {cfg.clip:g}) and --resume"
             )
-        st.opt.step(st.params, grads, lr_at(cfg, st.step))
-        st.carry, st.step = st_carry, st.step + 1
-        return loss, norm
+        st.step += 1
+        return out.loss, out.norm
 
     def validate(self) -> float | None:
         if self.cfg.val_frac == 0:
             return None
-        cfg, t0 = self.cfg, _clock()
-        val = evaluate(
-            self.state.params, cfg.cell, self.val, cfg.batch_size, cfg.seq_len, self.eval_ws
-        )
+        t0 = _clock()
+        val = self.backend.evaluate(self.val)
         self.val_seconds.append(_clock() - t0)  # what a validation costs, for time sizing
         return val
 
     def save(self) -> None:
-        self.run.save_state(self.state, self.model())
+        self.backend.pull()  # every rank takes part (the carried state is gathered)
+        if self.lead:
+            self.run.save_state(self.state, self.model())
         self.saved_step = self.state.step
 
     RESIZE_AT = 0.2  # share of the budget after which the step count is fixed, at the earliest
@@ -299,7 +276,8 @@ class Trainer:
         steps = k + max(1, int(0.97 * left / per_step))
         k0 = max(k, steps - round(cfg.decay_frac * steps)) if final else steps
         self.cfg = replace(cfg, steps=steps, decay_start=k0)
-        self.run.write_config(self.cfg, self.model_cfg)
+        if self.lead:
+            self.run.write_config(self.cfg, self.model_cfg)
         text = f"{per_step * 1e3:.0f} ms/step: {steps} steps fit in {budget / 60:g} min; " + (
             f"the decay starts at step {k0} (recorded in config.json; --steps {steps} "
             f"--decay-start {k0} repeats this run)"
@@ -321,7 +299,7 @@ class Trainer:
         limit = time_limit if time_limit is not None else (1.1 * budget or None)
         calib = max(self.cfg.warmup, 5)  # steps that measure the speed when sizing
         self.report("start", {"step": st.step, "steps": self.cfg.steps, "config": self.cfg})
-        if self.cfg.snapshot_every and st.step == 0:
+        if self.cfg.snapshot_every and st.step == 0 and self.lead:
             self.snapshot()
         self._losses: list[float] = []  # since the last metrics line
         self._seconds = 0.0
@@ -359,8 +337,11 @@ class Trainer:
                 self._bookkeep(norm, val, base + _clock() - t_begin)
                 st.train_seconds = base + _clock() - t_begin
                 last = st.step == self.cfg.steps
-                if stop.set or (limit is not None and _clock() - t_begin >= limit and not last):
-                    how = "interrupted" if stop.set else "time"
+                # under torchrun every rank must stop at the same step: rank 0 decides
+                why = 2 if stop.set else int(limit is not None and _clock() - t_begin >= limit)
+                why = self.backend.agree(why)
+                if why == 2 or (why == 1 and not last):
+                    how = "interrupted" if why == 2 else "time"
                     break
                 if st.step % self.cfg.save_every == 0 and not last:
                     self.save()
@@ -398,16 +379,18 @@ class Trainer:
             }
             if val is not None:
                 rec["val_loss"] = val
-            self.run.log(rec)
+            if self.lead:
+                self.run.log(rec)
             self.report("log", rec)
             self._losses, self._seconds = [], 0.0
         self.report("step", {"step": k})
         if val is not None and val < st.best_val:
             st.best_val, st.best_step = val, k
-            self.run.save_best(self.model(), k, val)
-        if cfg.sample_every and k % cfg.sample_every == 0:
+            if self.lead:
+                self.run.save_best(self.model(), k, val)
+        if cfg.sample_every and k % cfg.sample_every == 0 and self.lead:
             self.sample()
-        if cfg.snapshot_every and k % cfg.snapshot_every == 0:
+        if cfg.snapshot_every and k % cfg.snapshot_every == 0 and self.lead:
             self.snapshot()
 
     def sample(self) -> None:
@@ -476,10 +459,15 @@ def open_run(
     resume: bool = False,
     force: bool = False,
     report: Report | None = None,
+    backend: str = "numpy",
+    device: str = "cpu",
 ) -> Trainer:
     """A new run in ``out`` from ``settings`` (TrainConfig fields), or the run there resumed
-    with the changes ``settings`` makes (only :data:`RESUMABLE` fields may differ)."""
+    with the changes ``settings`` makes (only :data:`RESUMABLE` fields may differ), computed
+    by ``backend`` (numpy | torch) on ``device`` (cpu | cuda, torch only). Under torchrun
+    every rank calls this; rank 0 alone writes the directory."""
     run = RunDir(Path(out))
+    lead = rank_from_env() == 0
     if resume:
         cfg = run.read_config(TrainConfig)
         changed = {k: v for k, v in settings.items() if v is not None and getattr(cfg, k) != v}
@@ -494,7 +482,8 @@ def open_run(
         cfg = replace(cfg, **changed)
         cfg.check()
         vocab = run.read_vocab()
-        corpus = load_corpus(cfg.files, errors=cfg.errors, vocab=vocab, cache_dir=run.cache_dir())
+        cache = run.cache_dir() if lead else None  # other ranks encode in memory
+        corpus = load_corpus(cfg.files, errors=cfg.errors, vocab=vocab, cache_dir=cache)
         model_cfg = ModelConfig(cfg.cell, corpus.vocab, cfg.hidden_size, cfg.num_layers)
         state = run.load_state(model_cfg, cfg.batch_size, lambda p: make_optimizer(cfg, p))
         if cfg.steps and state.step >= cfg.steps:
@@ -502,16 +491,21 @@ def open_run(
                 f"{run.path} has trained all its {cfg.steps} steps; pass --steps N with N > "
                 f"{state.step} to train further"
             )
-        trainer = Trainer(run, cfg, corpus, state, report)  # checks the text before any write
-        run.truncate_logs(state.step)
-        run.write_config(cfg, model_cfg)
+        engine = make_backend(backend, state, cfg, device)
+        trainer = Trainer(run, cfg, corpus, state, report, engine)  # checks the text first
+        if lead:
+            run.truncate_logs(state.step)
+            run.write_config(cfg, model_cfg)
         return trainer
     cfg = TrainConfig(**{k: v for k, v in settings.items() if v is not None})
     cfg.check()
-    run.check_new(force)  # refuse early; remove nothing until the text has proved usable
-    corpus = load_corpus(cfg.files, errors=cfg.errors, cache_dir=run.cache_dir())
+    if lead:
+        run.check_new(force)  # refuse early; remove nothing until the text has proved usable
+    corpus = load_corpus(cfg.files, errors=cfg.errors, cache_dir=run.cache_dir() if lead else None)
     model_cfg = ModelConfig(cfg.cell, corpus.vocab, cfg.hidden_size, cfg.num_layers)
-    trainer = Trainer(run, cfg, corpus, new_state(cfg, model_cfg), report)
-    run.claim(force)
-    run.write_config(cfg, model_cfg, corpus)
+    state = new_state(cfg, model_cfg)
+    trainer = Trainer(run, cfg, corpus, state, report, make_backend(backend, state, cfg, device))
+    if lead:
+        run.claim(force)
+        run.write_config(cfg, model_cfg, corpus)
     return trainer
