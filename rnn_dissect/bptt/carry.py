@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_dissect.autograd.engine import Node
-from rnn_dissect.bptt.unroll import Unrolled
+from rnn_dissect.bptt.unroll import Recording
 
 __all__ = ["StateEdgeRecorder", "StepCarry", "carries"]
 
@@ -68,7 +68,7 @@ class StateEdgeRecorder:
     """Keeps, during backward (``on_edge``), every gradient part that reaches a state h_t or
     c_t, per reader — the arrays ``Graph.edge_grad(reader, state)`` recomputes."""
 
-    def __init__(self, run: Unrolled) -> None:
+    def __init__(self, run: Recording) -> None:
         self.edges: dict[int, dict[int, np.ndarray]] = {
             s.seq: {} for row in run.states for st in row for s in st
         }  # state seq → reader seq → part
@@ -92,7 +92,7 @@ class StateEdgeRecorder:
         return total
 
 
-def carries(run: Unrolled, edges: StateEdgeRecorder | None = None) -> list[list[StepCarry]]:
+def carries(run: Recording, edges: StateEdgeRecorder | None = None) -> list[list[StepCarry]]:
     """[layer][t − 1] → :class:`StepCarry`. ``edges``: recorded during backward; without
     it a fresh backward pass records them."""
     if edges is None:
@@ -103,7 +103,7 @@ def carries(run: Unrolled, edges: StateEdgeRecorder | None = None) -> list[list[
     for k in range(run.num_layers):
         row = []
         for t in range(1, run.T + 1):
-            h, direct = run.h(k, t), _direct_reader(run, k, t)
+            h, direct = run.h(k, t), run.direct_reader(k, t)
             cut = run.cuts.get((t, k))
             sc = StepCarry(
                 t=t,
@@ -126,15 +126,6 @@ def carries(run: Unrolled, edges: StateEdgeRecorder | None = None) -> list[list[
             row.append(sc)
         out.append(row)
     return out
-
-
-def _direct_reader(run: Unrolled, k: int, t: int) -> Node | None:
-    """The node that reads h^k_t at the same step: the layer above, or the head."""
-    if k + 1 < run.num_layers:
-        return run.graph[f"t{t}.l{k + 1}.xw"]
-    if f"t{t}.logits" not in run.graph:  # many-to-one: no head before the last step
-        return None
-    return run.graph[f"t{t}.logits"]
 
 
 def _grad(n: Node) -> np.ndarray:

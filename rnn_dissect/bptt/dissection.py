@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from rnn_dissect.bptt.frames import frames as make_frames
 from rnn_dissect.bptt.gradflow import Flow, flow
 from rnn_dissect.bptt.memory import Memory, forward_cache
 from rnn_dissect.bptt.stepgrads import StepGradRecorder, StepGrads, Update, update
-from rnn_dissect.bptt.unroll import Unrolled, unroll
+from rnn_dissect.bptt.unroll import Recording, Unrolled, unroll
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import GATES
 from rnn_dissect.nets.model import CharModel
@@ -54,11 +54,17 @@ __all__ = ["FORMAT", "VERSION", "Dissection", "dissect", "dissect_run", "dissect
 FORMAT, VERSION = "rnn-dissect/dissection", 1
 
 
-@dataclass
-class Dissection:
-    """Everything one BPTT run shows. Arrays drop the batch axis for unbatched input."""
+R = TypeVar("R", bound=Recording)
 
-    run: Unrolled  # the recorded graph with values and gradients (not serialised)
+
+@dataclass
+class Dissection(Generic[R]):
+    """Everything one BPTT run shows. Arrays drop the batch axis for unbatched input.
+
+    ``run`` is the char model's :class:`Unrolled`, or any :class:`Recording` (a watched
+    torch module's layer, :mod:`rnn_dissect.watch`)."""
+
+    run: R  # the recorded graph with values and gradients (not serialised)
     loss: float
     step_loss: dict[int, float]  # t → L̄_t (mean over the batch; only t = T for many-to-one)
     grads: dict[str, np.ndarray]  # torch name → dL/dθ, plus h0 (and c0 for LSTM)
@@ -121,23 +127,13 @@ class Dissection:
 
     def to_dict(self, nodes: bool = False) -> dict[str, Any]:
         """The ``dissection.json`` document as plain data (``nodes``: every graph node too)."""
-        run, cfg = self.run, self.run.model.config
+        run = self.run
         doc: dict[str, Any] = {
             "format": FORMAT,
             "version": VERSION,
-            "model": cfg.cell,
+            "model": run.cell,
             "dtype": "float64",
-            "config": {
-                "cell": cfg.cell,
-                "hidden_size": cfg.hidden_size,
-                "num_layers": cfg.num_layers,
-                "vocab": list(cfg.vocab),
-                "mode": run.mode,
-                "nonlinearity": run.nonlinearity,
-                "steps": run.T,
-                "batch": run.B if run.batched else None,
-                "truncate": run.truncate,
-            },
+            "config": run.config(),
             "loss": self.loss,
             "step_loss": [self.step_loss.get(t) for t in range(1, run.T + 1)],
             "grads": self.grads,
@@ -213,7 +209,7 @@ def _plain(x: Any) -> Any:
 
 
 def dissect_run(
-    run: Unrolled,
+    run: R,
     *,
     lr: float = 0.1,
     optimizer: str = "sgd",
@@ -224,7 +220,7 @@ def dissect_run(
     jacobians: bool = True,
     keep_jacobians: bool = False,
     frames: bool = True,
-) -> Dissection:
+) -> Dissection[R]:
     """Dissect a recorded unroll (backward is run here). The expensive parts are flags:
 
     step_grads      keep every per-step weight-gradient term (T·|θ| floats; norms always kept)
@@ -243,7 +239,7 @@ def dissect_run(
     grads = run.grads()
     memory = forward_cache(run)
     top = run.num_layers - 1
-    direct = {t: edges.part(run.graph[f"t{t}.logits"], run.h(top, t)) for t in run.heads}
+    direct = {t: edges.part(run.direct_reader(top, t), run.h(top, t)) for t in run.heads}
     return Dissection(
         run=run,
         loss=float(run.loss.value),
@@ -265,7 +261,7 @@ def dissect_run(
     )
 
 
-def dissect(model: CharModel, inputs: Any, targets: Any, **kw: Any) -> Dissection:
+def dissect(model: CharModel, inputs: Any, targets: Any, **kw: Any) -> Dissection[Unrolled]:
     """:func:`bptt.unroll` (its keywords: h0, c0, truncate, mode, nonlinearity), then
     :func:`dissect_run` (its keywords: lr, optimizer, clip and the cost flags)."""
     unroll_keys = {"h0", "c0", "truncate", "mode", "nonlinearity"}
@@ -273,7 +269,7 @@ def dissect(model: CharModel, inputs: Any, targets: Any, **kw: Any) -> Dissectio
     return dissect_run(run, **{k: v for k, v in kw.items() if k not in unroll_keys})
 
 
-def dissect_text(model: CharModel, text: str, **kw: Any) -> Dissection:
+def dissect_text(model: CharModel, text: str, **kw: Any) -> Dissection[Unrolled]:
     """Next-character dissection of one string: inputs text[:-1], targets text[1:]."""
     if len(text) < 2:
         raise UserError("the text needs at least two characters (one input, one target to predict)")

@@ -26,12 +26,12 @@ from typing import Any
 
 from rnn_dissect.autograd.engine import Kind, Node
 from rnn_dissect.bptt.memory import CacheEntry
-from rnn_dissect.bptt.unroll import Unrolled
+from rnn_dissect.bptt.unroll import Recording
 
 __all__ = ["frames"]
 
 
-def frames(run: Unrolled, cache: list[CacheEntry]) -> list[dict[str, Any]]:
+def frames(run: Recording, cache: list[CacheEntry]) -> list[dict[str, Any]]:
     """Every frame of the walkthrough, forward then backward."""
     saved_by: dict[str, list[str]] = {}  # node id → names of cache entries its op saves
     for e in cache:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnn_dissect.bptt.unroll import Unrolled
+from rnn_dissect.bptt.unroll import Recording
 
 __all__ = ["Flow", "LayerFlow", "Verdict", "flow", "lag_matrix", "step_jacobian", "verdict"]
 
@@ -35,10 +35,10 @@ FALL = 1e-3  # "reach": the lag at which ‖∂L_T/∂h_t‖, going back past it
 BAND = 0.05  # per-step factor within 1 ± BAND counts as stable
 
 
-def step_jacobian(run: Unrolled, layer: int, t: int) -> np.ndarray:
+def step_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
     """(B, S, S): ∂s_t/∂s_{t-1} for every batch element (S = H; 2H for LSTM, [h; c])."""
-    H = run.model.config.hidden_size
-    W = run.params[f"rnn.weight_hh_l{layer}"].value  # (G·H, H)
+    H = run.hidden_size
+    W = run.layers[layer].W_hh.value  # (G·H, H)
     blk = [W[k * H : (k + 1) * H][None] for k in range(W.shape[0] // H)]  # (1, H, H) each
 
     def v(name: str) -> np.ndarray:
@@ -69,13 +69,13 @@ def step_jacobian(run: Unrolled, layer: int, t: int) -> np.ndarray:
 
 
 def lag_matrix(
-    run: Unrolled, max_lag: int | None = None, direct: dict[int, np.ndarray] | None = None
+    run: Recording, max_lag: int | None = None, direct: dict[int, np.ndarray] | None = None
 ) -> np.ndarray:
     """(T, T): [t' − 1][t − 1] = ‖∂L_{t'}/∂h_t‖ (last layer), 0 for t > t', NaN beyond
     ``max_lag`` (t' − t ≥ max_lag). Starts from ∂L_{t'}/∂h_{t'}, the head's part of
     dL/dh_{t'}: ``direct[t']`` (B, H) if given, else ``edge_grad`` after backward."""
     T, k = run.T, run.num_layers - 1
-    H = run.model.config.hidden_size
+    H = run.hidden_size
     lag = np.zeros((T, T))
     if max_lag is not None:
         lag[np.subtract.outer(np.arange(T), np.arange(T)) >= max_lag] = np.nan
@@ -86,7 +86,12 @@ def lag_matrix(
             if direct is not None:
                 d_s = direct[s]  # (B, H): ∂L_s/∂h_s
             else:
-                d_s = run.graph.edge_grad(run.graph[f"t{s}.logits"], run.h(k, s))
+                reader = run.direct_reader(k, s)
+                d_s = (
+                    np.zeros((run.B, H))
+                    if reader is None
+                    else run.graph.edge_grad(reader, run.h(k, s))
+                )
             new = np.zeros((1, run.B, H * (2 if run.cell == "lstm" else 1)))
             new[0, :, :H] = d_s
             vec = new if not rows else np.concatenate([vec, new])
@@ -135,7 +140,7 @@ class Flow:
 
 
 def flow(
-    run: Unrolled,
+    run: Recording,
     *,
     lag: bool = True,
     max_lag: int | None = None,
@@ -154,7 +159,7 @@ def flow(
         jac, sv, ssv = None, None, None
         if jacobians:
             mats = [step_jacobian(run, k, t)[0] for t in range(1, T + 1)]  # (S, S) each
-            H = run.model.config.hidden_size
+            H = run.hidden_size
             sv = np.stack([np.linalg.svd(m[:H, :H], compute_uv=False) for m in mats])  # (T, H)
             if run.cell == "lstm":
                 ssv = np.stack([np.linalg.svd(m, compute_uv=False) for m in mats])  # (T, 2H)
@@ -165,7 +170,7 @@ def flow(
     return Flow(lag_m, max_lag, layers)
 
 
-def verdict(run: Unrolled, sv: np.ndarray | None, row: np.ndarray | None) -> Verdict:
+def verdict(run: Recording, sv: np.ndarray | None, row: np.ndarray | None) -> Verdict:
     """Read the evidence: the measured decay of ‖∂L_T/∂h_t‖ (``row``, last layer) when
     available, else the spectral bound ‖∂s_t/∂s_{t-ℓ}‖ ≤ Π σ_max ≈ ρ^ℓ."""
     T = run.T

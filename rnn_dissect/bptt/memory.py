@@ -15,6 +15,11 @@ Predicted, in float64/int64 (8 bytes a number), for T steps, batch B, hidden H, 
                  many-to-one  B·O probabilities + B·O targets
 
 (c_T is never read: nothing after the last step needs it.)
+
+A recording with another head (a watched torch module, :mod:`rnn_dissect.watch`, whose head
+only injects the gradients torch sent to the module's outputs) counts what the cell steps
+keep — the module's own forward cache — so its closed form has no head, and for LSTM and GRU
+no top-layer h_T (no cell step reads it: (7T)·B·H and (6T)·B·H for one layer).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_dissect.autograd.engine import Kind
-from rnn_dissect.bptt.unroll import Unrolled
+from rnn_dissect.bptt.unroll import Recording, Unrolled
 
 __all__ = ["CacheEntry", "Memory", "formula_bytes", "forward_cache"]
 
@@ -73,10 +78,12 @@ class Memory:
         }
 
 
-def forward_cache(run: Unrolled) -> Memory:
+def forward_cache(run: Recording) -> Memory:
     """Every tensor kept for backward, in the order the forward pass first stored it
-    (the arrays behind ``Node.saved_tensors()``, deduplicated by identity)."""
+    (the arrays behind ``Node.saved_tensors()``, deduplicated by identity). Without the char
+    model's head, only tensors some cell step keeps (see the module docstring)."""
     params = {id(n.value) for n in run.params.values()}
+    cells_only = not isinstance(run, Unrolled)
     Fields = tuple[str, tuple[int, ...], int, str, int | None, int | None]
     found: dict[int, tuple[Fields, list[str]]] = {}  # id(array) → entry fields, readers
     dtypes: dict[np.dtype, str] = {}  # str(dtype) is slow enough to matter at 10⁴ entries
@@ -102,20 +109,31 @@ def forward_cache(run: Unrolled) -> Memory:
             name = owner.id if ref is not None else f"{node.id}.{key}"
             fields = (name, tuple(arr.shape), int(arr.nbytes), dtype, owner.t, layer)
             found[id(arr)] = (fields, [node.id])
-    entries = [CacheEntry(*fields, tuple(readers)) for fields, readers in found.values()]
+    entries = [
+        CacheEntry(*fields, tuple(readers))
+        for fields, readers in found.values()
+        if not cells_only or any(run.graph[r].layer is not None for r in readers)
+    ]
     parts, words = formula_bytes(run)
     return Memory(entries, sum(e.bytes for e in entries), sum(parts.values()), parts, words)
 
 
-def formula_bytes(run: Unrolled) -> tuple[dict[str, int], str]:
+def formula_bytes(run: Recording) -> tuple[dict[str, int], str]:
     """The closed form of the module docstring, term by term, and as one line of words."""
-    cfg = run.model.config
-    T, B, H, L = run.T, run.B, cfg.hidden_size, cfg.num_layers
-    k = _PER_STEP[cfg.cell]
-    parts = {"states": 8 * L * (k * T + 1) * B * H}
+    T, B, H, L, cell = run.T, run.B, run.hidden_size, run.num_layers, run.cell
+    k = _PER_STEP[cell]
+    unread = 0 if isinstance(run, Unrolled) or cell == "rnn" else 1  # the top layer's h_T
+    parts = {"states": 8 * (L * (k * T + 1) - unread) * B * H}
     x0 = run.inputs[0].value
     feats = 1 if x0.ndim == 1 else x0.shape[1]  # indices: one number per character
     parts["inputs"] = 8 * T * B * feats
+    states = f"L·({k}T+1){'−1' if unread else ''}·B·H·8"
+    if not isinstance(run, Unrolled):
+        words = (
+            f"{cell} states {states} = {parts['states']} + inputs T·B·I·8 = {parts['inputs']} "
+            f"→ {sum(parts.values())} bytes (T={T}, B={B}, H={H}, L={L})"
+        )
+        return parts, words
     n_out = run.params["head.weight"].value.shape[0]
     if run.mode == "many_to_many":
         parts["head"] = 8 * T * B * (n_out + 1) + 16
@@ -124,7 +142,7 @@ def formula_bytes(run: Unrolled) -> tuple[dict[str, int], str]:
         parts["head"] = 8 * 2 * B * n_out
         head = f"2·B·O·8 = {parts['head']}"
     words = (
-        f"{cfg.cell} states L·({k}T+1)·B·H·8 = {parts['states']} + inputs T·B·"
+        f"{cell} states {states} = {parts['states']} + inputs T·B·"
         f"{'I·' if x0.ndim > 1 else ''}8 = {parts['inputs']} + head {head} "
         f"→ {sum(parts.values())} bytes (T={T}, B={B}, H={H}, L={L})"
     )

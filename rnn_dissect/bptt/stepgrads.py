@@ -26,13 +26,14 @@ from typing import cast
 import numpy as np
 
 from rnn_dissect.autograd.engine import Kind, Node
-from rnn_dissect.bptt.unroll import Unrolled
+from rnn_dissect.bptt.unroll import Recording
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import GATES
 
 __all__ = ["OPTIMIZERS", "StepGradRecorder", "StepGrads", "Update", "step_contributions", "update"]
 
 OPTIMIZERS = ("sgd", "adagrad")
+STATES = ("h0", "c0")  # gradients of initial states: in ``grads``, but nothing trains them
 
 
 @dataclass
@@ -56,11 +57,11 @@ class StepGradRecorder:
     H = 256).
     """
 
-    def __init__(self, run: Unrolled, keep: bool = True) -> None:
+    def __init__(self, run: Recording, keep: bool = True) -> None:
         self.keep, self.blocks = keep, GATES[run.cell]
         self.kept: dict[str, list[np.ndarray | None]] = {n: [None] * run.T for n in run.params}
         self.sq = {  # name → (T, G) squared norms of each step's gate blocks (H rows each)
-            n: np.zeros((run.T, len(self.blocks) if n.startswith("rnn.") else 1))
+            n: np.zeros((run.T, 1 if n.startswith("head.") else len(self.blocks)))
             for n in run.params
         }
         self._readers: dict[tuple[str, int], int] = {}  # (name, t) → edges still to come
@@ -91,7 +92,7 @@ class StepGradRecorder:
         if self.keep:
             self.kept[name][t - 1] = term
 
-    def result(self, run: Unrolled) -> StepGrads:
+    def result(self, run: Recording) -> StepGrads:
         for (name, t), term in sorted(self._partial.items()):  # readers the loss never reached
             self._close(name, t, term)
         self._partial = {}
@@ -106,7 +107,7 @@ class StepGradRecorder:
         return StepGrads(kept, norms, blocks, self.blocks)
 
 
-def step_contributions(run: Unrolled, keep: bool = True) -> StepGrads:
+def step_contributions(run: Recording, keep: bool = True) -> StepGrads:
     """Per-step terms from a fresh backward pass (see :class:`StepGradRecorder`)."""
     rec = StepGradRecorder(run, keep)
     run.graph.backward(run.loss, on_edge=rec)
@@ -149,7 +150,7 @@ def update(
         raise UserError(f"--lr {lr} must be a positive number")
     if clip is not None and not clip > 0:
         raise UserError(f"--clip {clip} must be a positive number (or omitted for no clipping)")
-    g = {k: v for k, v in grads.items() if k.startswith(("rnn.", "head."))}
+    g = {k: v for k, v in grads.items() if k not in STATES}
     norm = float(np.sqrt(sum(float(np.sum(v * v)) for v in g.values())))
     coef = 1.0 if clip is None else min(1.0, clip / (norm + 1e-6))
     g = {k: v * coef for k, v in g.items()}

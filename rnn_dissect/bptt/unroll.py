@@ -32,6 +32,7 @@ the chunks' gradients of this same total loss.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,21 +45,30 @@ from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import CELLS, LayerParams, rnn_step
 from rnn_dissect.nets.model import CharModel
 
-__all__ = ["MODES", "Unrolled", "bptt", "unroll"]
+__all__ = ["MODES", "Recording", "Unrolled", "bptt", "record", "unroll"]
 
 
 @dataclass
-class Unrolled:
-    """One recorded unroll. Node lists are indexed by t = 1..T (index 0 = initial state)."""
+class Recording:
+    """Stacked recurrent layers recorded step by step into one graph, whatever model they sit
+    in: what every BPTT analysis (stepgrads, carry, gradflow, memory, frames) reads.
+
+    Node lists are indexed by t = 1..T (index 0 = initial state). ``heads[t]`` are the nodes
+    that read the top layer's state at step t and make the loss term ``step_losses[t]``; the
+    char model's head is a linear layer and cross-entropy (:class:`Unrolled`), a watched torch
+    module's is ⟨h_t, g_t⟩ with the gradient g_t torch sent to its output
+    (:mod:`rnn_dissect.watch`).
+    """
 
     graph: Graph
-    model: CharModel
-    mode: str  # "many_to_many" | "many_to_one"
+    cell: str  # "rnn" | "lstm" | "gru"
+    hidden_size: int  # H
     T: int  # time steps
     B: int  # batch (1 for unbatched input)
     batched: bool  # False: inputs were (T,) / (T, I); arrays are reported without the batch axis
     truncate: int | None  # K: state detached after every K steps
     params: dict[str, Node]  # torch name → parameter leaf
+    layers: list[LayerParams]  # [layer] → its W_ih, W_hh, b_ih, b_hh nodes
     states: list[list[tuple[Node, ...]]]  # [layer][t] → (h,) or (h, c); t = 0 is h0 (c0)
     steps: dict[tuple[int, int], list[Node]]  # (t, layer) → the nodes that cell step recorded
     heads: dict[int, list[Node]]  # t → head and per-step loss nodes (logits, p, loss)
@@ -71,12 +81,8 @@ class Unrolled:
     _children: dict[int, list[Node]] | None = field(default=None, repr=False)
 
     @property
-    def cell(self) -> str:
-        return self.model.config.cell
-
-    @property
     def num_layers(self) -> int:
-        return self.model.config.num_layers
+        return len(self.layers)
 
     def h(self, layer: int, t: int) -> Node:
         return self.states[layer][t][0]
@@ -93,6 +99,14 @@ class Unrolled:
                     self._children.setdefault(p.seq, []).append(n)
         return self._children.get(node.seq, [])
 
+    def direct_reader(self, layer: int, t: int) -> Node | None:
+        """The node that reads h^layer_t at the same step: the layer above's ``W_ih x``, or
+        the head at t (None where no head reads step t, e.g. many-to-one before T)."""
+        if layer + 1 < self.num_layers:
+            return self.graph[f"t{t}.l{layer + 1}.xw"]
+        h = self.h(layer, t)
+        return next((n for n in self.heads.get(t, ()) if any(p is h for p in n.parents)), None)
+
     def unbatch(self, a: np.ndarray, axis: int = 0) -> np.ndarray:
         """Drop the batch axis for unbatched input (torch's unbatched convention); a view."""
         return a if self.batched else a[(slice(None),) * axis + (0,)]
@@ -106,6 +120,31 @@ class Unrolled:
             c0 = np.stack([_grad(self.c(k, 0)) for k in range(self.num_layers)])
             out["c0"] = self.unbatch(c0, 1)
         return out
+
+    def config(self) -> dict[str, Any]:
+        """What was recorded, for ``dissection.json``'s ``config``."""
+        return {
+            "cell": self.cell,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "nonlinearity": self.nonlinearity,
+            "steps": self.T,
+            "batch": self.B if self.batched else None,
+            "truncate": self.truncate,
+        }
+
+
+@dataclass
+class Unrolled(Recording):
+    """The char model's recording: one-hot (or float) inputs, its head and its loss."""
+
+    model: CharModel = field(kw_only=True)
+    mode: str = field(kw_only=True)  # "many_to_many" | "many_to_one"
+
+    def config(self) -> dict[str, Any]:
+        base = super().config()
+        first = {k: base.pop(k) for k in ("cell", "hidden_size", "num_layers")}
+        return {**first, "vocab": list(self.model.config.vocab), "mode": self.mode, **base}
 
 
 def _grad(n: Node) -> np.ndarray:
@@ -162,15 +201,86 @@ def unroll(
         init["c"] = checks.initial_state(c0, "c0", L, B, H, batched)
     elif c0 is not None:
         raise UserError(f"c0 is for LSTM only; the {cfg.cell} cell has no cell state")
+    heads: dict[int, list[Node]] = {}
+    step_losses: dict[int, Node] = {}
+
+    def head(t: int, h_top: Node) -> None:
+        if mode == "many_to_many" or t == T:
+            start = len(g.nodes)
+            step_losses[t] = _head(g, params, h_top, y, t, mode)
+            heads[t] = g.nodes[start:]
+
+    states, steps, xs, cuts = record(
+        g, cfg.cell, layers, x, init, truncate=truncate, nonlinearity=nonlinearity, head=head
+    )
+    start = len(g.nodes)
+    if mode == "many_to_many":
+        total = g.apply("addn", *step_losses.values(), id="loss_sum", name="Σ_t L̄_t")
+        scale = g.input(np.float64(1.0 / T), id="loss_scale", name="1/T")
+        loss = g.apply("mul", total, scale, id="loss", name="L", kind=Kind.LOSS)
+    else:
+        loss = step_losses[T]
+    tail = g.nodes[start:]
+    for n in tail:  # the totals belong to no step or layer (apply inherits them from parents)
+        n.t = n.layer = None
+    return Unrolled(
+        graph=g,
+        cell=cfg.cell,
+        hidden_size=H,
+        model=model,
+        mode=mode,
+        T=T,
+        B=B,
+        batched=batched,
+        truncate=truncate,
+        params=params,
+        layers=layers,
+        states=states,
+        steps=steps,
+        heads=heads,
+        tail=tail,
+        step_losses=step_losses,
+        loss=loss,
+        inputs=xs,
+        cuts=cuts,
+        nonlinearity=nonlinearity,
+    )
+
+
+Recorded = tuple[
+    list[list[tuple[Node, ...]]],  # states [layer][t]
+    dict[tuple[int, int], list[Node]],  # steps (t, layer) → nodes
+    list[Node],  # inputs t{t}.x
+    dict[tuple[int, int], tuple[Node, ...]],  # truncation cuts
+]
+
+
+def record(
+    g: Graph,
+    cell: str,
+    layers: list[LayerParams],
+    x: np.ndarray,
+    init: dict[str, np.ndarray],
+    *,
+    truncate: int | None = None,
+    nonlinearity: str = "tanh",
+    head: Callable[[int, Node], None] | None = None,
+) -> Recorded:
+    """Record T steps of the stacked layers into ``g``: the forward pass, no loss.
+
+    x: (B, T) indices or (B, T, I) floats. init: ``{"h": (L, B, H)}`` (and ``"c"`` for an
+    LSTM), the initial states, recorded as STATE leaves ``t0.l{k}.h`` with their own
+    gradient. ``head(t, h_top)``, if given, is called after step t, to record what reads the
+    top layer there. Returns the states, each step's nodes, the input leaves and the cuts.
+    """
+    T, L = x.shape[1], len(layers)
     states = [
         [tuple(g.state(init[s][k], id=f"t0.l{k}.{s}", name=f"{s}0", t=0, layer=k) for s in init)]
         for k in range(L)
     ]
-    step = CELLS[cfg.cell]
+    step = CELLS[cell]
     steps: dict[tuple[int, int], list[Node]] = {}
-    heads: dict[int, list[Node]] = {}
     cuts: dict[tuple[int, int], tuple[Node, ...]] = {}
-    step_losses: dict[int, Node] = {}
     xs: list[Node] = []
     for t in range(1, T + 1):
         inp = g.input(
@@ -195,40 +305,9 @@ def unroll(
                 )
             steps[(t, k)] = g.nodes[start:]
             inp = new[0]
-        if mode == "many_to_many" or t == T:
-            start = len(g.nodes)
-            step_losses[t] = _head(g, params, inp, y, t, mode)
-            heads[t] = g.nodes[start:]
-
-    start = len(g.nodes)
-    if mode == "many_to_many":
-        total = g.apply("addn", *step_losses.values(), id="loss_sum", name="Σ_t L̄_t")
-        scale = g.input(np.float64(1.0 / T), id="loss_scale", name="1/T")
-        loss = g.apply("mul", total, scale, id="loss", name="L", kind=Kind.LOSS)
-    else:
-        loss = step_losses[T]
-    tail = g.nodes[start:]
-    for n in tail:  # the totals belong to no step or layer (apply inherits them from parents)
-        n.t = n.layer = None
-    return Unrolled(
-        graph=g,
-        model=model,
-        mode=mode,
-        T=T,
-        B=B,
-        batched=batched,
-        truncate=truncate,
-        params=params,
-        states=states,
-        steps=steps,
-        heads=heads,
-        tail=tail,
-        step_losses=step_losses,
-        loss=loss,
-        inputs=xs,
-        cuts=cuts,
-        nonlinearity=nonlinearity,
-    )
+        if head is not None:
+            head(t, inp)
+    return states, steps, xs, cuts
 
 
 def _head(g: Graph, params: dict[str, Node], h: Node, y: np.ndarray, t: int, mode: str) -> Node:
