@@ -17,9 +17,8 @@ import math
 from typing import Any
 
 from rnn_dissect.autograd.engine import Graph, Node, node_to_dict
-from rnn_dissect.nets.mlp import MLP, SGDUpdate
 
-__all__ = ["FORMAT", "VERSION", "document", "dumps", "mlp_document"]
+__all__ = ["FORMAT", "VERSION", "document", "dumps"]
 
 FORMAT = "rnn-dissect/dissection"
 VERSION = 1
@@ -57,24 +56,6 @@ def document(graph: Graph, loss: Node, *, model: str, **extra: Any) -> dict[str,
         **extra,
     }
     return _finite(doc)
-
-
-def mlp_document(net: MLP, update: SGDUpdate) -> dict[str, Any]:
-    """:func:`document` for the I:H:O network, with its sizes, inputs and one SGD step."""
-    g = net.graph
-    return document(
-        g,
-        g["loss"],
-        model="mlp",
-        sizes=list(net.sizes),
-        inputs={"x": g["x"].value.tolist(), "y": g["y"].value.tolist()},
-        sgd={
-            "lr": update.lr,
-            "new": {k: v.tolist() for k, v in update.new.items()},
-            "loss_before": update.loss_before,
-            "loss_after": update.loss_after,
-        },
-    )
 
 
 def dumps(doc: dict[str, Any]) -> str:

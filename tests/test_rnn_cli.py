@@ -12,8 +12,9 @@ import pytest
 from safetensors.numpy import save_file
 from torch_ref import loop_run, module_run, rel
 
-from rnn_dissect.cli import main, rnn_cmd
+from rnn_dissect.cli import main
 from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.reports import rnn as rnn_report
 from rnn_dissect.weights import checkpoint
 
 HELLO = CharModel.init(ModelConfig("rnn", tuple("helo"), hidden_size=3), seed=0)
@@ -122,9 +123,9 @@ def test_weights_round_trip_checkpoint_and_minimal(tmp_path, capsys):
 
 
 def test_large_input_turns_heavy_parts_off(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(rnn_cmd, "MAX_GRAPH_NODES", 10)
-    monkeypatch.setattr(rnn_cmd, "KEEP_STEP_TERMS", 10)
-    monkeypatch.setattr(rnn_cmd, "MAX_FRAMES_T", 3)
+    monkeypatch.setattr(rnn_report, "MAX_GRAPH_NODES", 10)
+    monkeypatch.setattr(rnn_report, "KEEP_STEP_TERMS", 10)
+    monkeypatch.setattr(rnn_report, "MAX_FRAMES_T", 3)
     (tmp_path / "graph.svg").write_text("stale")
     code, out, _ = run_cli(["rnn", "--out", str(tmp_path)], capsys)
     assert code == 0

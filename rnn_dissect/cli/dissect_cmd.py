@@ -1,8 +1,8 @@
 """``rnn-dissect dissect CHECKPOINT --text STR``: the ``rnn`` dissection of a trained model.
 
-Same outputs as ``rnn-dissect rnn`` (graph.svg, walkthrough.html, dissection.json; the
-shared pipeline is :func:`rnn_dissect.cli.rnn_cmd.dissect_and_write`), from a checkpoint
-file or a run directory (its ``model.safetensors``).
+Same outputs as ``rnn-dissect rnn`` (graph.svg, walkthrough.html, dissection.json; written by
+:func:`rnn_dissect.reports.rnn.dissect_checkpoint`), from a checkpoint file or a run
+directory (its ``model.safetensors``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rnn_dissect.cli.rnn_cmd import add_run_flags, check_text, dissect_and_write, one_line_errors
-from rnn_dissect.weights import checkpoint
+from rnn_dissect.cli.rnn_cmd import add_run_flags, one_line_errors, run_options
+from rnn_dissect.reports import rnn as rnn_report
 
 __all__ = ["register", "run"]
 
@@ -43,6 +43,4 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_text(args.text)
-    model = checkpoint.load(args.checkpoint)
-    return dissect_and_write(model, args.text, args)
+    return rnn_report.dissect_checkpoint(args.checkpoint, args.text, **run_options(args))

@@ -1,22 +1,20 @@
-"""``rnn-dissect nn``: dissect the classic 3:1:1 network (or any I:H:O) node by node."""
+"""``rnn-dissect nn``: dissect the classic 3:1:1 network (or any I:H:O) node by node.
+
+Flag parsing only; what is computed and written is :mod:`rnn_dissect.reports.nn`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnn_dissect import document as dissection
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets import mlp
-from rnn_dissect.render import graph as render_graph
-from rnn_dissect.render import nn_walkthrough
-from rnn_dissect.render.numbers import num
-from rnn_dissect.render.table import nodes_table
+from rnn_dissect.reports import nn as nn_report
 
 __all__ = ["register", "run"]
 
@@ -115,78 +113,11 @@ def _numbers(flag: str, text: str) -> list[float]:
         ) from None
 
 
-def values_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], tuple[int, int, int]]:
-    """The leaves to build from: given flags over defaults (or seeded random values)."""
-    sizes = mlp.parse_sizes(args.sizes)
-    if sizes == mlp.DEFAULT_SIZES and args.seed is None:
-        base: dict[str, Any] = dict(mlp.DEFAULTS)
-    else:
-        base = dict(mlp.init_values(sizes, np.random.default_rng(args.seed or 0)))
-    given = {k: _numbers(k, v) for k in LEAVES if (v := getattr(args, k)) is not None}
-    return {**base, **given}, sizes
-
-
 def run(args: argparse.Namespace) -> int:
     if not np.isfinite(args.lr) or args.lr < 0:
         raise UserError(f"--lr must be a non-negative number, got {args.lr}")
-    values, sizes = values_from_args(args)
-    net = mlp.build(values, sizes)
-    update = mlp.sgd_update(net, args.lr)
-    doc = dissection.mlp_document(net, update)
-    if args.json:
-        sys.stdout.write(dissection.dumps(doc))
-    else:
-        _print_table(net, update)
-    if args.out is not None:
-        _write(args.out, net, update, doc, log=sys.stderr if args.json else sys.stdout)
-    return 0
-
-
-def _print_table(net: mlp.MLP, update: mlp.SGDUpdate) -> None:
-    from rich.console import Console
-
-    g = net.graph
-    z1 = g["z1"].value
-    relu = (
-        "active"
-        if np.all(z1 > 0)
-        else (
-            "inactive: gradient blocked"
-            if np.all(z1 <= 0)
-            else f"{int(np.sum(z1 > 0))}/{z1.size} active"
-        )
+    sizes = mlp.parse_sizes(args.sizes)
+    given = {k: _numbers(k, v) for k in LEAVES if (v := getattr(args, k)) is not None}
+    return nn_report.dissect_and_write(
+        sizes, given, seed=args.seed, lr=args.lr, out=args.out, as_json=args.json
     )
-    console = Console()
-    table = nodes_table(g)
-    table.title = f"{':'.join(map(str, net.sizes))} network, every node (float64)"
-    console.print(table)
-    console.print(f"loss L = {num(net.loss, 6)}   ReLU {relu}   grad = dL/d(node)")
-    console.print(
-        f"SGD step (lr = {num(update.lr, 6)}): loss {num(update.loss_before, 6)} -> "
-        f"{num(update.loss_after, 6)}"
-    )
-
-
-def _write(out: Path, net: mlp.MLP, update: mlp.SGDUpdate, doc: dict[str, Any], log: Any) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dissection.json").write_text(dissection.dumps(doc), encoding="utf-8")
-    title = f"The {':'.join(map(str, net.sizes))} network"
-    svg: str | None = None
-    missing: render_graph.GraphvizMissing | None = None
-    try:
-        svg = render_graph.to_svg(net.graph, title=title)
-    except render_graph.GraphvizMissing as e:
-        missing = e
-    page = nn_walkthrough.render(net, update, svg)
-    (out / "walkthrough.html").write_text(page, encoding="utf-8")
-    written = ["dissection.json", "walkthrough.html"]
-    if svg is not None:
-        (out / "graph.svg").write_text(svg, encoding="utf-8")
-        written.insert(0, "graph.svg")
-    print(f"wrote {', '.join(str(out / w) for w in written)}", file=log)
-    if missing is not None:
-        raise UserError(
-            f"{missing}; graph.svg was not written (dissection.json and walkthrough.html were)"
-        )

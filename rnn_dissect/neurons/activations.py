@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -80,6 +80,14 @@ class Activations:
         """(layer, kind) pairs in layer order, then the cell's kind order."""
         order = {k: i for i, k in enumerate(KINDS.get(self.cell, ()))}
         return sorted(self.arrays, key=lambda key: (key[0], order.get(key[1], 99), key[1]))
+
+    def layer_only(self, layer: int | None) -> Activations:
+        """The arrays of ``layer`` only (all of them for ``None``); shares the data."""
+        if layer is None:
+            return self
+        keep = {key: a for key, a in self.arrays.items() if key[0] == layer}
+        files = {key: f for key, f in self._files.items() if key[0] == layer}
+        return replace(self, arrays=keep, _files=files)
 
     def units(self, key: Key) -> list[UnitRef]:
         return [UnitRef(key[0], key[1], u) for u in range(self.arrays[key].shape[1])]

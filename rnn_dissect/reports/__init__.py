@@ -1,4 +1,10 @@
-"""What a command writes: orchestration of analysis and rendering into files.
+"""What a command writes: orchestration of analysis and rendering into files and the terminal.
 
-- ``neurons.py``  everything ``rnn-dissect neurons`` writes, in one call.
+The CLI parses flags and makes one call here; each module below is one command's pipeline.
+
+- ``rnn.py``            ``rnn`` and ``dissect``: size plan, dissection, summary, the three files.
+- ``nn.py``             ``nn``: the I:H:O network's table, document and files.
+- ``flow.py``           ``flow``: RNN vs LSTM vs GRU gradient reach, table, JSON and plot.
+- ``neurons.py``        ``neurons``: collect, score, write the report, print the best units.
+- ``neuron_inputs.py``  what ``neurons`` reads: text, ``--unit``/``--regex`` specs, snapshots.
 """

@@ -14,21 +14,28 @@
   ``param_norms`` ({``weight``, ``grad``}: its best unit's norms per step, ``null`` where not
   recorded) and ``param_norms.png`` / ``.svg`` draws them for every best unit.
 
-The CLI is then: collect activations, build features, call this, print :func:`summary`.
+:func:`analyse_and_write` is the whole command: load the model, read the text
+(:mod:`rnn_dissect.reports.neuron_inputs`), collect activations, build the features, call
+:func:`write_report`, print :func:`summary` and the best unit's :func:`terminal_heatmap`.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from rnn_dissect.neurons.activations import Activations, UnitRef
+from rnn_dissect.errors import UserError
+from rnn_dissect.neurons.activations import KINDS, Activations, UnitRef
+from rnn_dissect.neurons.collect import collect
 from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
-from rnn_dissect.neurons.features import Feature
+from rnn_dissect.neurons.features import Feature, builtin_features, regex_feature
 from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores, score_units
 from rnn_dissect.neurons.tuning import Snapshot, norm_trajectories, tuning_curves, unit_image
 from rnn_dissect.render.heatmap import heatmap_page, heatmap_terminal
@@ -39,8 +46,17 @@ from rnn_dissect.render.neuron_plots import (
     score_curves_figure,
     unit_training_figure,
 )
+from rnn_dissect.reports import neuron_inputs
+from rnn_dissect.weights import checkpoint
 
-__all__ = ["Report", "colour_scale", "summary", "terminal_heatmap", "write_report"]
+__all__ = [
+    "Report",
+    "analyse_and_write",
+    "colour_scale",
+    "summary",
+    "terminal_heatmap",
+    "write_report",
+]
 
 
 @dataclass
@@ -198,3 +214,101 @@ def terminal_heatmap(acts: Activations, unit: UnitRef, width: int = 100, excerpt
     col = acts.rows((unit.layer, unit.kind), 0, n)[:, unit.unit]
     center, scale = colour_scale(unit.kind, col)
     return heatmap_terminal(acts.text[:n], col, width, center, scale)
+
+
+def analyse_and_write(
+    model: str | Path,
+    out: str | Path,
+    *,
+    text: str | None = None,
+    layer: int | None = None,
+    top: int = 20,
+    units: Sequence[str] = (),
+    regexes: Sequence[str] = (),
+    max_chars: int = 200_000,
+    unknown: str = "error",
+    best: bool = False,
+    warmup: int = 500,
+    memory_mb: int = 512,
+    keep_activations: bool = False,
+) -> int:
+    """``rnn-dissect neurons`` (its flags are these arguments): score every unit of ``model``
+    (a run directory or a checkpoint) over the text, write the report into ``out``, print
+    the best units; returns the exit code. Activations stream to ``out/activations`` when
+    they would not fit in ``memory_mb`` (removed afterwards unless ``keep_activations``)."""
+    source = Path(model)
+    if not source.exists():
+        raise UserError(f"{source} does not exist; pass a run directory or a .safetensors file")
+    if best and not source.is_dir():
+        raise UserError(f"--best needs a run directory, and {source} is not one")
+    if top < 1 or max_chars < 1 or warmup < 0 or memory_mb < 1:
+        raise UserError("--top, --max-chars and --memory-mb must be ≥ 1, --warmup ≥ 0")
+    net = checkpoint.load(source / "best.safetensors" if best else source)
+    cfg = net.config
+    if layer is not None and not 0 <= layer < cfg.num_layers:
+        raise UserError(
+            f"--layer {layer} does not exist; the model has layers 0..{cfg.num_layers - 1}"
+        )
+    refs = [neuron_inputs.parse_unit(s, net, layer) for s in units]
+    patterns = [neuron_inputs.parse_regex(s) for s in regexes]
+    for name, pattern in patterns:  # bad patterns fail before the long collection
+        regex_feature(name, pattern, "")
+    chars, origin = neuron_inputs.read_text(source, net, text, unknown, max_chars)
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; choose a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    kinds = len(KINDS[cfg.cell]) * cfg.num_layers
+    size = len(chars) * kinds * cfg.hidden_size * 4  # float32 bytes of every array
+    stream = size > memory_mb << 20 or keep_activations
+    act_dir = out / "activations"
+    print(
+        f"{cfg.cell} H={cfg.hidden_size} L={cfg.num_layers}: {len(chars):,} characters of "
+        f"{origin}, {size / 2**20:,.0f} MB of float32 activations"
+        f"{' streamed to ' + str(act_dir) if stream else ''}",
+        file=sys.stderr,
+    )
+    acts = collect(net, chars, warmup=warmup, out_dir=act_dir if stream else None)
+    acts = acts.layer_only(layer)
+    feats = _features(chars, patterns)
+    snaps = neuron_inputs.snapshots(source, layer)
+    snap_feats = _features(snaps[0].acts.text, patterns) if snaps else None
+    try:
+        rep = write_report(
+            acts,
+            out,
+            feats,
+            top=top,
+            extra_units=refs,
+            snapshots=snaps,
+            snapshot_features=snap_feats,
+        )
+        print(summary(rep.scores))
+        top_unit = _overall_best(rep.scores)
+        if top_unit is not None:
+            f, r = top_unit
+            u = UnitRef(int(r["layer"]), str(r["kind"]), int(r["unit"]))
+            print(f"\nbest overall: layer {u.layer} {u.kind} unit {u.unit}, {f} {r['score']:+.3f}")
+            if sys.stdout.isatty() or os.environ.get("FORCE_COLOR"):
+                width = min(120, shutil.get_terminal_size((100, 24)).columns)
+                print(terminal_heatmap(acts, u, width, excerpt=400))
+    finally:
+        if stream and not keep_activations:
+            del acts
+            shutil.rmtree(act_dir, ignore_errors=True)
+    tuned = " and tuning over training" if snaps else ""
+    print(
+        f"\nwrote {out}/neurons.json, heatmaps.html, contexts.json{tuned} ({len(rep.files)} files)"
+    )
+    return 0
+
+
+def _overall_best(scores: Scores) -> tuple[str, dict[str, int | str | float]] | None:
+    """(feature, ranking entry) with the largest |score| over every feature."""
+    tops = [(name, r[0]) for name in scores.features if (r := scores.ranking(name, 1))]
+    return max(tops, key=lambda fr: abs(float(fr[1]["score"])), default=None)
+
+
+def _features(text: str, regexes: list[tuple[str, str]]) -> list[Feature]:
+    return builtin_features(text) + [regex_feature(n, p, text) for n, p in regexes]
