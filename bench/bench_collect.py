@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn_dissect.nets.forward import Forward
 from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
-from rnn_dissect.neurons.collect import Forward, collect
+from rnn_dissect.neurons.collect import collect
 from rnn_dissect.train.data import load_corpus
 
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from rnn_dissect.nets.forward import Forward
 from rnn_dissect.nets.model import CharModel, ModelConfig
 from rnn_dissect.neurons import activations
 from rnn_dissect.neurons.activations import KINDS
-from rnn_dissect.neurons.collect import Forward, collect
+from rnn_dissect.neurons.collect import collect
 from rnn_dissect.train.kernels import KERNELS
 from rnn_dissect.weights.interop import to_torch
 

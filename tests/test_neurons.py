@@ -21,7 +21,8 @@ from rnn_dissect.neurons.extremes import gate_saturation, top_contexts
 from rnn_dissect.neurons.features import Feature, builtin_features
 from rnn_dissect.neurons.ranking import score_units
 from rnn_dissect.neurons.scoring import HistogramAUC, auc_exact
-from rnn_dissect.neurons.tuning import Snapshot, tuning_curves, unit_image, unit_param_norms
+from rnn_dissect.neurons.tuning import Snapshot, tuning_curves, unit_image
+from rnn_dissect.train.snapshot import unit_param_norms
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from torch_ref import module_run
 
 from rnn_dissect import cli
 from rnn_dissect.nets.model import CharModel, ModelConfig
-from rnn_dissect.neurons.tuning import load_unit_norms
 from rnn_dissect.train.data import Streams, load_corpus
+from rnn_dissect.train.snapshot import load_unit_norms
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights import safetensors_file as stf
 

@@ -80,7 +80,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=500,
         metavar="N",
-        help="characters each parallel segment reads before its own (default 500)",
+        help="characters each parallel segment reads before its own (default 500); "
+        "a longer warm-up leaves less for the exactness check to re-read",
+    )
+    p.add_argument(
+        "--approximate",
+        action="store_true",
+        help="skip the check that makes the activations equal one sequential pass: faster, "
+        "but units with memory longer than --warmup are wrong (marked in neurons.json and "
+        "heatmaps.html)",
     )
     p.add_argument(
         "--memory-mb",
@@ -110,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         unknown=args.unknown,
         best=args.best,
         warmup=args.warmup,
+        approximate=args.approximate,
         memory_mb=args.memory_mb,
         keep_activations=args.keep_activations,
     )

@@ -23,20 +23,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from rnn_dissect.errors import UserError
+from rnn_dissect.nets.forward import KINDS  # what each cell records per layer, in order
 
 __all__ = ["KINDS", "Activations", "ActivationsWriter", "Key", "UnitRef", "load"]
 
-# What each cell records per layer, in this order (gate letters in PyTorch's row order).
-KINDS: dict[str, tuple[str, ...]] = {
-    "rnn": ("h",),
-    "lstm": ("h", "c", "i", "f", "g", "o"),
-    "gru": ("h", "r", "z", "n"),
-}
 Key = tuple[int, str]  # (layer, kind)
 _META = "activations.json"
 _FORMAT = "rnn-dissect/activations v1"
@@ -65,6 +60,7 @@ class Activations:
     vocab: tuple[str, ...]  # the model's characters in index order
     text: str  # the N characters the rows are aligned with
     arrays: dict[Key, np.ndarray]  # (layer, kind) -> (N, H)
+    collection: dict[str, Any] = field(default_factory=dict)  # how: neurons.collect's record
     _files: dict[Key, tuple[Path, int]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,7 +141,7 @@ class Activations:
         for key in self.ordered_keys():
             for _, blk in self.chunks(key, rows=1 << 16):
                 w.append(key, blk)
-        return w.close()
+        return w.close(self.collection)
 
 
 class ActivationsWriter:
@@ -164,11 +160,12 @@ class ActivationsWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cell, self.vocab, self.text = cell, tuple(vocab), text
         self.spec = {key: (H, np.dtype(dt)) for key, (H, dt) in spec.items()}
-        self.written = dict.fromkeys(self.spec, 0)
+        self.written = dict.fromkeys(self.spec, 0)  # rows appended
+        self._covered = {key: np.zeros(len(text), dtype=bool) for key in self.spec}  # write_at
         self._files: dict[Key, BinaryIO] = {}
         self._data_at: dict[Key, int] = {}
         for key, (H, dt) in self.spec.items():
-            f = (self.dir / _file_name(key)).open("wb")
+            f = (self.dir / _file_name(key)).open("w+b")  # read back by read_at
             header = {
                 "descr": np.lib.format.dtype_to_descr(dt),
                 "fortran_order": False,
@@ -190,8 +187,9 @@ class ActivationsWriter:
 
     def write_at(self, key: Key, start: int, rows: np.ndarray) -> None:
         """Write (C, H) rows as rows [start, start + C) of one array, for collectors that
-        produce rows out of text order (:func:`rnn_dissect.neurons.collect.collect`). Each row must
-        be written exactly once; do not mix with :meth:`append` on the same key."""
+        produce rows out of text order (:func:`rnn_dissect.neurons.collect.collect`). Every row
+        must be written at least once (a later write replaces it); do not mix with
+        :meth:`append` on the same key."""
         H, dt = self.spec[key]
         if rows.ndim != 2 or rows.shape[1] != H or not 0 <= start <= len(self.text) - len(rows):
             raise ValueError(
@@ -200,13 +198,24 @@ class ActivationsWriter:
         f = self._files[key]
         f.seek(self._data_at[key] + start * H * dt.itemsize)
         np.ascontiguousarray(rows, dtype=dt).tofile(f)
-        self.written[key] += len(rows)
+        self._covered[key][start : start + len(rows)] = True
 
-    def close(self) -> Activations:
-        for key, f in self._files.items():
+    def read_at(self, key: Key, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) of one array as written so far, a fresh (stop − start, H) array."""
+        H, dt = self.spec[key]
+        f = self._files[key]
+        f.seek(self._data_at[key] + start * H * dt.itemsize)
+        return np.fromfile(f, dtype=dt, count=(stop - start) * H).reshape(stop - start, H)
+
+    def close(self, collection: dict[str, Any] | None = None) -> Activations:
+        """Finish the files (every row must have been written); ``collection`` (how the
+        rows were collected) is kept in ``activations.json``."""
+        for f in self._files.values():
             f.close()
-            if self.written[key] != len(self.text):
-                raise ValueError(f"{key}: wrote {self.written[key]} rows of {len(self.text)}")
+        for key, covered in self._covered.items():
+            n = max(self.written[key], int(covered.sum()))
+            if n != len(self.text):
+                raise ValueError(f"{key}: wrote {n} rows of {len(self.text)}")
         (self.dir / "text.txt").write_text(self.text, encoding="utf-8", newline="")
         meta = {
             "format": _FORMAT,
@@ -223,6 +232,7 @@ class ActivationsWriter:
                 }
                 for (k, kind), (H, dt) in sorted(self.spec.items())
             ],
+            **({"collection": collection} if collection else {}),
         }
         (self.dir / _META).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         return load(self.dir)
@@ -246,4 +256,5 @@ def load(directory: str | Path) -> Activations:
         a = np.load(path, mmap_mode="r")
         arrays[key] = a
         files[key] = (path, int(a.offset))
-    return Activations(meta["cell"], tuple(meta["vocab"]), text, arrays, files)
+    cell, vocab = meta["cell"], tuple(meta["vocab"])
+    return Activations(cell, vocab, text, arrays, meta.get("collection", {}), files)

@@ -7,11 +7,8 @@ probe text). From a list of them, in step order:
 - :func:`tuning_curves`: per feature, the unit that tracks it best at the *last* snapshot,
   its score at every step, the best |score| of any unit at every step, and the first step
   at which that unit's |score| reached a threshold;
-- :func:`unit_param_norms`: per unit, the norm of the weights (or gradients) feeding it,
-  ‖[W_ih[g·H + u], W_hh[g·H + u]]‖₂ for gate block g — call it on each snapshot's
-  parameters (or gradients) for a trajectory;
-- :func:`save_unit_norms` / :func:`load_unit_norms`: those norms beside a snapshot's
-  activations (``param_norms.safetensors``; a snapshot written before them has none);
+- :func:`read_snapshots`: a run directory's training snapshots (:mod:`rnn_dissect.train.snapshot`:
+  weights, probe text, per-unit norms), the activations collected from the weights;
 - :func:`unit_norm`, :func:`norm_trajectories`: the norm feeding one unit — its gate's rows
   for a gate, the rows of every gate block for h and c — at one snapshot, or at each.
 
@@ -33,28 +30,22 @@ from pathlib import Path
 import numpy as np
 
 from rnn_dissect.errors import UserError
-from rnn_dissect.nets.cells import GATES
-from rnn_dissect.neurons.activations import Activations, UnitRef
+from rnn_dissect.neurons.activations import Activations, UnitRef, load
+from rnn_dissect.neurons.collect import collect
 from rnn_dissect.neurons.features import Feature
 from rnn_dissect.neurons.ranking import score_units
-from rnn_dissect.weights import safetensors_file as stf
+from rnn_dissect.train import snapshot
+from rnn_dissect.train.snapshot import Norms
 
 __all__ = [
-    "NORMS_FILE",
-    "Norms",
     "Snapshot",
     "TuningCurve",
-    "load_unit_norms",
     "norm_trajectories",
-    "save_unit_norms",
+    "read_snapshots",
     "tuning_curves",
     "unit_image",
     "unit_norm",
-    "unit_param_norms",
 ]
-
-Norms = dict[tuple[int, str], np.ndarray]  # (layer, gate) -> (H,), as unit_param_norms returns
-NORMS_FILE = "param_norms.safetensors"  # in a snapshot directory, beside the activations
 
 
 @dataclass
@@ -63,6 +54,28 @@ class Snapshot:
     acts: Activations  # on the probe text, the same text for every snapshot
     weight_norms: Norms | None = None  # unit_param_norms of the weights at `step`
     grad_norms: Norms | None = None  # ... of the gradient of the step that led to `step`
+
+
+def read_snapshots(run_dir: str | Path) -> list[Snapshot]:
+    """The training snapshots of a run directory (``snapshots/step*``), in step order; [] if
+    it has none. Each snapshot's activations over its probe text are collected from its
+    weights in one sequential pass (float32, as training recorded them); a snapshot of the
+    older layout carries its activations and is loaded as it is."""
+    d = Path(run_dir) / "snapshots"
+    out = []
+    for sd in sorted(d.glob("step*")) if d.is_dir() else ():
+        if not sd.name[4:].isdigit():
+            continue
+        weight, grad = snapshot.load_unit_norms(sd)  # (None, None) for an older snapshot
+        if (saved := snapshot.read(sd)) is not None:
+            model, probe = saved
+            acts = collect(model, probe, batch=1)  # one segment: the sequential pass itself
+        elif (sd / "activations.json").is_file():
+            acts = load(sd)
+        else:
+            continue  # neither: not a snapshot
+        out.append(Snapshot(int(sd.name[4:]), acts, weight, grad))
+    return out
 
 
 def _check(snapshots: Sequence[Snapshot]) -> None:
@@ -118,44 +131,6 @@ def tuning_curves(
         crossed = int(steps[hit[0]]) if len(hit) else None
         curves.append(TuningCurve(name, best, steps, scores, best_any, threshold, crossed))
     return curves
-
-
-def unit_param_norms(
-    tensors: dict[str, np.ndarray], cell: str, num_layers: int
-) -> dict[tuple[int, str], np.ndarray]:
-    """(layer, gate) -> (H,) ‖[W_ih[g·H + u], W_hh[g·H + u]]‖₂, for torch-named weights or
-    their gradients (``rnn.weight_ih_l{k}`` (G·H, in), ``rnn.weight_hh_l{k}`` (G·H, H))."""
-    out = {}
-    for k in range(num_layers):
-        W_ih, W_hh = tensors[f"rnn.weight_ih_l{k}"], tensors[f"rnn.weight_hh_l{k}"]
-        H = W_hh.shape[1]
-        sq = (W_ih.astype(np.float64) ** 2).sum(axis=1) + (W_hh.astype(np.float64) ** 2).sum(axis=1)
-        for g, gate in enumerate(GATES[cell]):  # (G·H,) rows, block g is gate g
-            out[(k, gate)] = np.sqrt(sq[g * H : (g + 1) * H])
-    return out
-
-
-def save_unit_norms(directory: str | Path, weight: Norms, grad: Norms | None) -> Path:
-    """Write ``directory/param_norms.safetensors``: float64 (H,) arrays named
-    ``weight.l{k}.{gate}`` and (when ``grad`` is given) ``grad.l{k}.{gate}``."""
-    arrays = {f"weight.l{k}.{g}": np.asarray(a, np.float64) for (k, g), a in weight.items()}
-    if grad is not None:
-        arrays.update({f"grad.l{k}.{g}": np.asarray(a, np.float64) for (k, g), a in grad.items()})
-    path = Path(directory) / NORMS_FILE
-    stf.write(path, {"format": "rnn-dissect/unit-norms-1"}, arrays)
-    return path
-
-
-def load_unit_norms(directory: str | Path) -> tuple[Norms | None, Norms | None]:
-    """(weight norms, gradient norms) of a snapshot directory; None for what it lacks."""
-    path = Path(directory) / NORMS_FILE
-    if not path.is_file():
-        return None, None  # a snapshot from before the norms were recorded
-    out: dict[str, Norms] = {"weight": {}, "grad": {}}
-    for name, a in stf.read_tensors(path).items():
-        what, layer, gate = name.split(".")
-        out[what][(int(layer[1:]), gate)] = a
-    return out["weight"] or None, out["grad"] or None
 
 
 def unit_norm(norms: Norms, unit: UnitRef) -> float:

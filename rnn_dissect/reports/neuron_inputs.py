@@ -12,15 +12,16 @@ a space, else its first character).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel
-from rnn_dissect.neurons.activations import KINDS, UnitRef, load
+from rnn_dissect.neurons.activations import KINDS, UnitRef
 from rnn_dissect.neurons.features import BUILTIN
-from rnn_dissect.neurons.tuning import Snapshot, load_unit_norms
+from rnn_dissect.neurons.tuning import Snapshot, read_snapshots
 from rnn_dissect.train.data import load_corpus
 from rnn_dissect.train.rundir import RunDir
 
@@ -136,13 +137,7 @@ def parse_regex(spec: str) -> tuple[str, str]:
 
 def snapshots(source: Path, layer: int | None) -> list[Snapshot]:
     """The snapshots in ``source/snapshots/step*`` in step order (none for a checkpoint file),
-    each with its activations (``layer``'s only, when given) and per-unit norms."""
-    d = source / "snapshots"
-    if not source.is_dir() or not d.is_dir():
-        return []
-    out = []
-    for sd in sorted(d.glob("step*")):
-        if sd.name[4:].isdigit() and (sd / "activations.json").is_file():
-            weight, grad = load_unit_norms(sd)  # (None, None) for an older snapshot
-            out.append(Snapshot(int(sd.name[4:]), load(sd).layer_only(layer), weight, grad))
-    return out
+    each with its activations (``layer``'s only, when given) and per-unit norms
+    (:func:`rnn_dissect.neurons.tuning.read_snapshots`)."""
+    snaps = read_snapshots(source) if source.is_dir() else []
+    return [replace(s, acts=s.acts.layer_only(layer)) for s in snaps]

@@ -229,13 +229,16 @@ def analyse_and_write(
     unknown: str = "error",
     best: bool = False,
     warmup: int = 500,
+    approximate: bool = False,
     memory_mb: int = 512,
     keep_activations: bool = False,
 ) -> int:
     """``rnn-dissect neurons`` (its flags are these arguments): score every unit of ``model``
     (a run directory or a checkpoint) over the text, write the report into ``out``, print
-    the best units; returns the exit code. Activations stream to ``out/activations`` when
-    they would not fit in ``memory_mb`` (removed afterwards unless ``keep_activations``)."""
+    the best units; returns the exit code. Activations equal one sequential pass (unless
+    ``approximate``: :func:`rnn_dissect.neurons.collect.collect`) and stream to
+    ``out/activations`` when they would not fit in ``memory_mb`` (removed afterwards unless
+    ``keep_activations``)."""
     source = Path(model)
     if not source.exists():
         raise UserError(f"{source} does not exist; pass a run directory or a .safetensors file")
@@ -269,7 +272,9 @@ def analyse_and_write(
         f"{' streamed to ' + str(act_dir) if stream else ''}",
         file=sys.stderr,
     )
-    acts = collect(net, chars, warmup=warmup, out_dir=act_dir if stream else None)
+    acts = collect(
+        net, chars, exact=not approximate, warmup=warmup, out_dir=act_dir if stream else None
+    )
     acts = acts.layer_only(layer)
     feats = _features(chars, patterns)
     snaps = neuron_inputs.snapshots(source, layer)

@@ -52,12 +52,12 @@ import numpy as np
 from rnn_dissect import optim
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
-from rnn_dissect.neurons.collect import collect
-from rnn_dissect.neurons.tuning import Norms, save_unit_norms, unit_param_norms
 from rnn_dissect.train.backends import TrainBackend, evaluate, make_backend, rank_from_env
 from rnn_dissect.train.data import Corpus, Streams, load_corpus
 from rnn_dissect.train.rundir import RunDir, TrainState
 from rnn_dissect.train.sample import default_prime, sample
+from rnn_dissect.train.snapshot import Norms, unit_param_norms
+from rnn_dissect.train.snapshot import write as write_snapshot
 
 __all__ = ["Report", "TrainConfig", "Trainer", "evaluate", "lr_at", "open_run"]
 
@@ -403,14 +403,11 @@ class Trainer:
         self.report("sample", {"step": self.state.step, "text": text})
 
     def snapshot(self) -> None:
-        """Every unit's activations over the probe text, and the per-unit norms of the weights
-        and of the (unclipped) gradient of the step just taken, for the neurons analyses."""
-        cfg = self.cfg
+        """The weights, the probe text and the per-unit norms of the weights and of the
+        (unclipped) gradient of the step just taken, for the neurons analyses."""
         with self.run.snapshot_dir(self.state.step) as d:
-            collect(self.model(), self.probe, warmup=len(self.probe), out_dir=d)
-            weight = unit_param_norms(self.state.params, cfg.cell, cfg.num_layers)
             grad = self.grad_norms if self.state.step > 0 else None  # step 0: no step yet
-            save_unit_norms(d, weight, grad)
+            write_snapshot(d, self.model(), self.probe, grad)
         self.grad_norms = None
 
 

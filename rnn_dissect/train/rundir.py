@@ -8,9 +8,8 @@
     metrics.jsonl        one JSON object per logged step: step, train_loss, val_loss (when
                          measured), chars_per_s, lr, grad_norm, epoch, elapsed_s
     samples.txt          periodic samples, each under a ``--- step N ---`` line
-    snapshots/stepNNNNNNN/  activations of every unit on the probe text (rnn_dissect.neurons.activations)
-                         and param_norms.safetensors: per-unit weight and gradient norms
-                         (rnn_dissect.neurons.tuning.save_unit_norms)
+    snapshots/stepNNNNNNN/  the weights at that step, the probe text and per-unit weight and
+                         gradient norms (rnn_dissect.train.snapshot)
 
 Every file is written whole to a temporary name, flushed, and renamed over the old one (a
 snapshot directory is renamed into place), so a crash, Ctrl-C or full disk mid-write leaves

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from rnn_dissect.errors import UserError
+from rnn_dissect.nets.forward import Forward
 from rnn_dissect.nets.model import CharModel
-from rnn_dissect.neurons.collect import Forward
 
 __all__ = ["default_prime", "generate", "next_index", "sample"]
 
