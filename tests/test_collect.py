@@ -7,16 +7,19 @@ gate equations written in torch on torch's own h_prev; the training kernels' fin
 from __future__ import annotations
 
 import numpy as np
+import planted
 import pytest
 import torch
+from planted import python_like_text
 
 from rnn_dissect.nets.forward import Forward
 from rnn_dissect.nets.model import CharModel, ModelConfig
 from rnn_dissect.neurons import activations
 from rnn_dissect.neurons.activations import KINDS
 from rnn_dissect.neurons.collect import collect
+from rnn_dissect.neurons.features import bracket_depth
 from rnn_dissect.train.kernels import KERNELS
-from rnn_dissect.weights.interop import to_torch
+from rnn_dissect.weights.interop import from_torch, to_torch
 
 torch.set_num_threads(1)  # tiny problems; threads only spin against each other on 2 cores
 VOCAB = tuple("abcdefgh\n ")
@@ -116,13 +119,62 @@ def test_last_row_is_the_kernels_final_state(cell):
     np.testing.assert_allclose(fwd.logits(acts.arrays[(1, "h")]), logits[0], atol=1e-5)
 
 
-def test_short_warmup_is_exact_where_the_segment_reaches_the_start():
-    """Segment 0 reads from the start as one pass does: exact; later segments start from zero
-    state ``warmup`` characters early, and have converged to the one-pass values by then."""
+def test_approximate_mode_is_exact_only_where_the_segment_reaches_the_start():
+    """``exact=False``: segment 0 reads from the start as one pass does; later segments start
+    from a zero state ``warmup`` characters early and are only close to the one-pass values."""
     text, m = text_and_model("lstm", n=400, hidden=5, seed=3)
     exact = collect(m, text, warmup=len(text), batch=4, dtype=np.float64)
-    approx = collect(m, text, warmup=60, batch=4, dtype=np.float64)
+    approx = collect(m, text, warmup=60, batch=4, dtype=np.float64, exact=False)
     h, h0 = approx.arrays[(1, "h")], exact.arrays[(1, "h")]
     assert np.array_equal(h[:100], h0[:100])  # segment 0: rows 0..99
-    assert np.abs(h - h0).max() < 1e-3  # a small random model forgets its start quickly
-    assert np.abs(h - h0).max() > 0  # ... but it *is* an approximation
+    assert 0 < np.abs(h - h0).max() < 1e-3  # a small random model forgets its start quickly
+    assert approx.collection == {
+        "mode": "approximate", "segments": 4, "warmup": 60, "dtype": "float64", "passes": 1
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_exact_mode_equals_one_pass_with_any_warmup(cell):
+    """With no warm-up every segment starts wrong (from zeros): the check re-reads them until
+    they merge, and every array is the one-pass value."""
+    text, m = text_and_model(cell, n=600, hidden=5, seed=4)
+    one = collect(m, text, batch=1, dtype=np.float64)
+    assert one.collection["passes"] == 1 and one.collection["segments"] == 1
+    for warmup in (0, 3):
+        acts = collect(m, text, warmup=warmup, batch=6, dtype=np.float64)
+        info = acts.collection
+        assert info["mode"] == "exact" and info["segments"] == 6 and info["segments_rerun"] == 5
+        assert info["passes"] >= 2 and 0 < info["rerun_chars"] < len(text)  # merged early
+        for key in one.ordered_keys():
+            np.testing.assert_allclose(acts.arrays[key], one.arrays[key], rtol=0, atol=1e-11)
+
+
+def test_a_perfect_memory_unit_is_exact_over_many_segments(tmp_path):
+    """The planted bracket counter (f = σ(20): it never forgets) over 20,000+ characters in
+    many segments: every array equals a single torch.nn.LSTM pass in float64 — in memory and
+    streamed to disk — while the speculative first pass alone is far off."""
+    text = python_like_text(np.random.default_rng(5), n_lines=1300)
+    assert len(text) >= 20_000
+    vocab = tuple(sorted(set(text)))
+    head = torch.nn.Linear(planted.H, len(vocab), dtype=torch.float64)
+    m = from_torch(planted.planted_lstm(vocab), head, vocab)
+    ref = planted.run(text)  # torch float64, one pass
+    depth = bracket_depth(text)
+
+    acts = collect(m, text, dtype=np.float64)
+    info = acts.collection
+    assert info["segments"] >= 10 and info["passes"] == 2 and info["segments_rerun"] >= 5
+    for key in ref.ordered_keys():
+        np.testing.assert_allclose(acts.arrays[key], ref.arrays[key], rtol=0, atol=1e-9)
+    assert np.corrcoef(acts.arrays[(0, "c")][:, 0], depth)[0, 1] > 0.99
+
+    # float32 streamed to disk through a small buffer (many chunks): the same, to float32
+    disk = collect(m, text, out_dir=tmp_path / "acts", max_buffer_bytes=20_000)
+    again = activations.load(tmp_path / "acts")
+    assert again.collection == disk.collection and again.collection["mode"] == "exact"
+    for key in ref.ordered_keys():
+        np.testing.assert_allclose(again.arrays[key], ref.arrays[key], rtol=0, atol=1e-4)
+    assert np.corrcoef(again.arrays[(0, "c")][:, 0], depth)[0, 1] > 0.99
+
+    approx = collect(m, text, dtype=np.float64, exact=False)  # what the check repairs
+    assert np.abs(approx.arrays[(0, "c")][:, 0] - ref.arrays[(0, "c")][:, 0]).max() > 0.05

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from rnn_dissect import cli
 from rnn_dissect.neurons.activations import load
 from rnn_dissect.neurons.collect import collect
 from rnn_dissect.neurons.features import builtin_features
+from rnn_dissect.neurons.tuning import read_snapshots
 from rnn_dissect.train.data import load_corpus
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights.interop import from_torch
@@ -111,6 +113,41 @@ def test_planted_units_rank_first_and_heatmaps_show_their_values(
     assert "\x1b[" in heat and plain.startswith(text[:40]) and text.splitlines()[1] in plain
 
 
+def test_exact_by_default_approximate_on_request_and_said_everywhere(planted, tmp_path, capsys):
+    """A short warm-up makes many segments: by default the check repairs them (the planted
+    counter scores what torch's one pass gives); --approximate skips it, and neurons.json,
+    heatmaps.html and the terminal say so."""
+    ckpt, f, text = planted
+    ref = planted_run(text)  # torch.nn.LSTM, float64
+    depth = builtin_features(text, ["bracket_depth"])[0].values
+    r = np.corrcoef(depth, ref.arrays[(0, "c")][:, 0])[0, 1]
+    runs = {}
+    for name, flags in (("exact", []), ("approx", ["--approximate"])):
+        out = tmp_path / name
+        rc, stdout, err = neurons(capsys, ckpt, "--text", f, "--warmup", 20, *flags, "--out", out)
+        assert rc == 0, err
+        page = (out / "heatmaps.html").read_text(encoding="utf-8")
+        notes = re.findall(r'<p class="note">(.*?)</p>', page)
+        runs[name] = json.loads((out / "neurons.json").read_text()), notes, stdout
+    doc, notes, stdout = runs["exact"]
+    c = doc["collection"]
+    assert c["mode"] == "exact" and c["segments"] > 10 and c["passes"] >= 2
+    assert c["segments_rerun"] > 0 and c["rerun_chars"] > 0 and c["dtype"] == "float32"
+    bd = doc["features"]["bracket_depth"][0]
+    assert (bd["layer"], bd["kind"], bd["unit"]) == (0, "c", 0) and abs(bd["score"] - r) < 1e-5
+    assert notes == [] and "exact activations: equal to one sequential pass" in stdout
+
+    doc, notes, stdout = runs["approx"]
+    assert doc["collection"] == {
+        "mode": "approximate", "segments": c["segments"], "warmup": 20, "dtype": "float32",
+        "passes": 1,
+    }  # fmt: skip
+    score = next(e["score"] for e in doc["features"]["bracket_depth"] if e["unit"] == 0)
+    assert score < r - 0.05  # the counter's segments started from zero: wrong
+    assert len(notes) == 1 and notes[0].startswith("APPROXIMATE activations: ")
+    assert "--approximate" in notes[0] and "APPROXIMATE activations" in stdout
+
+
 def test_layer_unknown_characters_and_streaming(planted, tmp_path, capsys):
     ckpt, _, text = planted
     g = tmp_path / "accents.py"
@@ -163,13 +200,15 @@ def test_a_training_run_gives_tuning_over_training(tiny_run, tmp_path, capsys):
 
     tun = json.loads((out / "tuning.json").read_text())
     assert set(tun) == {k for k, v in doc["features"].items() if v}
-    snaps = {s: load(run / "snapshots" / f"step{s:07d}") for s in (0, 10, 20)}
+    snaps = {s.step: s.acts for s in read_snapshots(run)}
+    assert sorted(snaps) == [0, 10, 20]
     probe = snaps[0].text
     assert probe == val[:300]
-    # the last snapshot is the final model on the probe text
+    # the last snapshot is the final model on the probe text, read in one pass
     final = collect(checkpoint.load(run), probe, warmup=len(probe))
     for key, a in final.arrays.items():
-        assert np.allclose(snaps[20].arrays[key], a, atol=1e-6)
+        assert np.array_equal(snaps[20].arrays[key], a)
+    assert snaps[20].collection["segments"] == 1
     # line_position: best unit at the last step, and its correlation at every step
     lp = tun["line_position"]
     assert lp["steps"] == [0, 10, 20]
@@ -182,6 +221,18 @@ def test_a_training_run_gives_tuning_over_training(tiny_run, tmp_path, capsys):
     for name in ("score_curves.png", "score_curves.svg", "saturation.svg", "heatmaps.html"):
         assert (out / name).stat().st_size > 0
     assert (out / f"unit_l{lp['layer']}_{lp['kind']}{lp['unit']}.png").is_file()
+
+    # a run of the older layout (activations in the snapshots, no weights) gives the same
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    for sd in (old / "snapshots").iterdir():
+        snaps[int(sd.name[4:])].save(sd)
+        (sd / "model.safetensors").unlink()
+        (sd / "probe.txt").unlink()
+    rc, _, err = neurons(capsys, old, "--out", tmp_path / "o")
+    assert rc == 0, err
+    for name in ("tuning.json", "neurons.json", "contexts.json"):
+        assert (tmp_path / "o" / name).read_text() == (out / name).read_text(), name
 
     rc, _, err = neurons(capsys, run, "--layer", 1, "--out", tmp_path / "l1")
     assert rc == 0, err

@@ -53,7 +53,7 @@ from rnn_dissect.nets.model import CharModel
 from rnn_dissect.neurons.activations import Activations, ActivationsWriter, Key
 from rnn_dissect.neurons.verify import Segments, default_tolerance, state_at, verify
 
-__all__ = ["collect"]
+__all__ = ["collect", "describe"]
 
 Array = np.ndarray
 
@@ -171,3 +171,23 @@ def _speculate(
             for key in keys if lo < hi else ():
                 store.write(key, lo, view[key][lo - r - t0 : hi - r - t0, b])  # (hi − lo, H)
     return Segments(own, start, end)
+
+
+def describe(collection: dict[str, Any]) -> str:
+    """How activations were collected, in one sentence (empty if unknown)."""
+    if not collection:
+        return ""
+    n, w = collection["segments"], collection["warmup"]
+    if collection["mode"] == "approximate":
+        return (
+            f"APPROXIMATE activations: {n} segments each started from a zero state {w} "
+            "characters early and were not checked against one sequential pass, so units "
+            "that remember longer than that may be wrong (drop --approximate for exact values)"
+        )
+    if n == 1:
+        return "exact activations: one sequential pass"
+    return (
+        f"exact activations: equal to one sequential pass — {n} segments read in lock-step, "
+        f"{collection['passes']} passes, {collection['rerun_chars']:,} characters re-read "
+        f"(tolerance {collection['tolerance']:g})"
+    )

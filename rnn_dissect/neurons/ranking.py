@@ -201,6 +201,7 @@ def score_units(
             {"layer": k, "kind": kind, "hidden_size": int(acts.arrays[(k, kind)].shape[1])}
             for k, kind in keys
         ],
+        **({"collection": acts.collection} if acts.collection else {}),
     }
     return Scores(
         features=[f.name for f in features],

@@ -51,6 +51,8 @@ def _value_str(v: np.generic) -> str:
 _CSS = (
     "pre.hm{font:13px/1.35 ui-monospace,Menlo,Consolas,monospace;white-space:pre-wrap;"
     "margin:0 0 1.2em}pre.hm span{color:#000}h2{font:600 14px sans-serif;margin:1em 0 .3em}"
+    "p.note{font:14px sans-serif;border:2px solid #D55E00;border-radius:6px;padding:.5em .8em;"
+    "background:#fff7f0}"
 )
 
 
@@ -70,9 +72,11 @@ def heatmap_html(text: str, values: np.ndarray, center: float = 0.0, scale: floa
 def heatmap_page(
     sections: Sequence[tuple[str, str, np.ndarray, float, float]],
     title: str = "rnn-dissect neurons",
+    note: str = "",
 ) -> str:
-    """A whole HTML page: a heading and a heatmap per (heading, text, values, center, scale)."""
-    body = "".join(
+    """A whole HTML page: a heading and a heatmap per (heading, text, values, center, scale),
+    after ``note`` (a paragraph, when given)."""
+    body = (f'<p class="note">{html.escape(note)}</p>' if note else "") + "".join(
         f"<h2>{html.escape(h)}</h2>{heatmap_html(t, v, center, scale)}"
         for h, t, v, center, scale in sections
     )

@@ -33,7 +33,7 @@ import numpy as np
 
 from rnn_dissect.errors import UserError
 from rnn_dissect.neurons.activations import KINDS, Activations, UnitRef
-from rnn_dissect.neurons.collect import collect
+from rnn_dissect.neurons.collect import collect, describe
 from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
 from rnn_dissect.neurons.features import Feature, builtin_features, regex_feature
 from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores, score_units
@@ -137,7 +137,9 @@ def write_report(
                 head = f"{_label(u)}: {name} {c.value:.4g} at character {c.position}"
                 sections.append((head, c.text, c.values, center, scale))
     files.append(out / "heatmaps.html")
-    files[-1].write_text(heatmap_page(sections), encoding="utf-8")
+    approx = acts.collection.get("mode") == "approximate"  # then said on the page itself
+    note = describe(acts.collection) if approx else ""
+    files[-1].write_text(heatmap_page(sections, note=note), encoding="utf-8")
     files.append(out / "contexts.json")
     files[-1].write_text(json.dumps([_context_dict(c) for c in ctx], indent=1) + "\n")
 
@@ -200,6 +202,8 @@ def _norms_dict(weight: np.ndarray, grad: np.ndarray) -> dict[str, list[float | 
 def summary(scores: Scores, top: int = 3) -> str:
     """A few lines per feature: its best units and scores, for the terminal."""
     lines = [f"{scores.meta.get('n_chars', '?')} characters, AUC {scores.auc_method}"]
+    how = scores.meta.get("collection")
+    lines += [f"  {describe(how)}"] if isinstance(how, dict) and how else []
     for name, boolean in zip(scores.features, scores.boolean, strict=True):
         ranked = scores.ranking(name, top)
         metric = "2AUC-1" if boolean else "r"

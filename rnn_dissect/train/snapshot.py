@@ -87,6 +87,7 @@ def write(directory: str | Path, model: CharModel, probe: str, grad: Norms | Non
     """Fill a snapshot directory: the weights, the probe text, the weight and gradient
     norms (``grad`` None: no step taken yet)."""
     d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
     checkpoint.save(model, d / MODEL_FILE)
     (d / PROBE_FILE).write_text(probe, encoding="utf-8", newline="")
     cfg = model.config
