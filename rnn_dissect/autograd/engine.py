@@ -397,20 +397,6 @@ class Graph:
         """Every node as plain JSON-able data (see ``dissection.json``)."""
         return [node_to_dict(n) for n in (self.nodes if nodes is None else nodes)]
 
-    def _repr_svg_(self) -> str | None:
-        """Jupyter display: the Graphviz drawing, or None (falls back to HTML) without dot."""
-        from rnn_dissect.render import graph as _graph
-
-        try:
-            return _graph.to_svg(self)
-        except _graph.GraphvizMissing:
-            return None
-
-    def _repr_html_(self) -> str:
-        from rnn_dissect.render import table as _table
-
-        return _table.nodes_html(self)
-
 
 def node_to_dict(n: Node) -> dict[str, Any]:
     return {

@@ -29,8 +29,6 @@ byte-identical for identical inputs.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -43,15 +41,15 @@ from rnn_dissect.bptt.gradflow import Flow, flow
 from rnn_dissect.bptt.memory import Memory, forward_cache
 from rnn_dissect.bptt.stepgrads import StepGradRecorder, StepGrads, Update, update
 from rnn_dissect.bptt.unroll import Recording, Unrolled, unroll
+from rnn_dissect.document import FORMAT, VERSION, dumps, plain
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import GATES
 from rnn_dissect.nets.model import CharModel
 
 __all__ = ["FORMAT", "VERSION", "Dissection", "dissect", "dissect_run", "dissect_text"]
 
-# The same document family as rnn_dissect.document (the MLP's): format, version, model,
-# dtype, loss at the top; this one adds the BPTT answers.
-FORMAT, VERSION = "rnn-dissect/dissection", 1
+# The same format as rnn_dissect.document's node-level document (format, version, model,
+# dtype, loss at the top; this one adds the BPTT answers), with its rule for numbers.
 
 
 R = TypeVar("R", bound=Recording)
@@ -171,10 +169,11 @@ class Dissection(Generic[R]):
             doc["gates"] = self.gates
         if nodes:
             doc["nodes"] = run.graph.to_dict(run.graph.reachable(run.loss))
-        return _plain(doc)
+        return plain(doc)
 
-    def to_json(self, nodes: bool = False, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(nodes), indent=indent, allow_nan=False, ensure_ascii=False)
+    def to_json(self, nodes: bool = False) -> str:
+        """:meth:`to_dict` as the deterministic text :func:`rnn_dissect.document.dumps` writes."""
+        return dumps(self.to_dict(nodes))
 
 
 def _carry_dict(c: StepCarry) -> dict[str, Any]:
@@ -189,23 +188,6 @@ def _carry_dict(c: StepCarry) -> dict[str, Any]:
         if c.dc_cut is not None:
             d["dc_cut"] = c.dc_cut
     return d
-
-
-def _plain(x: Any) -> Any:
-    """Arrays → nested lists, NaN → None (JSON has no NaN), numpy scalars → Python."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return (
-            _plain(x.tolist()) if x.dtype.kind == "f" and not np.all(np.isfinite(x)) else x.tolist()
-        )
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def dissect_run(
