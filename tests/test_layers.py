@@ -32,15 +32,9 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
 
-# Back edges being removed on another branch. Each entry must still exist (a stale one fails),
-# so the list only shrinks. (importer file, imported module)
-PENDING: set[tuple[str, str]] = {
-    # train/loop.py's snapshots and train/sample.py's forward read the neuron collector;
-    # issue 12's "one readable numpy forward used by collect and sample" removes both
-    ("train/loop.py", "rnn_dissect.neurons.collect"),
-    ("train/loop.py", "rnn_dissect.neurons.tuning"),
-    ("train/sample.py", "rnn_dissect.neurons.collect"),
-}
+# Back edges being removed on another branch, as (importer file, imported module). Each entry
+# must still exist (a stale one fails), so the set only shrinks. Keep it empty.
+PENDING: set[tuple[str, str]] = set()
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
