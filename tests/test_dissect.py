@@ -16,9 +16,10 @@ from torch_ref import layer_params, loop_run, rel, torch_step, tt
 from rnn_dissect.autograd.engine import Kind
 from rnn_dissect.bptt import dissection as dissect_module
 from rnn_dissect.bptt.dissection import FORMAT, dissect, dissect_text
-from rnn_dissect.bptt.gradflow import lag_matrix, step_jacobian
+from rnn_dissect.bptt.gradflow import lag_matrices, lag_matrix, step_jacobian
 from rnn_dissect.bptt.memory import forward_cache
 from rnn_dissect.bptt.unroll import bptt
+from rnn_dissect.bptt.verdict import MIN_PAIRS, MIN_STEPS, NOT_ENOUGH
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel, ModelConfig
 
@@ -142,6 +143,35 @@ def test_lag_matrix_equals_torch(cell, trunc, mode):
     assert np.isnan(capped[far]).all() and np.array_equal(capped[~far], ours[~far])
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(("trunc", "mode"), [(None, "many_to_many"), (3, "many_to_many"),
+                                             (None, "many_to_one")])  # fmt: skip
+def test_every_layers_lag_matrix_equals_torch(cell, trunc, mode):
+    """lag^k[t'][t] = ‖∂L_t'/∂h^k_t‖ for both layers of a 2-layer LSTM / GRU, from
+    torch.autograd.grad of each L_t' (the lower layer's gradient comes through time and up
+    the stack); the dissection keeps them per layer and top-level ``lag`` is the top's."""
+    model, x, y, s0, c0 = make(cell, 4, 5, 2, 9, 2, seed=21, h0=True)
+    if mode == "many_to_one":
+        rng = np.random.default_rng(1)
+        model.params["head.weight"] = rng.normal(size=(2, 5))
+        model.params["head.bias"] = rng.normal(size=2)
+        y = rng.uniform(size=(2, 2))
+    ref = loop_run(model, x, y, s0, c0, trunc, mode)
+    ours = lag_matrices(bptt(model, x, y, h0=s0, c0=c0, truncate=trunc, mode=mode))
+    d = dissect(model, x, y, h0=s0, c0=c0, truncate=trunc, mode=mode, max_lag=4)
+    for k in range(2):
+        want = torch_lag(ref, 9, k)
+        assert rel(ours[k], want) <= TOL, k
+        assert ours[k][-1, :-1].any() and not np.triu(ours[k], 1).any()
+        far = np.subtract.outer(np.arange(9), np.arange(9)) >= 4
+        got = d.flow.layers[k].lag
+        assert np.isnan(got[far]).all() and rel(got[~far], want[~far]) <= TOL
+    assert d.flow.lag is d.flow.layers[1].lag
+    doc = json.loads(d.to_json())
+    lower = np.array(doc["flow"]["layers"][0]["lag"], dtype=float)  # NaN written as null
+    assert np.array_equal(np.isnan(lower), far) and rel(lower[~far], ours[0][~far]) <= TOL
+
+
 def test_lag_diagonal_is_the_direct_part_and_rows_sum_to_dh():
     model, x, y, s0, _ = make("rnn", 4, 5, 1, 6, 1, seed=9, h0=True, batched=False)
     d = dissect(model, x, y, h0=s0)
@@ -208,14 +238,18 @@ def test_rnn_jacobian_is_diag_times_w_hh():
         assert rel(J, np.diag(1 - h**2) @ W) <= 1e-15
 
 
-def flat_rnn(scale: float, T: int = 12):
-    """Zero input weights and biases, h0 = 0: h_t = 0, so ∂h_t/∂h_{t-1} = scale · I exactly."""
-    model = CharModel.init(ModelConfig("rnn", tuple("abc"), 4), seed=0)
-    for k in ("rnn.weight_ih_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0"):
-        model.params[k] = np.zeros_like(model.params[k])
+def flat_rnn(scale: float, T: int = 12, layers: int = 1, **kw):
+    """Zero input weights and biases, h0 = 0: h_t = 0, so ∂h_t/∂h_{t-1} = scale · I exactly.
+    A second layer reads the first through W_ih = I and has no recurrence (W_hh = 0)."""
+    model = CharModel.init(ModelConfig("rnn", tuple("abc"), 4, layers), seed=0)
+    for k, v in model.params.items():
+        if k.startswith("rnn."):
+            model.params[k] = np.zeros_like(v)
     model.params["rnn.weight_hh_l0"] = scale * np.eye(4)
+    if layers == 2:
+        model.params["rnn.weight_ih_l1"] = np.eye(4)
     x = np.arange(T) % 3
-    return dissect(model, x, (x + 1) % 3)
+    return dissect(model, x, (x + 1) % 3, **kw)
 
 
 @pytest.mark.parametrize(
@@ -227,18 +261,54 @@ def test_verdict_reads_the_evidence(scale, label):
     assert v.label == label and v.reason.startswith(label)
     assert v.spectral_geomean == pytest.approx(scale, rel=1e-12)
     assert v.decay_per_step == pytest.approx(scale, rel=1e-9)
-    assert v.looked_back == 11
+    # every loss term t' = 1..12 and every step back: Σ (t' − 1) pairs, up to 11 back
+    assert (v.looked_back, v.pairs, v.loss_terms, v.chunks) == (11, 66, 12, 1)
+    assert "66 (t', t) pairs from 12 loss terms, up to 11 steps back" in v.reason
     # ‖∂L_T/∂h_t‖ = scale^(T−t) ‖∂L_T/∂h_T‖: 0.2⁴ = 1.6e-3, 0.2⁵ = 3.2e-4 → reach 5
     assert v.reach == (5 if scale == 0.2 else None)
+    assert v.bound.startswith("bound: ") and "(geometric mean over 12 steps)" in v.bound
 
 
-def test_verdict_without_lag_uses_the_spectral_bound_and_mentions_truncation():
+def test_truncation_pools_every_chunk_and_short_evidence_gets_no_label():
+    d = flat_rnn(0.5, T=24, truncate=6)  # 4 chunks of 6: 5 steps back in each
+    v = d.flow.layers[0].verdict
+    assert v.label == "vanishing" and v.decay_per_step == pytest.approx(0.5, rel=1e-9)
+    assert (v.looked_back, v.chunks, v.loss_terms, v.pairs) == (5, 4, 24, 4 * 15)
+    assert "in 4 truncation chunks" in v.reason
+    for kw, back in ((dict(truncate=5), 4), (dict(max_lag=5), 4), (dict(T=5), 4)):
+        v = flat_rnn(3.0, **{"T": 24, **kw}).flow.layers[0].verdict
+        assert v.label == NOT_ENOUGH and v.decay_per_step is None and v.looked_back == back
+        assert v.reason.startswith(f"{NOT_ENOUGH}: the gradient was measured over ")
+        assert f"a label needs at least {MIN_STEPS} steps back and {MIN_PAIRS} pairs" in v.reason
+        assert v.bound.startswith("bound: ")  # the bound is still said, on its own line
+    one = flat_rnn(0.5, T=2).flow.layers[0].verdict  # "1 step", never "1 steps"
+    assert "up to 1 step back" in one.reason and "1 steps" not in one.reason
+    assert one.pairs == 1 and one.label == NOT_ENOUGH
+
+
+def test_each_layer_gets_its_own_measured_verdict():
+    """Layer 0 carries the gradient back (W_hh = 0.5 I); layer 1 has no recurrence, so
+    nothing reaches back through it: ‖∂L_t'/∂h¹_t‖ = 0 for t < t' exactly."""
+    d = flat_rnn(0.5, T=12, layers=2)
+    v0, v1 = (lf.verdict for lf in d.flow.layers)
+    assert v0.label == "vanishing" and v0.decay_per_step == pytest.approx(0.5, rel=1e-9)
+    assert v1.label == "vanishing" and v1.decay_per_step < 1e-10 and v1.pairs == 66
+    assert v1.reach == 1 and np.all(d.flow.layers[1].lag[np.tril_indices(12, -1)] == 0)
+    doc = json.loads(d.to_json())["flow"]["layers"]
+    assert [lf["verdict"]["label"] for lf in doc] == ["vanishing", "vanishing"]
+    assert {"reason", "bound", "pairs", "looked_back", "loss_terms", "chunks"} <= set(
+        doc[0]["verdict"]
+    )
+
+
+def test_verdict_without_lag_is_not_measured_and_keeps_the_bound():
     model, x, y, _, _ = make("gru", 4, 5, 2, 12, 1, seed=1)
     d = dissect(model, x, y, truncate=5, lag=False)
     for lf in d.flow.layers:
-        assert "bound only" in lf.verdict.reason and "truncated BPTT" in lf.verdict.reason
+        assert lf.verdict.label == "not measured" and lf.lag is None
+        assert lf.verdict.bound.startswith("bound: the step Jacobians' largest singular values")
     one = dissect_text(CharModel.init(ModelConfig("rnn", tuple("ab"), 2)), "ab")
-    assert one.flow.layers[0].verdict.label == "too short"
+    assert one.flow.layers[0].verdict.label == NOT_ENOUGH
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])

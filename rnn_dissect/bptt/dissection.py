@@ -12,7 +12,8 @@
 The four questions, and where their answers live:
 
 1. how gradients flow back through time — ``dh`` / ``carry`` (dL/dh_t = direct + from t+1),
-   ``flow`` (step Jacobians, singular values, lag matrix, verdict): :mod:`gradflow`, :mod:`carry`
+   ``flow`` (per layer: lag matrix, step Jacobians, singular values, verdict): :mod:`gradflow`,
+   :mod:`verdict`, :mod:`carry`
 2. how the shared weights are updated — ``step`` (per-step gradient terms that sum to
    ``grads``, per-gate-block norms), ``update`` (ΔW): :mod:`stepgrads`
 3. what the forward pass keeps — ``memory`` (every cached tensor, measured vs formula): :mod:`memory`
@@ -153,6 +154,7 @@ class Dissection(Generic[R]):
                 "layers": [
                     {
                         "layer": lf.layer,
+                        "lag": lf.lag,
                         "singular_values": lf.singular_values,
                         "state_singular_values": lf.state_singular_values,
                         "jacobians": lf.jacobians,
@@ -206,7 +208,7 @@ def dissect_run(
     """Dissect a recorded unroll (backward is run here). The expensive parts are flags:
 
     step_grads      keep every per-step weight-gradient term (T·|θ| floats; norms always kept)
-    lag, max_lag    the lag matrix, O(T·min(T, max_lag)·B·H²)
+    lag, max_lag    every layer's lag matrix, O(T·min(T, max_lag)·L·B·S²)
     jacobians       singular values of every step Jacobian (an H×H SVD per step and layer);
     keep_jacobians  also keep the matrices (T·H² floats per layer)
     """

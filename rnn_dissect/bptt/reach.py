@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rnn_dissect.bptt.dissection import dissect_text
-from rnn_dissect.bptt.gradflow import FALL
+from rnn_dissect.bptt.verdict import FALL
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel, ModelConfig
 

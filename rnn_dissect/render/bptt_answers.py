@@ -212,25 +212,26 @@ def q1(d: Dissection) -> str:
                 title="direct vs recurrent",
             )
         )
-    lag = d.flow.lag
-    if lag is not None and T <= MAX_PLOT_STEPS:
-        out.append("<h3>lag matrix (last layer): rows t′ (loss read at), columns t</h3>")
-        ticks = [str(t) for t in range(1, T + 1)]
-        out.append(
-            heatmap_svg(
-                lag,
-                [f"L_{t}" for t in ticks],
-                ticks,
-                cell=_cell(d),
-                label_width=60,
-                title="lag matrix",
-            )
-        )
-    elif lag is None:
+    if d.flow.lag is None:
         out.append('<p class="note">The lag matrix was not computed for this size.</p>')
     for lf in d.flow.layers:
         out.append(f"<h3>layer {lf.layer}: {html.escape(lf.verdict.label)}</h3>")
+        if lf.lag is not None and T <= MAX_PLOT_STEPS:
+            ticks = [str(t) for t in range(1, T + 1)]
+            out.append(f"<p>lag matrix of layer {lf.layer}: rows t′ (loss read at), columns t</p>")
+            out.append(
+                heatmap_svg(
+                    lf.lag,
+                    [f"L_{t}" for t in ticks],
+                    ticks,
+                    cell=_cell(d),
+                    label_width=60,
+                    title=f"lag matrix, layer {lf.layer}",
+                )
+            )
         out.append(f'<p class="eq wrap">{html.escape(lf.verdict.reason)}</p>')
+        if lf.verdict.bound:
+            out.append(f'<p class="why">{html.escape(lf.verdict.bound)}</p>')
         sv = lf.singular_values
         if sv is not None:
             k = min(sv.shape[1], 8)

@@ -38,7 +38,7 @@ __all__ = [
 KEEP_STEP_TERMS = 2_000_000  # T·|θ|: every per-step weight-gradient term in dissection.json
 KEEP_JACOBIANS = 200_000  # T·L·H²: the step Jacobian matrices themselves
 SVD_WORK = 300_000_000  # T·L·S³: singular values of every step Jacobian
-LAG_WORK = 500_000_000  # T·min(T, max_lag)·S²: the lag matrix (capped by --max-lag beyond)
+LAG_WORK = 500_000_000  # T·min(T, max_lag)·L·S²: every layer's lag matrix (capped by --max-lag)
 MAX_FRAMES_T = 300  # step-through frames (and their embedded numbers) up to this T
 MAX_GRAPH_NODES = 800  # graph.svg is drawn up to this many nodes
 
@@ -123,11 +123,11 @@ def plan(model: CharModel, T: int, max_lag: int | None) -> tuple[dict[str, Any],
         notes.append(
             f"Jacobian singular values are skipped (T·L·S³ = {T * L * S**3:,} > {SVD_WORK:,})."
         )
-    if max_lag is None and T * T * S * S > LAG_WORK:
-        kw["max_lag"] = max(1, LAG_WORK // (T * S * S))
+    if max_lag is None and T * T * L * S * S > LAG_WORK:
+        kw["max_lag"] = max(1, LAG_WORK // (T * L * S * S))
         notes.append(
-            f"The lag matrix covers {kw['max_lag']} steps back only (full: T²·S² = "
-            f"{T * T * S * S:,} > {LAG_WORK:,}); pass --max-lag to choose."
+            f"The lag matrices cover {kw['max_lag']} steps back only (full: T²·L·S² = "
+            f"{T * T * L * S * S:,} > {LAG_WORK:,}); pass --max-lag to choose."
         )
     kw["frames"] = T <= MAX_FRAMES_T
     if not kw["frames"]:
@@ -194,6 +194,7 @@ def summary(d: Dissection, text: str) -> str:
     )
     for lf in d.flow.layers:
         out.append(f"gradient flow, layer {lf.layer}: {lf.verdict.reason}")
+        out += [f"  {lf.verdict.bound}"] if lf.verdict.bound else []
     m = d.memory
     out.append(
         f"forward cache: {m.measured_bytes} bytes measured, {m.formula_bytes} by the formula"

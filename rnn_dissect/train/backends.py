@@ -163,9 +163,7 @@ def world_from_env() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def make_backend(
-    name: str, state: TrainState, cfg: Any, device: str = "cpu"
-) -> TrainBackend:
+def make_backend(name: str, state: TrainState, cfg: Any, device: str = "cpu") -> TrainBackend:
     """The backend ``name`` (numpy | torch) for a run of ``cfg`` (a TrainConfig) from ``state``."""
     if name not in BACKENDS:
         raise UserError(f"unknown --backend {name!r}; choose numpy or torch")
@@ -177,9 +175,7 @@ def make_backend(
                 "torchrun started several processes, which only --backend torch can train "
                 "together; add --backend torch"
             )
-        return NumpyBackend(
-            state, cfg.cell, cfg.clip, cfg.dropout, cfg.batch_size, cfg.seq_len
-        )
+        return NumpyBackend(state, cfg.cell, cfg.clip, cfg.dropout, cfg.batch_size, cfg.seq_len)
     from rnn_dissect.train.torch_backend import TorchBackend  # torch is optional: only now
 
     return TorchBackend(state, cfg, device)

@@ -1,0 +1,76 @@
+"""The Jacobians of one recorded step of one layer: through time (∂s_t/∂s_{t-1}) and up the
+stack (∂s_t/∂x_t, x_t = the layer below's h_t), from the values the forward pass recorded.
+
+State s_t = h_t (RNN, GRU) or [h_t; c_t] (LSTM, 2H). With W the recurrent weight W_hh (the
+step Jacobian) or the input weight W_ih (the input Jacobian), split into gate blocks W_*:
+
+    RNN   ∂h_t = diag(1 − h_t²) W                      (relu: diag(1[h_t > 0]) W)
+    GRU   ∂r = diag(r(1 − r)) W_r   ∂z = diag(z(1 − z)) W_z
+          through time  ∂n = diag(1 − n²) (diag(W_hn h_{t-1} + b_hn) ∂r + diag(r) W_hn)
+          up the stack  ∂n = diag(1 − n²) (W_in + diag(W_hn h_{t-1} + b_hn) ∂r)
+          ∂h_t = diag(1 − z) ∂n + diag(h_{t-1} − n) ∂z  (+ diag(z) through time)
+    LSTM  ∂i = diag(i(1 − i)) W_i, ∂f = diag(f(1 − f)) W_f, ∂g = diag(1 − g²) W_g, ∂o = diag(o(1 − o)) W_o
+          ∂c_t = diag(c_{t-1}) ∂f + diag(g) ∂i + diag(i) ∂g
+          ∂h_t = diag(tanh c_t) ∂o + diag(o (1 − tanh² c_t)) ∂c_t
+          through time the state Jacobian is [[∂h/∂h, ∂h/∂c], [∂c/∂h, diag(f)]] with
+          ∂h/∂c_{t-1} = diag(o (1 − tanh² c_t) f)
+
+Every function returns one matrix per batch element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rnn_dissect.bptt.unroll import Recording
+
+__all__ = ["input_jacobian", "step_jacobian"]
+
+
+def step_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
+    """(B, S, S): ∂s_t/∂s_{t-1} for every batch element (S = H; 2H for LSTM, [h; c])."""
+    return _jacobian(run, layer, t, through_time=True)
+
+
+def input_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
+    """(B, S, H): ∂s_t/∂x_t for a layer ≥ 1, whose input x_t is h_t of the layer below."""
+    if layer == 0:
+        raise ValueError("layer 0 reads the input characters, not a layer below")
+    return _jacobian(run, layer, t, through_time=False)
+
+
+def _jacobian(run: Recording, layer: int, t: int, through_time: bool) -> np.ndarray:
+    H = run.hidden_size
+    p = run.layers[layer]
+    W = (p.W_hh if through_time else p.W_ih).value  # (G·H, H)
+    blk = [W[k * H : (k + 1) * H][None] for k in range(W.shape[0] // H)]  # (1, H, in) each
+
+    def v(name: str) -> np.ndarray:
+        return run.graph[f"t{t}.l{layer}.{name}"].value[:, :, None]  # (B, H, 1): diag(·) @
+
+    eye = np.eye(H)[None]  # (1, H, H)
+    if run.cell == "rnn":
+        h = v("h")
+        d = (h > 0).astype(h.dtype) if run.graph[f"t{t}.l{layer}.h"].op == "relu" else 1 - h**2
+        return d * blk[0]  # (B, H, in)
+    if run.cell == "gru":
+        r, z, n, gh_n = v("r"), v("z"), v("n"), v("gh_n")
+        h_prev = run.h(layer, t - 1).value[:, :, None]  # (B, H, 1)
+        dr, dz = r * (1 - r) * blk[0], z * (1 - z) * blk[1]  # (B, H, in) each
+        if through_time:
+            dn = (1 - n**2) * (gh_n * dr + r * blk[2])
+            return (1 - z) * dn + (h_prev - n) * dz + z * eye  # (B, H, H)
+        dn = (1 - n**2) * (blk[2] + gh_n * dr)
+        return (1 - z) * dn + (h_prev - n) * dz  # (B, H, in)
+    i, f, g, o, tc = v("i"), v("f"), v("g"), v("o"), v("tanh_c")
+    c_prev = run.c(layer, t - 1).value[:, :, None]  # (B, H, 1)
+    di, df = i * (1 - i) * blk[0], f * (1 - f) * blk[1]  # (B, H, in) each
+    dg, do = (1 - g**2) * blk[2], o * (1 - o) * blk[3]
+    dc = c_prev * df + g * di + i * dg  # ∂c_t/∂(h_{t-1} or x_t)
+    dh = tc * do + o * (1 - tc**2) * dc  # ∂h_t/∂(h_{t-1} or x_t)
+    if not through_time:
+        return np.concatenate([dh, dc], axis=1)  # (B, 2H, in)
+    dh_dc = o * (1 - tc**2) * f * eye  # (B, H, H)
+    top = np.concatenate([dh, dh_dc], axis=2)  # (B, H, 2H)
+    bottom = np.concatenate([dc, f * eye], axis=2)
+    return np.concatenate([top, bottom], axis=1)  # (B, 2H, 2H)
