@@ -31,16 +31,25 @@ def doc_of(out: Path) -> dict:
 
 
 def check_against_torch(
-    doc: dict, model: CharModel, text: str, truncate: int | None = None
+    doc: dict,
+    model: CharModel,
+    text: str,
+    truncate: int | None = None,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
 ) -> None:
+    """The document's loss, gradients (h0, c0 too) and dL/dh_t, dL/dc_t equal torch's;
+    ``h0``, ``c0`` (L, H) the initial state (default zeros)."""
     idx = model.encode(text)
     x, y = idx[None, :-1], idx[None, 1:]
-    loss, _, grads = module_run(model, x, y, truncate=truncate)
+    s0 = None if h0 is None else h0[:, None]  # (L, 1, H)
+    c0_ = None if c0 is None else c0[:, None]
+    loss, _, grads = module_run(model, x, y, h0=s0, c0=c0_, truncate=truncate)
     assert abs(doc["loss"] - loss) <= 1e-12 * abs(loss)
     for name, g in grads.items():
         got = np.asarray(doc["grads"][name])
         assert rel(got, g[:, 0] if name in ("h0", "c0") else g) <= 1e-10, name
-    loop = loop_run(model, x, y, truncate=truncate)  # dL/dh_t, every layer and step
+    loop = loop_run(model, x, y, s0, c0_, truncate=truncate)  # dL/dh_t, every layer and step
     for k, row in enumerate(doc["dh"]):
         for t, dh in enumerate(row, start=1):
             assert rel(np.asarray(dh), loop.h[k][t].grad[0]) <= 1e-10, (k, t)
@@ -144,6 +153,41 @@ def test_large_input_turns_heavy_parts_off(tmp_path, capsys, monkeypatch):
     check_against_torch(doc, ref, "hello")
 
 
+def test_initial_state_from_a_file_or_a_seed(tmp_path, capsys):
+    """--h0 / --c0 from .npy, .safetensors or random:SEED, on rnn and dissect: the document's
+    loss and every gradient equal torch's with that initial state."""
+    model = CharModel.init(ModelConfig("lstm", tuple("helo"), 3, 2), seed=4)
+    ckpt = tmp_path / "m.safetensors"
+    checkpoint.save(model, ckpt)
+    rng = np.random.default_rng(9)
+    h0, c0 = rng.normal(size=(2, 3)), rng.normal(size=(2, 1, 3))  # c0 in torch's batch-1 shape
+    np.save(tmp_path / "h0.npy", h0)
+    save_file({"c0": c0, "other": np.zeros(2)}, str(tmp_path / "state.safetensors"))
+    out = tmp_path / "a"
+    argv = ["dissect", str(ckpt), "--text", "hello", "--h0", str(tmp_path / "h0.npy"),
+            "--c0", str(tmp_path / "state.safetensors"), "--out", str(out)]  # fmt: skip
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    doc = doc_of(out)
+    check_against_torch(doc, model, "hello", h0=h0, c0=c0[:, 0])
+    assert doc["initial_state"]["h0"] == {"from": str(tmp_path / "h0.npy"), "value": h0.tolist()}
+    assert doc["initial_state"]["c0"]["value"] == c0[:, 0].tolist()
+    assert "initial state: h0 from " in stdout
+
+    seeded = []
+    for d in ("b", "c"):  # random:SEED: the same state every time, h0 and c0 different
+        argv = ["rnn", "--cell", "lstm", "--layers", "2", "--text", "hello", "--h0", "random:5",
+                "--c0", "random:5", "--out", str(tmp_path / d)]  # fmt: skip
+        assert run_cli(argv, capsys)[0] == 0
+        seeded.append(doc_of(tmp_path / d))
+    assert seeded[0] == seeded[1]
+    s = seeded[0]["initial_state"]
+    h, c = np.array(s["h0"]["value"]), np.array(s["c0"]["value"])
+    assert h.shape == c.shape == (2, 3) and np.abs(h).max() <= 1 and not np.allclose(h, c)
+    fresh = CharModel.init(ModelConfig("lstm", tuple("helo"), 3, 2), seed=0)
+    check_against_torch(seeded[0], fresh, "hello", h0=h, c0=c)
+
+
 def _bad_files(tmp_path: Path) -> dict[str, Path]:
     shapes = dict(HELLO.params)
     wrong = {**shapes, "head.weight": np.zeros((4, 5))}
@@ -155,6 +199,12 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         save_file(arrays, str(out[name]), metadata=meta)
     out["good"] = tmp_path / "good.safetensors"
     checkpoint.save(HELLO, out["good"])
+    for name, a in (("h0bad", np.zeros(3)), ("h0nan", np.full((1, 3), np.nan)),
+                    ("h0obj", np.array([{"a": 1}], dtype=object))):  # fmt: skip
+        out[name] = tmp_path / f"{name}.npy"
+        np.save(out[name], a, allow_pickle=True)
+    out["txt"] = tmp_path / "h0.txt"
+    out["txt"].write_text("0 0 0")
     return out
 
 
@@ -175,6 +225,15 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         (["rnn", "--clip", "-1"], "--clip"),
         (["rnn", "--truncate", "0"], "--truncate"),
         (["rnn", "--seed", "-2"], "--seed"),
+        (["rnn", "--h0", "{h0bad}"], "shape (3,); this model needs (L, H) = (1, 3)"),
+        (["rnn", "--h0", "{h0nan}"], "NaN"),
+        (["rnn", "--h0", "{h0obj}"], "not a plain numeric .npy"),
+        (["rnn", "--h0", "{txt}"], "not a .npy or .safetensors file"),
+        (["rnn", "--h0", "{missing}"], "--h0"),
+        (["rnn", "--h0", "{good}"], "none named 'h0'"),
+        (["rnn", "--h0", "random:x"], "whole number"),
+        (["rnn", "--c0", "random:1"], "--c0 is the cell state of an LSTM"),
+        (["dissect", "{good}", "--text", "hello", "--h0", "{h0bad}"], "shape (3,)"),
         (["dissect", "{missing}", "--text", "hello"], "does not exist"),
         (["dissect", "{good}"], "--text"),
         (["flow", "--hidden", "0"], "--hidden"),

@@ -39,6 +39,7 @@ examples:
   rnn-dissect rnn --cell lstm --layers 2 --out /tmp/lstm
   rnn-dissect rnn --text "hello world" --hidden 8 --truncate 3 --json
   rnn-dissect rnn --weights W.safetensors --text hello --out DIR
+  rnn-dissect rnn --cell lstm --h0 random:1 --c0 c0.npy  start from a given state
 
 The output directory holds regenerated output: graph.svg, walkthrough.html and
 dissection.json are overwritten on every run (other files in it are left alone).
@@ -76,6 +77,17 @@ def add_run_flags(p: argparse.ArgumentParser, default_out: str) -> None:
     )
     p.add_argument(
         "--max-lag", type=int, metavar="N", help="compute the lag matrix up to N steps back only"
+    )
+    p.add_argument(
+        "--h0",
+        metavar="FILE|random:SEED",
+        help="initial hidden state, (L, H): a .npy or .safetensors file, or random:SEED "
+        "(uniform in [-1, 1]); default zeros",
+    )
+    p.add_argument(
+        "--c0",
+        metavar="FILE|random:SEED",
+        help="initial cell state of an LSTM, (L, H), as --h0; default zeros",
     )
     p.add_argument(
         "--out",
@@ -128,6 +140,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "lr": args.lr,
         "optimizer": args.optimizer,
         "max_lag": args.max_lag,
+        "h0": args.h0,
+        "c0": args.c0,
         "as_json": args.json,
     }
 

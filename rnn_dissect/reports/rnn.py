@@ -23,6 +23,7 @@ from rnn_dissect.render import bptt_walkthrough
 from rnn_dissect.render import graph as render_graph
 from rnn_dissect.render.numbers import num
 from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights.state import read_state
 
 __all__ = [
     "check_text",
@@ -147,11 +148,14 @@ def dissect_and_write(
     lr: float = 0.1,
     optimizer: str = "sgd",
     max_lag: int | None = None,
+    h0: str | None = None,
+    c0: str | None = None,
     as_json: bool = False,
 ) -> int:
     """Dissect ``text`` (inputs ``text[:-1]``, targets ``text[1:]``) with ``model``, print the
     summary (or, with ``as_json``, the document to stdout and the rest to stderr) and write
-    the three files into ``out``; returns the exit code."""
+    the three files into ``out``; returns the exit code. ``h0`` / ``c0``: the initial state,
+    as :func:`rnn_dissect.weights.state.read_state` reads it (default zeros)."""
     check_text(text)
     if not (np.isfinite(lr) and lr > 0):
         raise UserError(f"--lr {lr} must be a positive number")
@@ -159,16 +163,28 @@ def dissect_and_write(
         raise UserError(f"--clip {clip} must be a positive number (or omitted for no clipping)")
     if optimizer not in OPTIMIZERS:
         raise UserError(f"unknown --optimizer {optimizer!r}; choose sgd or adagrad")
+    cfg = model.config
+    if c0 is not None and cfg.cell != "lstm":
+        raise UserError(f"--c0 is the cell state of an LSTM; this model is a {cfg.cell}: drop --c0")
+    L, H = cfg.num_layers, cfg.hidden_size
+    init = {k: read_state(v, f"--{k}", L, H) for k, v in (("h0", h0), ("c0", c0)) if v is not None}
     kw, notes = plan(model, len(text) - 1, max_lag)
-    d = dissect_text(model, text, truncate=truncate, lr=lr, optimizer=optimizer, clip=clip, **kw)
+    d = dissect_text(
+        model, text, truncate=truncate, lr=lr, optimizer=optimizer, clip=clip, **init, **kw
+    )
     doc = d.to_dict()
+    sources = {k: v for k, v in (("h0", h0), ("c0", c0)) if v is not None}
+    if init:  # where the initial state came from, and its values
+        doc["initial_state"] = {k: {"from": sources[k], "value": a.tolist()} for k, a in init.items()}
     doc["notes"] = notes
     text_json = dissection.dumps(doc)
     log = sys.stderr if as_json else sys.stdout
     if as_json:
         sys.stdout.write(text_json)
     else:
-        print(summary(d, text), file=log)
+        given = ", ".join(f"{k} from {v}" for k, v in sources.items())
+        print(summary(d, text) + (f"\ninitial state: {given} (else zeros)" if given else ""),
+              file=log)  # fmt: skip
     write(out, d, text, text_json, notes, log)
     return 0
 
