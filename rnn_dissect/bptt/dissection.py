@@ -126,6 +126,11 @@ class Dissection(Generic[R]):
 
     def to_dict(self, nodes: bool = False) -> dict[str, Any]:
         """The ``dissection.json`` document as plain data (``nodes``: every graph node too)."""
+        return plain(self.to_data(nodes))
+
+    def to_data(self, nodes: bool = False) -> dict[str, Any]:
+        """:meth:`to_dict` with numpy arrays left as arrays (cheap: nothing is converted);
+        the explorer packs them as binary instead of writing every float as text."""
         run = self.run
         doc: dict[str, Any] = {
             "format": FORMAT,
@@ -171,7 +176,7 @@ class Dissection(Generic[R]):
             doc["gates"] = self.gates
         if nodes:
             doc["nodes"] = run.graph.to_dict(run.graph.reachable(run.loss))
-        return plain(doc)
+        return doc
 
     def to_json(self, nodes: bool = False) -> str:
         """:meth:`to_dict` as the deterministic text :func:`rnn_dissect.document.dumps` writes."""

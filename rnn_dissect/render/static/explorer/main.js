@@ -1,0 +1,150 @@
+// The explorer: mount(root, data, host) builds every view from one explore.json document.
+// host.recompute(text) → Promise<data> runs new text (server, widget); without it the page is
+// an export and the text box is read-only. Views talk through one bus; no globals.
+import { createBus, el } from "./dom.js";
+import { createAnswers } from "./answers.js";
+import { createCarry } from "./carry.js";
+import { createFlow } from "./flow.js";
+import { createGraph } from "./graph.js";
+import { createInspector } from "./inspector.js";
+import { createLegend } from "./legend.js";
+import { createMemory } from "./memory.js";
+import { createNeurons } from "./neurons.js";
+import { createParams } from "./params.js";
+import { createStepper } from "./stepper.js";
+import { unpack } from "./tensor.js";
+import { createWeights } from "./weights.js";
+
+function buildModel(data) {
+  const doc = unpack(data);
+  const D = doc.dissection;
+  const nodes = new Map(D.nodes.map((n) => [n.id, n]));
+  const children = new Map();
+  for (const n of D.nodes)
+    for (const p of new Set(n.parents)) {
+      if (!children.has(p)) children.set(p, []);
+      children.get(p).push(n);
+    }
+  return {
+    data: doc, doc: D, layout: doc.layout, nodes, children, palette: doc.palette,
+    decades: doc.decades, vocab: D.config.vocab, parts: D.parts || null,
+    autoExpand: D.config.steps > 1,
+  };
+}
+
+function summary(D) {
+  const c = D.config;
+  return `${c.cell.toUpperCase()} · H ${c.hidden_size} · ${c.num_layers} layer${c.num_layers > 1 ? "s" : ""} · vocabulary ${c.vocab.length} · T ${c.steps} · float64`;
+}
+
+function header(model, host, text, onRun) {
+  const D = model.doc;
+  const canRun = !!(host && host.recompute);
+  const input = el("input", {
+    type: "text", "data-testid": "text-input", value: text, spellcheck: "false", autocomplete: "off",
+    maxlength: model.data.source.max_chars, "aria-label": "text to dissect",
+    readonly: !canRun, title: canRun ? "type a text and press Enter" : "an exported page: run rnn-dissect explore to dissect new text",
+  });
+  const status = el("span", { class: "status", "data-testid": "status", role: "status" },
+    canRun ? "Enter runs it" : "exported page (read-only)");
+  const form = el("form", { class: "textform", onsubmit: (e) => { e.preventDefault(); if (canRun) onRun(input.value, status); } },
+    el("label", { class: "lab" }, "text"), input,
+    canRun ? el("button", { type: "submit", "data-testid": "run" }, "dissect") : "");
+  const loss = el("b", { "data-testid": "loss", title: String(D.loss), "data-value": String(D.loss) }, Number(D.loss).toPrecision(8));
+  const src = model.data.source;
+  return {
+    root: el("header", { class: "rde-top" },
+      el("div", { class: "brand" }, "rnn-dissect ", el("span", {}, "explorer")),
+      form, status,
+      el("div", { class: "summary", title: src.label || "" }, summary(D)),
+      el("div", { class: "lossbox", title: "mean cross-entropy over the T predictions" }, "loss ", loss)),
+    input, status,
+  };
+}
+
+export function mount(root, data, host = {}) {
+  let current = data;
+  function build(d, focus) {
+    const model = buildModel(d);
+    const bus = createBus();
+    const graph = createGraph(model, bus);
+    const params = createParams(model, bus);
+    const inspector = createInspector(model, bus);
+    const stepper = createStepper(model.doc.frames || [], model.nodes, bus);
+    const panels = [
+      { key: "q1", label: "1 · how gradients flow back", view: createFlow(model, bus) },
+      { key: "q2", label: "2 · how the weights update", view: createWeights(model, bus) },
+      { key: "q3", label: "3 · what forward keeps", view: createMemory(model, bus) },
+      { key: "q4", label: "4 · what backward carries", view: createCarry(model, bus) },
+    ];
+    if (model.data.neurons) panels.push({ key: "neurons", label: "neurons", view: createNeurons(model, bus) });
+    const answers = createAnswers(panels, bus);
+    const top = header(model, host, model.data.text, run);
+    bus.on("select", (id) => {
+      graph.select(id);
+      params.mark("is-selected", id ? [id] : []);
+    });
+    bus.on("frame", (f) => {
+      graph.showFrame(f);
+      params.mark("is-param", f ? f.params : []);
+    });
+    bus.on("highlight", (cls, ids, edges) => {
+      graph.highlight(cls, ids, edges);
+      params.mark(cls, ids);
+    });
+    bus.on("goto-frame", (i) => stepper.go(i));
+    const notes = (model.data.notes || []).map((n) => el("p", { class: "note" }, n));
+    const app = el("div", { class: "rde", tabindex: -1 },
+      top.root,
+      el("div", { class: "rde-main" },
+        el("div", { class: "rde-left" },
+          el("div", { class: "rde-stage" }, params.root, el("div", { class: "rde-canvas" }, graph.svg, graph.tools)),
+          createLegend(model), stepper.root, ...notes, answers.root),
+        inspector.root));
+    root.replaceChildren(app);
+    graph.render();
+    graph.fit();
+    requestAnimationFrame(() => graph.fit());
+    const onKey = (e) => {
+      const tag = (e.target && e.target.tagName) || "";
+      if (/INPUT|TEXTAREA|SELECT/.test(tag) || e.ctrlKey || e.metaKey || e.altKey) return;
+      let done = stepper.key(e);
+      if (!done) {
+        done = true;
+        if (e.key === "+" || e.key === "=") graph.zoomBy(1.25);
+        else if (e.key === "-") graph.zoomBy(0.8);
+        else if (e.key === "0") graph.fit(true);
+        else if (e.key === "Escape") bus.emit("select", null);
+        else done = false;
+      }
+      if (done) e.preventDefault();
+    };
+    (host.keyTarget === "root" ? app : document).addEventListener("keydown", onKey);
+    if (focus) {
+      top.input.focus();
+      top.input.setSelectionRange(top.input.value.length, top.input.value.length);
+    }
+    return () => (host.keyTarget === "root" ? app : document).removeEventListener("keydown", onKey);
+  }
+  let teardown = build(current, false);
+
+  function run(text, status) {
+    status.textContent = "dissecting…";
+    status.className = "status busy";
+    const t0 = performance.now();
+    host.recompute(text).then(
+      (d) => {
+        current = d;
+        teardown();
+        teardown = build(current, true);
+        const s = root.querySelector('[data-testid="status"]');
+        if (s) s.textContent = `dissected in ${Math.round(performance.now() - t0)} ms`;
+      },
+      (err) => {
+        status.textContent = String((err && err.message) || err);
+        status.className = "status error";
+      },
+    );
+  }
+  return { update(d) { current = d; teardown(); teardown = build(current, false); } };
+}

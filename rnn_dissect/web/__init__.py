@@ -1,0 +1,1 @@
+"""The explorer's local server (:mod:`.server`) and notebook widget (:mod:`.widget`)."""
