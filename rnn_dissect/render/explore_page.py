@@ -9,7 +9,7 @@ the notebook widget (anywidget's ``_esm``). The modules keep to a small syntax s
 a few lines: ``import { a, b } from "./x.js";`` on one line, and ``export function|const|class``.
 
 :func:`page` is the HTML: the stylesheet, the data as ``<script type="application/json">``
-(``</`` written ``<\\/`` so no text can end the script early), the bundle, and a boot line.
+(``<`` written ``\\u003c`` so no text can end the script early), the bundle, and a boot line.
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ def css() -> str:
 
 
 def _script_json(text: str) -> str:
-    """JSON text safe inside ``<script>``: nothing in it can close the element."""
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    """JSON text safe inside ``<script>``: ``<``, ``>`` and ``&`` (which JSON allows only
+    inside strings) written as ``\\u003c`` … as Django's json_script does, so no text can
+    close the element or open a comment."""
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 _BOOT = """
