@@ -57,24 +57,38 @@ def register(subparsers: Any) -> None:
         help="a trained model, or a directory with a saved dissection (default: fresh weights)",
     )
     text = p.add_mutually_exclusive_group()
-    text.add_argument("--text", help='the text: inputs text[:-1], targets text[1:] (default "hello")')
-    text.add_argument("--text-file", type=Path, metavar="FILE", help="read the text from a UTF-8 file")
+    text.add_argument(
+        "--text", help='the text: inputs text[:-1], targets text[1:] (default "hello")'
+    )
+    text.add_argument(
+        "--text-file", type=Path, metavar="FILE", help="read the text from a UTF-8 file"
+    )
     p.add_argument("--cell", help="fresh weights: rnn, lstm or gru (default rnn)")
     p.add_argument("--hidden", type=int, help="fresh weights: hidden size H (default 3)")
     p.add_argument("--layers", type=int, help="fresh weights: stacked layers L (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="fresh weights: initialisation seed (default 0)")
-    p.add_argument("--neurons", metavar="DIR", help="a `rnn-dissect neurons` output directory: its rankings")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="fresh weights: initialisation seed (default 0)"
+    )
+    p.add_argument(
+        "--neurons", metavar="DIR", help="a `rnn-dissect neurons` output directory: its rankings"
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    p.add_argument("--export", type=Path, metavar="FILE.html", help="write one self-contained page and exit")
+    p.add_argument(
+        "--export", type=Path, metavar="FILE.html", help="write one self-contained page and exit"
+    )
     one_line_errors(p)
     p.set_defaults(func=run)
 
 
 def _read_text(path: Path) -> str:
     if not path.is_file():
-        raise UserError(f"--text-file {path} {'is a directory' if path.is_dir() else 'does not exist'}; pass a UTF-8 text file")
+        raise UserError(
+            f"--text-file {path} {'is a directory' if path.is_dir() else 'does not exist'}; pass a UTF-8 text file"
+        )
     try:
         with path.open(encoding="utf-8", newline="") as f:
             text = f.read(MAX_T + 2)

@@ -108,10 +108,16 @@ _CELLS: dict[str, dict[str, Any]] = {
         },
     },
 }
-_HEAD: dict[str, Any] = {"size": (0, 104), "slots": {"logits": (0, 80), "loss": (-14, 28), "y": (34, 28), "p": (0, 28)}}
+_HEAD: dict[str, Any] = {
+    "size": (0, 104),
+    "slots": {"logits": (0, 80), "loss": (-14, 28), "y": (34, 28), "p": (0, 28)},
+}
 _INPUT: dict[str, Any] = {"size": (0, 52), "slots": {"x": (0, 26)}}
 _START = {"width": 84}  # column 0: the initial states, on their lanes
-_TAIL: dict[str, Any] = {"width": 188, "slots": {"loss_sum": (52, 28), "loss_scale": (52, 80), "loss": (138, 28)}}
+_TAIL: dict[str, Any] = {
+    "width": 188,
+    "slots": {"loss_sum": (52, 28), "loss_scale": (52, 80), "loss": (138, 28)},
+}
 _SIZES = {
     "x": (34, 34),
     "y": (30, 26),

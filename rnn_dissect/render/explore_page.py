@@ -28,8 +28,10 @@ _OTHER = re.compile(r"^\s*(import|export)\b(?! \{[^}]*\} from \"\./)", re.M)
 
 
 def _source(name: str) -> str:
-    return resources.files("rnn_dissect.render").joinpath("static", "explorer", name).read_text(
-        encoding="utf-8"
+    return (
+        resources.files("rnn_dissect.render")
+        .joinpath("static", "explorer", name)
+        .read_text(encoding="utf-8")
     )
 
 
@@ -106,7 +108,7 @@ def page(data_json: str, api: dict[str, Any] | None = None) -> str:
     """The HTML page around ``data_json`` (an explore.json document as text)."""
     return "".join(
         [
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n",
+            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n',
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
             "<title>rnn-dissect explorer</title>\n",
             f"<style>\nbody{{margin:0}}\n{css()}</style>\n</head><body>\n",

@@ -120,7 +120,11 @@ def model_data(
     T = len(text) - 1
     S = 2 * cfg.hidden_size if cfg.cell == "lstm" else cfg.hidden_size
     svd = T * cfg.num_layers * S**3 <= JACOBIAN_WORK
-    notes = [] if svd else [f"Jacobian singular values are skipped at this size (T·L·S³ > {JACOBIAN_WORK:,})."]
+    notes = (
+        []
+        if svd
+        else [f"Jacobian singular values are skipped at this size (T·L·S³ > {JACOBIAN_WORK:,})."]
+    )
     d = dissect_text(model, text, step_grads=False, jacobians=svd, keep_jacobians=False)
     view = None if neurons is None else neurons_view(d, text, neurons)
     return explore_data(d, text, title=title, source=source, neurons=view, notes=notes)
@@ -183,7 +187,9 @@ def document_data(doc: dict[str, Any], title: str | None = None) -> dict[str, An
 
     def char(nid: str) -> str:
         v = np.asarray(by_id[nid]["value"]).ravel() if nid in by_id else np.array([])
-        return vocab[int(v[0])] if v.size and v.dtype.kind in "iu" and int(v[0]) < len(vocab) else "?"
+        return (
+            vocab[int(v[0])] if v.size and v.dtype.kind in "iu" and int(v[0]) < len(vocab) else "?"
+        )
 
     text = "".join(char(f"t{t}.x") for t in range(1, T + 1)) + char(f"t{T}.y")
     cell = str(doc["config"].get("cell", doc.get("model", "rnn")))

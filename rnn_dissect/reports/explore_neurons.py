@@ -71,7 +71,9 @@ def from_neurons_dir(directory: str | Path, top: int = TOP) -> dict[str, Any]:
     """The rankings of a ``rnn-dissect neurons`` output directory (its ``neurons.json``)."""
     path = Path(directory) / "neurons.json"
     if not path.is_file():
-        raise UserError(f"{directory} has no neurons.json; pass the --out directory of rnn-dissect neurons")
+        raise UserError(
+            f"{directory} has no neurons.json; pass the --out directory of rnn-dissect neurons"
+        )
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         info = doc.get("feature_info", {})

@@ -58,14 +58,20 @@ class Session:
         """The page's data for ``text`` (default: the session's own text)."""
         if self.page is not None:
             if text is not None and text != self.page.get("text"):
-                raise UserError("this page was opened from a saved dissection; it cannot run new text")
+                raise UserError(
+                    "this page was opened from a saved dissection; it cannot run new text"
+                )
             return self.page
         text = self.text if text is None else check_text(text)
         if text == self.text and self._first is not None:
             return self._first
         model = self.model_for(text)
-        source = {"kind": "fresh" if self.fresh else "checkpoint", "label": self.label,
-                  "recompute": True, "max_chars": MAX_T + 1}
+        source = {
+            "kind": "fresh" if self.fresh else "checkpoint",
+            "label": self.label,
+            "recompute": True,
+            "max_chars": MAX_T + 1,
+        }
         data = model_data(model, text, source=source, neurons=self.neurons)
         if text == self.text:
             self._first = data
@@ -96,7 +102,9 @@ def _page_dir(path: Path) -> dict[str, Any] | None:
         try:
             doc = json.loads((path / "dissection.json").read_text(encoding="utf-8"))
         except ValueError:
-            raise UserError(f"{path / 'dissection.json'} is not valid JSON; write it again") from None
+            raise UserError(
+                f"{path / 'dissection.json'} is not valid JSON; write it again"
+            ) from None
         if not isinstance(doc, dict) or "nodes" not in doc:
             raise UserError(
                 f"{path / 'dissection.json'} has no nodes (rnn and dissect write it without them); "
@@ -131,10 +139,14 @@ def open_source(
         return Session(t, fresh=(cell, H, L, seed), label=f"fresh weights, seed {seed}")
     path = Path(source)
     if not path.exists():
-        raise UserError(f"{path} does not exist; pass a run directory, a checkpoint or a dissection directory")
+        raise UserError(
+            f"{path} does not exist; pass a run directory, a checkpoint or a dissection directory"
+        )
     for flag, value in (("--cell", cell), ("--hidden", hidden), ("--layers", layers)):
         if value is not None:
-            raise UserError(f"{flag} is for fresh weights; {path} already fixes the model: drop {flag}")
+            raise UserError(
+                f"{flag} is for fresh weights; {path} already fixes the model: drop {flag}"
+            )
     if path.is_dir() and not (path / "model.safetensors").is_file():
         page = _page_dir(path)
         if page is None:

@@ -62,7 +62,9 @@ class Explorer(ThreadingHTTPServer):
         self.port = int(self.server_address[1])
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.port}/?token={self.token}"
-        allowed = {host, "127.0.0.1", "localhost", "[::1]"} | ({f"[{host}]"} if ":" in host else set())
+        allowed = {host, "127.0.0.1", "localhost", "[::1]"} | (
+            {f"[{host}]"} if ":" in host else set()
+        )
         self.hosts = {f"{h}:{self.port}" for h in allowed}
 
 
@@ -96,11 +98,15 @@ class _Handler(BaseHTTPRequestHandler):
         """The path, once the Host header and the token have been checked."""
         host = self.headers.get("Host", "")
         if host not in self.server.hosts:
-            raise _RefusedError(403, f"forbidden: unexpected Host {host[:60]!r}; open the URL the server printed")
+            raise _RefusedError(
+                403, f"forbidden: unexpected Host {host[:60]!r}; open the URL the server printed"
+            )
         url = urlsplit(self.path)
         token = parse_qs(url.query).get("token", [""])[0]
         if not hmac.compare_digest(token.encode(), self.server.token.encode()):
-            raise _RefusedError(403, "forbidden: this explorer needs the token it printed at start (…/?token=…)")
+            raise _RefusedError(
+                403, "forbidden: this explorer needs the token it printed at start (…/?token=…)"
+            )
         return url.path
 
     def _handle(self, method: str) -> None:
@@ -114,7 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "POST" and path == "/api/dissect":
                 self._json(200, dumps(self._compute(self._text())))
             else:
-                raise _RefusedError(404 if method == "GET" else 405, f"no {method} {path[:80]} here")
+                raise _RefusedError(
+                    404 if method == "GET" else 405, f"no {method} {path[:80]} here"
+                )
         except _RefusedError as e:
             self._error(e.status, str(e))
         except UserError as e:
@@ -163,13 +171,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("DELETE")
 
 
-def start(session: Session, host: str = "127.0.0.1", port: int = 0) -> tuple[Explorer, threading.Thread]:
+def start(
+    session: Session, host: str = "127.0.0.1", port: int = 0
+) -> tuple[Explorer, threading.Thread]:
     """Serve ``session`` from a background thread; returns the server (``.url``) and the
     thread. Stop with ``server.shutdown(); server.server_close()``."""
     try:
         server = Explorer(session, host, port)
     except OSError as e:
-        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); choose another --port") from None
+        raise UserError(
+            f"cannot listen on {host}:{port} ({e.strerror}); choose another --port"
+        ) from None
     thread = threading.Thread(target=server.serve_forever, name="rnn-dissect-explorer", daemon=True)
     thread.start()
     return server, thread

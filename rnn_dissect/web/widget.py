@@ -131,12 +131,19 @@ def explore(
         from rnn_dissect.reports.explore import check_text
         from rnn_dissect.reports.explore_session import default_text
 
-        t = check_text(default_text(model.config.vocab) if text is None else text, model.config.vocab)
+        t = check_text(
+            default_text(model.config.vocab) if text is None else text, model.config.vocab
+        )
         return cls(Session(t, model=model, label="a model", neurons={}))
     source = None if model is None else str(model)
     return cls(
         open_source(
-            source, text=text, cell=cell, hidden=hidden, layers=layers, seed=seed,
+            source,
+            text=text,
+            cell=cell,
+            hidden=hidden,
+            layers=layers,
+            seed=seed,
             neurons_dir=neurons,
         )
     )
