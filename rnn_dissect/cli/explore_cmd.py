@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     session.data()  # the first page's data, computed before the URL is shown
     server, thread = start(session, args.host, args.port)
     with contextlib.suppress(ValueError):
-        if not ipaddress.ip_address(server.server_address[0]).is_loopback:
+        if not ipaddress.ip_address(str(server.server_address[0])).is_loopback:
             print(
                 f"note: listening on {args.host}: other machines can reach it (they still need the token)",
                 file=sys.stderr,

@@ -32,6 +32,22 @@ function buildModel(data) {
   };
 }
 
+// The server's own checks (reports/explore.py check_text), made before sending: a text the
+// model cannot take gets its one-line reason here, without a failed request.
+function precheck(text, model) {
+  const src = model.data.source;
+  if ([...text].length < 2) return "type at least two characters: one input and one target to predict";
+  if ([...text].length > src.max_chars)
+    return `the text has ${[...text].length} characters; the explorer takes at most ${src.max_chars} (T ≤ ${src.max_chars - 1} steps): shorten it`;
+  if (src.kind === "checkpoint") {
+    const vocab = new Set(model.vocab);
+    const missing = [...new Set([...text].filter((c) => !vocab.has(c)))].sort();
+    if (missing.length)
+      return `${missing.length} character(s) are not in the model's vocabulary (${JSON.stringify(missing.join("").slice(0, 20))}); type only characters it was trained on`;
+  }
+  return null;
+}
+
 function summary(D) {
   const c = D.config;
   return `${c.cell.toUpperCase()} · H ${c.hidden_size} · ${c.num_layers} layer${c.num_layers > 1 ? "s" : ""} · vocabulary ${c.vocab.length} · T ${c.steps} · float64`;
@@ -79,7 +95,13 @@ export function mount(root, data, host = {}) {
     ];
     if (model.data.neurons) panels.push({ key: "neurons", label: "neurons", view: createNeurons(model, bus) });
     const answers = createAnswers(panels, bus);
-    const top = header(model, host, model.data.text, run);
+    const top = header(model, host, model.data.text, (text, status) => {
+      const bad = precheck(text, model);
+      if (bad) {
+        status.textContent = bad;
+        status.className = "status error";
+      } else run(text, status);
+    });
     bus.on("select", (id) => {
       graph.select(id);
       params.mark("is-selected", id ? [id] : []);
@@ -94,7 +116,7 @@ export function mount(root, data, host = {}) {
     });
     bus.on("goto-frame", (i) => stepper.go(i));
     const notes = (model.data.notes || []).map((n) => el("p", { class: "note" }, n));
-    const app = el("div", { class: "rde", tabindex: -1 },
+    const app = el("div", { class: host.embedded ? "rde embedded" : "rde", tabindex: -1 },
       top.root,
       el("div", { class: "rde-main" },
         el("div", { class: "rde-left" },

@@ -1,0 +1,251 @@
+"""The explorer in Debian's Chromium: typing text gives `rnn-dissect dissect`'s loss, every
+frame can be walked, a clicked node shows exactly the JSON's numbers, typed markup stays
+text, the server refuses requests without its token, the exported page works with every
+network request blocked, the notebook widget's module runs — and no console errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from browser import browser, needs_chromium
+
+from rnn_dissect.cli import main
+from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.reports import explore as ex
+from rnn_dissect.reports.explore_session import Session, open_source
+from rnn_dissect.weights import checkpoint
+
+pytestmark = needs_chromium
+MODEL = CharModel.init(ModelConfig("lstm", tuple("helo wrdt"), 3, 2), seed=1)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    data = ex.model_data(MODEL, "hello world")
+    path = ex.export_html(data, tmp_path_factory.mktemp("export") / "page.html")
+    return path, data
+
+
+def open_page(b, url, offline=False):
+    """A 1400×900 page at ``url``; returns (page, console errors, requested URLs)."""
+    ctx = b.new_context(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    requests: list[str] = []
+    if offline:  # every request but the page's own file is refused
+        ctx.route(
+            "**/*",
+            lambda route: route.continue_() if route.request.url == url else route.abort(),
+        )
+    page = ctx.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    response = page.goto(url)
+    return page, errors, requests, response
+
+
+def serve(session: Session):
+    from rnn_dissect.web.server import start
+
+    server, _ = start(session)
+    return server
+
+
+def test_typed_text_gives_the_dissect_commands_loss(chromium, tmp_path, capsys):
+    ckpt = tmp_path / "m.safetensors"
+    checkpoint.save(MODEL, ckpt)
+    text = "hold the herd"
+    assert main(["dissect", str(ckpt), "--text", text, "--json", "--out", str(tmp_path / "o")]) == 0
+    want = json.loads(capsys.readouterr().out)["loss"]
+    server = serve(open_source(str(ckpt), text="hello"))
+    try:
+        page, errors, _, _ = open_page(chromium, server.url)
+        loss = page.get_by_test_id("loss")
+        before = loss.get_attribute("data-value")
+        box = page.get_by_test_id("text-input")
+        box.fill(text)
+        box.press("Enter")
+        page.wait_for_function(
+            "b => document.querySelector('[data-testid=loss]').dataset.value !== b", arg=before
+        )
+        assert float(loss.get_attribute("data-value")) == want  # every bit
+        shown = loss.inner_text()
+        assert len(shown.replace(".", "").lstrip("0")) >= 6 and abs(float(shown) - want) < 1e-7
+        # a character outside the vocabulary: one clear line, the page keeps working
+        box.fill("hello!")
+        box.press("Enter")
+        status = page.get_by_test_id("status")
+        page.wait_for_function("() => document.querySelector('[data-testid=status]').textContent.includes('vocabulary')")
+        assert "not in the model's vocabulary" in status.inner_text()
+        assert float(loss.get_attribute("data-value")) == want
+        page.get_by_test_id("step-next").click()
+        assert page.get_by_test_id("frame").inner_text() == "frame 1 / 74"  # T = 12: (12 · (2 layers + head) + 1) · 2
+        assert errors == [], errors
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_walk_every_frame_forward_then_backward(chromium, tmp_path):
+    data = ex.model_data(MODEL, "hello")  # 2 layers, T = 4: 26 frames
+    path = ex.export_html(data, tmp_path / "hello.html")
+    frames = data["dissection"]["frames"]
+    N = len(frames)
+    page, errors, _, _ = open_page(chromium, path.as_uri())
+    frame = page.get_by_test_id("frame")
+    assert frame.inner_text() == f"frame 0 / {N}"
+    assert page.get_by_test_id("step-prev").is_disabled()
+    for k, f in enumerate(frames, start=1):
+        page.keyboard.press("ArrowRight") if k % 2 else page.get_by_test_id("step-next").click()
+        assert frame.inner_text() == f"frame {k} / {N}"
+        # what the frame computes is lit on the graph: the node, or its closed cell
+        lit = page.evaluate(
+            """ids => ids.filter(id => {
+                 const g = document.querySelector(`svg [data-node-id="${id}"]`);
+                 if (g) return g.classList.contains('is-computed');
+                 const m = id.match(/^t(\\d+)\\.l(\\d+)\\./);
+                 return !!m && document.querySelector(`[data-cell="t${m[1]}.l${m[2]}"]`)
+                   .classList.contains('is-computed');
+               }).length""",
+            f["computed"],
+        )
+        assert lit == len(f["computed"]), (k, f["computed"])
+    assert page.get_by_test_id("step-next").is_disabled()
+    page.get_by_test_id("step-prev").click()
+    assert frame.inner_text() == f"frame {N - 1} / {N}"
+    assert errors == [], errors
+
+
+def test_clicked_node_shows_the_jsons_numbers(chromium, export):
+    path, data = export
+    page, errors, _, _ = open_page(chromium, path.as_uri())
+    nodes = {n["id"]: n for n in data["dissection"]["nodes"]}
+    for _ in range(5):  # to frame 5, t = 2 layer 1: its cell opens, its gates become clickable
+        page.get_by_test_id("step-next").click()
+    for nid in ("t2.l1.c", "t2.l1.f", "t2.logits", "t2.l1.h"):
+        page.locator(f'svg [data-node-id="{nid}"]').click()
+        assert page.get_by_test_id("node-id").inner_text().startswith(nid)
+        for field, testid in (("value", "node-value"), ("grad", "node-grad")):
+            titles = page.get_by_test_id(testid).locator(".num").evaluate_all(
+                "els => els.map(e => e.title)"
+            )
+            want = ex.tensor(data, nodes[nid][field]).ravel()
+            assert np.array_equal(np.array([float(t) for t in titles]), want), (nid, field)
+    assert page.locator("table[data-testid=node-saved] tr").count() >= 1
+    page.keyboard.press("Escape")
+    assert page.get_by_test_id("node-id").count() == 0
+    assert errors == [], errors
+
+
+def test_markup_in_the_text_stays_text_and_the_token_is_required(chromium):
+    server = serve(open_source(None, text="hello", cell="rnn", hidden=3))
+    try:
+        base = server.url.split("?")[0]
+        page, errors, _, response = open_page(chromium, base)
+        assert response.status == 403 and "token" in page.content()
+        page.close()
+        page, errors, _, _ = open_page(chromium, server.url)
+        evil = "<img src=x onerror=alert(1)>"
+        box = page.get_by_test_id("text-input")
+        before = page.get_by_test_id("loss").get_attribute("data-value")
+        box.fill(evil)
+        box.press("Enter")
+        page.wait_for_function(
+            "b => document.querySelector('[data-testid=loss]').dataset.value !== b", arg=before
+        )
+        assert page.locator("img").count() == 0
+        assert page.get_by_test_id("text-input").input_value() == evil
+        chars = page.locator('svg [data-node-id$=".x"] .char').evaluate_all(
+            "els => els.map(e => e.textContent)"
+        )
+        assert "".join(chars) == evil[:-1].replace(" ", "␣")  # the inputs, drawn as characters
+        assert errors == [], errors  # no alert dialog, no error
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_export_works_with_the_network_blocked(chromium, export):
+    path, data = export
+    page, errors, requests, _ = open_page(chromium, path.as_uri(), offline=True)
+    assert page.get_by_test_id("loss").get_attribute("data-value") == repr(data["dissection"]["loss"])
+    assert page.get_by_test_id("text-input").get_attribute("readonly") is not None
+    page.keyboard.press("End")
+    page.locator('svg [data-node-id="t1.l0.h"]').click()
+    for tab in ("q1", "q2", "q3", "q4"):
+        page.get_by_test_id(f"tab-{tab}").click()
+        assert page.get_by_test_id(f"panel-{tab}").is_visible()
+    page.get_by_test_id("tab-q1").click()
+    page.locator('[data-testid=lag-matrix] rect.hc[data-r="6"][data-c="2"]').hover()
+    lit = page.locator("svg .node.is-path").evaluate_all("els => els.map(e => e.dataset.nodeId)")
+    assert {"t3.l1.h", "t5.l1.h", "t7.l1.h", "t7.logits", "t7.loss"} <= set(lit)
+    page.get_by_test_id("tab-q3").click()
+    page.get_by_test_id("memory-all").check()
+    cached = page.locator("svg .node.is-cached").count()
+    assert cached >= 10
+    assert page.get_by_test_id("graph").locator("[data-node-id]").count() > 100
+    assert requests == [path.as_uri()], requests  # nothing but the page itself
+    assert errors == [], errors
+
+
+def test_widget_module_renders_and_asks_python(chromium, tmp_path):
+    from rnn_dissect.web.widget import esm
+
+    data = ex.model_data(MODEL, "hello")
+    harness = (
+        "<!DOCTYPE html><html><body><div id='w'></div><script type='module'>\n"
+        + esm().replace("export default {", "const widget = {")
+        + """
+const listeners = {};
+let value = document.getElementById("data").textContent;
+window.sent = [];
+window.model = {
+  get: (k) => value,
+  set: (v) => { value = v; },
+  on: (ev, fn) => { (listeners[ev] = listeners[ev] || []).push(fn); },
+  off: () => {},
+  send: (m) => window.sent.push(m),
+  fire: (ev, m) => (listeners[ev] || []).forEach((fn) => fn(m)),
+};
+widget.render({ model: window.model, el: document.getElementById("w") });
+</script><script type="application/json" id="data">"""
+        + ex.dumps(data).replace("<", "\\u003c")
+        + "</script></body></html>"
+    )
+    path = tmp_path / "widget.html"
+    path.write_text(harness, encoding="utf-8")
+    page, errors, _, _ = open_page(chromium, path.as_uri())
+    assert page.locator(".rde.embedded").count() == 1
+    box = page.get_by_test_id("text-input")
+    box.fill("hold")
+    box.press("Enter")
+    assert page.evaluate("window.sent") == [{"type": "dissect", "text": "hold"}]
+    reply = ex.dumps(ex.model_data(MODEL, "hold"))  # what Python would set
+    page.evaluate("v => { model.set(v); model.fire('msg:custom', {type: 'done'}); }", reply)
+    page.wait_for_function("() => document.querySelector('[data-testid=text-input]').value === 'hold'")
+    want = json.loads(reply)["dissection"]["loss"]
+    assert float(page.get_by_test_id("loss").get_attribute("data-value")) == want
+    page.get_by_test_id("text-input").press("Enter")
+    page.evaluate("() => model.fire('msg:custom', {type: 'error', error: 'one clear line'})")
+    assert page.get_by_test_id("status").inner_text() == "one clear line"
+    page.focus(".rde")
+    page.keyboard.press("ArrowRight")
+    assert page.get_by_test_id("frame").inner_text() == "frame 1 / 20"
+    assert errors == [], errors
+
+
+def test_session_for_a_saved_page_is_read_only(tmp_path):
+    d = ex.model_data(MODEL, "hello")
+    (tmp_path / "explore.json").write_text(ex.dumps(d), encoding="utf-8")
+    s = open_source(str(tmp_path))
+    assert not s.can_recompute and s.data() == json.loads(ex.dumps(d))
+
