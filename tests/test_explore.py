@@ -295,3 +295,30 @@ def test_tensor_round_trip_is_exact():
     data = ex.explore_data(dissect_text(lstm2(), "he"), "he")
     v = torch.tensor(ex.tensor(data, data["dissection"]["grads"]["rnn.weight_hh_l1"]))
     assert v.dtype == torch.float64 and v.shape == (12, 3)
+
+
+def test_big_pages_leave_cell_internals_to_the_server(monkeypatch):
+    from rnn_dissect.web.server import start
+
+    monkeypatch.setattr(ex, "NODE_FLOATS", 10)  # as if the text were long
+    session = open_source(None, text="hello", cell="lstm", hidden=3)
+    data = session.data()
+    nodes = {n["id"]: n for n in data["dissection"]["nodes"]}
+    assert nodes["t2.l0.f"]["value"] is None and nodes["t2.l0.f"]["omitted"]
+    assert nodes["t2.l0.h"]["value"] is not None  # h, c, the head and the weights stay
+    assert data["dissection"]["carry"][0][0]["dh_next"] is None  # its norm stays
+    assert data["dissection"]["carry"][0][0]["norms"]["dh_next"] >= 0
+    assert any("the server sends" in n for n in data["notes"])
+    server, _ = start(session)
+    try:
+        api = f"http://127.0.0.1:{server.port}/api/node?token={server.token}"
+        status, body, _ = _request(api, json.dumps({"text": "hello", "id": "t2.l0.f"}).encode())
+        want = dissect_text(ex.fresh_model("lstm", "hello", 3, 1), "hello").run.graph["t2.l0.f"]
+        got = json.loads(body)
+        assert status == 200 and np.array_equal(np.array(got["value"]), want.value)
+        assert np.array_equal(np.array(got["grad"]), want.grad)
+        status, body, _ = _request(api, json.dumps({"text": "hello", "id": "nope"}).encode())
+        assert status == 400 and "no node" in json.loads(body)["error"]
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -84,11 +84,15 @@ def test_typed_text_gives_the_dissect_commands_loss(chromium, tmp_path, capsys):
         box.fill("hello!")
         box.press("Enter")
         status = page.get_by_test_id("status")
-        page.wait_for_function("() => document.querySelector('[data-testid=status]').textContent.includes('vocabulary')")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=status]').textContent.includes('vocabulary')"
+        )
         assert "not in the model's vocabulary" in status.inner_text()
         assert float(loss.get_attribute("data-value")) == want
         page.get_by_test_id("step-next").click()
-        assert page.get_by_test_id("frame").inner_text() == "frame 1 / 74"  # T = 12: (12 · (2 layers + head) + 1) · 2
+        assert (
+            page.get_by_test_id("frame").inner_text() == "frame 1 / 74"
+        )  # T = 12: (12 · (2 layers + head) + 1) · 2
         assert errors == [], errors
     finally:
         server.shutdown()
@@ -135,8 +139,10 @@ def test_clicked_node_shows_the_jsons_numbers(chromium, export):
         page.locator(f'svg [data-node-id="{nid}"]').click()
         assert page.get_by_test_id("node-id").inner_text().startswith(nid)
         for field, testid in (("value", "node-value"), ("grad", "node-grad")):
-            titles = page.get_by_test_id(testid).locator(".num").evaluate_all(
-                "els => els.map(e => e.title)"
+            titles = (
+                page.get_by_test_id(testid)
+                .locator(".num")
+                .evaluate_all("els => els.map(e => e.title)")
             )
             want = ex.tensor(data, nodes[nid][field]).ravel()
             assert np.array_equal(np.array([float(t) for t in titles]), want), (nid, field)
@@ -177,7 +183,9 @@ def test_markup_in_the_text_stays_text_and_the_token_is_required(chromium):
 def test_export_works_with_the_network_blocked(chromium, export):
     path, data = export
     page, errors, requests, _ = open_page(chromium, path.as_uri(), offline=True)
-    assert page.get_by_test_id("loss").get_attribute("data-value") == repr(data["dissection"]["loss"])
+    assert page.get_by_test_id("loss").get_attribute("data-value") == repr(
+        data["dissection"]["loss"]
+    )
     assert page.get_by_test_id("text-input").get_attribute("readonly") is not None
     page.keyboard.press("End")
     page.locator('svg [data-node-id="t1.l0.h"]').click()
@@ -231,7 +239,9 @@ widget.render({ model: window.model, el: document.getElementById("w") });
     assert page.evaluate("window.sent") == [{"type": "dissect", "text": "hold"}]
     reply = ex.dumps(ex.model_data(MODEL, "hold"))  # what Python would set
     page.evaluate("v => { model.set(v); model.fire('msg:custom', {type: 'done'}); }", reply)
-    page.wait_for_function("() => document.querySelector('[data-testid=text-input]').value === 'hold'")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=text-input]').value === 'hold'"
+    )
     want = json.loads(reply)["dissection"]["loss"]
     assert float(page.get_by_test_id("loss").get_attribute("data-value")) == want
     page.get_by_test_id("text-input").press("Enter")
@@ -249,3 +259,26 @@ def test_session_for_a_saved_page_is_read_only(tmp_path):
     s = open_source(str(tmp_path))
     assert not s.can_recompute and s.data() == json.loads(ex.dumps(d))
 
+
+def test_a_big_page_fetches_a_clicked_nodes_numbers(chromium, monkeypatch):
+    monkeypatch.setattr(ex, "NODE_FLOATS", 10)  # as if the text were long
+    server = serve(open_source(None, text="hello", cell="lstm", hidden=3))
+    try:
+        page, errors, _, _ = open_page(chromium, server.url)
+        for _ in range(3):  # frame 3: t = 2, its cell opens
+            page.get_by_test_id("step-next").click()
+        page.locator('svg [data-node-id="t2.l0.f"]').click()
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=node-value] .num').length > 0"
+        )
+        titles = (
+            page.get_by_test_id("node-value")
+            .locator(".num")
+            .evaluate_all("els => els.map(e => e.title)")
+        )
+        want = server.session.node("hello", "t2.l0.f")["value"]
+        assert [float(t) for t in titles] == list(np.ravel(want))
+        assert errors == [], errors
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -91,14 +91,16 @@ const data = JSON.parse(document.getElementById("rde-data").textContent);
 const api = JSON.parse(document.getElementById("rde-api").textContent);
 const host = {};
 if (api && api.token) {
-  host.recompute = async (text) => {
-    const r = await fetch("api/dissect?token=" + encodeURIComponent(api.token), {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({text}),
+  const post = async (path, payload) => {
+    const r = await fetch(path + "?token=" + encodeURIComponent(api.token), {
+      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload),
     });
     const body = await r.json().catch(() => ({error: "the server sent no JSON (HTTP " + r.status + ")"}));
     if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
     return body;
   };
+  host.recompute = (text) => post("api/dissect", {text});
+  host.node = (text, id) => post("api/node", {text, id});
 }
 mount(document.getElementById("rde-root"), data, host);
 """

@@ -61,6 +61,7 @@ __all__ = [
     "document_data",
     "dumps",
     "explore_data",
+    "explorer_dissection",
     "export_html",
     "fresh_model",
     "model_data",
@@ -70,8 +71,10 @@ __all__ = [
 
 FORMAT, VERSION = "rnn-dissect/explore", 1
 MAX_T = 512  # time steps the explorer dissects (text of up to MAX_T + 1 characters)
-JACOBIAN_WORK = 4_000_000  # T·L·S³ above which the step Jacobians' SVDs are skipped (~50 ms)
+JACOBIAN_WORK = 20_000_000  # T·L·S³ above which the step Jacobians' SVDs are skipped (~50 ms)
+LAG_WORK = 300_000_000  # T·T·L·S² above which the lag matrices look back fewer steps
 PARTS_FLOATS = 400_000  # node floats above which per-reader gradient parts are left out
+NODE_FLOATS = 1_500_000  # node floats above which the nodes inside the cells carry no numbers
 
 
 def check_text(text: Any, vocab: Sequence[str] | None = None) -> str:
@@ -115,19 +118,37 @@ def model_data(
     when cheap, singular values are); the answers' panels need no more. ``neurons``: the
     neurons view's files (:func:`rnn_dissect.reports.explore_neurons.neurons_view`'s
     ``static``; ``{}`` for the typed text alone), None for no neurons view."""
-    check_text(text, model.config.vocab)
-    cfg = model.config
-    T = len(text) - 1
-    S = 2 * cfg.hidden_size if cfg.cell == "lstm" else cfg.hidden_size
-    svd = T * cfg.num_layers * S**3 <= JACOBIAN_WORK
-    notes = (
-        []
-        if svd
-        else [f"Jacobian singular values are skipped at this size (T·L·S³ > {JACOBIAN_WORK:,})."]
-    )
-    d = dissect_text(model, text, step_grads=False, jacobians=svd, keep_jacobians=False)
+    d, notes = explorer_dissection(model, text)
     view = None if neurons is None else neurons_view(d, text, neurons)
     return explore_data(d, text, title=title, source=source, neurons=view, notes=notes)
+
+
+def explorer_dissection(model: CharModel, text: str) -> tuple[Dissection, list[str]]:
+    """The dissection the explorer shows, and what it left out at this size: no per-step
+    weight terms or Jacobian matrices (their norms are kept); singular values while
+    T·L·S³ ≤ ``JACOBIAN_WORK``; lag matrices at most ``LAG_WORK`` // (T·L·S²) steps back."""
+    check_text(text, model.config.vocab)
+    cfg = model.config
+    T, L = len(text) - 1, cfg.num_layers
+    S = 2 * cfg.hidden_size if cfg.cell == "lstm" else cfg.hidden_size
+    notes = []
+    svd = T * L * S**3 <= JACOBIAN_WORK
+    if not svd:
+        notes.append(
+            f"Jacobian singular values are skipped at this size (T·L·S³ = {T * L * S**3:,} > "
+            f"{JACOBIAN_WORK:,}); the lag matrices are measured."
+        )
+    max_lag = None
+    if T * T * L * S * S > LAG_WORK:
+        max_lag = max(1, LAG_WORK // (T * L * S * S))
+        notes.append(
+            f"The lag matrices look back {max_lag} step(s) at most at this size "
+            f"(T²·L·S² = {T * T * L * S * S:,} > {LAG_WORK:,}); rnn-dissect rnn --max-lag goes further."
+        )
+    d = dissect_text(
+        model, text, step_grads=False, jacobians=svd, keep_jacobians=False, max_lag=max_lag
+    )
+    return d, notes
 
 
 def explore_data(
@@ -146,6 +167,25 @@ def explore_data(
     graph_nodes = run.graph.reachable(run.loss)
     doc["nodes"] = [_node(n) for n in graph_nodes]
     floats = sum(int(n.value.size) * 2 for n in graph_nodes)
+    lay = layout(doc["nodes"], cfg.cell)
+    notes = list(notes)
+    if floats > NODE_FLOATS:  # the numbers inside the cells stay on the server
+        for n in doc["nodes"]:
+            p = lay["place"].get(n["id"])
+            if p is not None and p["hidden"]:
+                n["value"] = n["grad"] = None
+                n["omitted"] = True
+        for row in doc["carry"]:  # their norms stay; the vectors are the nodes' gradients
+            for c in row:
+                for key in ("dh_direct", "dh_next", "dc_next", "computes", "dh_cut", "dc_cut"):
+                    if key in c:
+                        c[key] = None
+        if neurons is None:
+            doc.pop("gates", None)  # the gate nodes' values, read only by the neurons view
+        notes.append(
+            f"{floats:,} node numbers at this size: the nodes inside the cells carry none in this "
+            "page (h, c, the head and the weights do); the server sends a clicked node's numbers."
+        )
     if d.frames is not None:
         doc["frames"] = [_with_sent(run.graph, f) for f in d.frames]
     doc["parts"] = _parts(run, graph_nodes) if floats <= PARTS_FLOATS else None
@@ -160,7 +200,7 @@ def explore_data(
         "palette": {k.value: c for k, c in PALETTE.items()},
         "decades": DECADES,
         "dissection": doc,
-        "layout": layout(doc["nodes"], cfg.cell),
+        "layout": lay,
         "neurons": neurons,
     }
     return _pack(data)
@@ -272,7 +312,11 @@ class _Buffer:
 def _pack(data: dict[str, Any]) -> dict[str, Any]:
     buf = _Buffer()
 
+    plain = (str, int, bool, type(None))
+
     def walk(x: Any) -> Any:
+        if type(x) in plain:  # most leaves: ids, names, shapes
+            return x
         if isinstance(x, dict):
             return {str(k): walk(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
@@ -285,7 +329,10 @@ def _pack(data: dict[str, Any]) -> dict[str, Any]:
             return None
         return x
 
+    layout_ = data.pop("layout", None)  # plain ints and strings: nothing to pack
     out = walk(data)
+    if layout_ is not None:
+        out["layout"] = layout_
     raw = np.concatenate(buf.parts).tobytes() if buf.parts else b""
     out["buffer"] = base64.b64encode(raw).decode("ascii")
     return out

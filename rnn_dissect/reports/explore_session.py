@@ -17,10 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel
-from rnn_dissect.reports.explore import MAX_T, check_text, document_data, fresh_model, model_data
-from rnn_dissect.reports.explore_neurons import from_neurons_dir, tuning
+from rnn_dissect.reports.explore import (
+    MAX_T,
+    check_text,
+    document_data,
+    explore_data,
+    explorer_dissection,
+    fresh_model,
+)
+from rnn_dissect.reports.explore_neurons import from_neurons_dir, neurons_view, tuning
 from rnn_dissect.weights import checkpoint
 
 __all__ = ["MAX_HIDDEN", "MAX_LAYERS", "Session", "default_text", "open_source"]
@@ -42,6 +50,7 @@ class Session:
     label: str = ""
     neurons: dict[str, Any] | None = None  # the neurons view's files (None: no view)
     _first: dict[str, Any] | None = field(default=None, repr=False)
+    _last: tuple[str, Dissection] | None = field(default=None, repr=False)
 
     @property
     def can_recompute(self) -> bool:
@@ -65,17 +74,39 @@ class Session:
         text = self.text if text is None else check_text(text)
         if text == self.text and self._first is not None:
             return self._first
-        model = self.model_for(text)
         source = {
             "kind": "fresh" if self.fresh else "checkpoint",
             "label": self.label,
             "recompute": True,
             "max_chars": MAX_T + 1,
         }
-        data = model_data(model, text, source=source, neurons=self.neurons)
+        d, notes = explorer_dissection(self.model_for(text), text)
+        view = None if self.neurons is None else neurons_view(d, text, self.neurons)
+        data = explore_data(d, text, source=source, neurons=view, notes=notes)
+        self._last = (text, d)
         if text == self.text:
             self._first = data
         return data
+
+    def node(self, text: str, node_id: str) -> dict[str, Any]:
+        """One node's value and gradient (plain lists, exact) in the dissection of ``text``:
+        what a page too big to carry every number asks for when a node is clicked."""
+        if self.page is not None:
+            raise UserError(
+                "this page was opened from a saved dissection; it has no server-side nodes"
+            )
+        if self._last is None or self._last[0] != text:
+            self.data(text)
+        assert self._last is not None
+        graph = self._last[1].run.graph
+        if node_id not in graph:
+            raise UserError(f"no node {node_id[:60]!r} in this dissection")
+        n = graph[node_id]
+        return {
+            "id": n.id,
+            "value": n.value.tolist(),
+            "grad": None if n.grad is None else n.grad.tolist(),
+        }
 
 
 def default_text(vocab: tuple[str, ...]) -> str:

@@ -8,6 +8,8 @@ synchronous, CPU-bound numpy that an event loop would not speed up.
     GET  /?token=T                 the explorer page (page and data inline)
     GET  /explore.json?token=T     the page's data for the starting text
     POST /api/dissect?token=T      {"text": "..."} → the page's data for that text
+    POST /api/node?token=T         {"text": "...", "id": "t3.l0.a"} → that node's value and
+                                   gradient (pages too big to carry the numbers inside cells)
 
 Security, as Jupyter does it: the server binds 127.0.0.1 unless told otherwise; every request
 needs the random token (403 without it), so another website open in the same browser cannot
@@ -118,7 +120,12 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "GET" and path == "/explore.json":
                 self._json(200, dumps(self._compute(None)))
             elif method == "POST" and path == "/api/dissect":
-                self._json(200, dumps(self._compute(self._text())))
+                self._json(200, dumps(self._compute(self._body()["text"])))
+            elif method == "POST" and path == "/api/node":
+                body = self._body(("text", "id"))
+                with self.server.lock:
+                    node = self.server.session.node(body["text"], body["id"])
+                self._json(200, json.dumps(node, allow_nan=False))
             else:
                 raise _RefusedError(
                     404 if method == "GET" else 405, f"no {method} {path[:80]} here"
@@ -133,8 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             self._error(500, f"internal error ({type(e).__name__}); see the server's terminal")
 
-    def _text(self) -> str:
-        """The text of a POST body ``{"text": "..."}`` (bounded, checked)."""
+    def _body(self, keys: tuple[str, ...] = ("text",)) -> dict[str, str]:
+        """A POST body ``{"text": "...", …}`` (bounded; ``keys`` must be strings)."""
         try:
             n = int(self.headers.get("Content-Length", ""))
         except ValueError:
@@ -147,9 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise UserError('the request body must be JSON like {"text": "hello"}') from None
-        if not isinstance(body, dict) or not isinstance(body.get("text"), str):
-            raise UserError('the request body must be JSON like {"text": "hello"}')
-        return str(body["text"])
+        if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in keys):
+            want = ", ".join(f'"{k}": "..."' for k in keys)
+            raise UserError(f"the request body must be JSON like {{{want}}}")
+        return {k: str(body[k]) for k in keys}
 
     def _compute(self, text: str | None) -> dict[str, Any]:
         with self.server.lock:

@@ -38,8 +38,8 @@ export function createFlow(model, bus) {
     if (v.bound) body.append(el("p", { class: "muted" }, v.bound));
     const note = el("div", { class: "readout", "data-testid": "flow-readout" }, "Hover a cell of the lag matrix: the path from h_t to the loss at t′ lights up on the graph.");
     const carry = D.carry[layer];
-    const direct = carry.map((c) => norm(tensor(c.dh_direct)));
-    const next = carry.map((c) => norm(tensor(c.dh_next)));
+    const direct = carry.map((c) => (c.norms ? c.norms.dh_direct : norm(tensor(c.dh_direct))));
+    const next = carry.map((c) => (c.norms ? c.norms.dh_next : norm(tensor(c.dh_next))));
     const total = D.dh[layer].map((x) => norm(tensor(x)));
     const labels = Array.from({ length: T }, (_, i) => String(i + 1));
     const from = layer === L - 1 ? "head" : "layer above";

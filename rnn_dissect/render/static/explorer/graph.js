@@ -124,9 +124,11 @@ export function createGraph(model, bus_) {
     if (!r.width || !state.geo) return;
     const probe = model.autoExpand ? geometry(lay, new Set([`1:${lay.layers - 1}`]), true) : state.geo;
     const geo = state.geo;
-    const kAll = Math.min(r.width / geo.width, r.height / Math.max(geo.height, probe.height));
-    const kH = Math.min(1.25, r.height / Math.max(geo.height, probe.height));
-    const k = all ? Math.min(kAll, 1.25) : Math.max(kAll, Math.min(kH, 1.25));
+    const W = Math.max(geo.width, probe.width);
+    const Hh = Math.max(geo.height, probe.height);
+    const kAll = Math.min(r.width / W, r.height / Hh);
+    const kH = Math.min(1, r.height / Hh);
+    const k = all ? Math.min(kAll, 1.25) : Math.max(Math.min(kAll, 1.25), kH);
     pz.set(Math.max(8, (r.width - geo.width * k) / 2), Math.max(0, (r.height - geo.height * k) / 2), k);
   }
   // Pan so that cell (t, layer) — or column t — is in view; centre the graph if it fits.

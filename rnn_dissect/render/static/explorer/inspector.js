@@ -29,7 +29,17 @@ export function createInspector(model, bus) {
   let selected = null;
   let frame = null;
 
-  function showNode(n) {
+  // A node whose numbers stayed on the server (a big page): ask for them, then show it.
+  function fetchAndShow(n) {
+    if (!model.fetchNode) return showNode(n);
+    model.fetchNode(n.id).then(
+      (got) => { if (selected === n) showNode({ ...n, value: got.value, grad: got.grad, omitted: false }); },
+      (err) => { if (selected === n) showNode(n, String((err && err.message) || err)); },
+    );
+    showNode(n, "asking the server for its numbers…");
+  }
+
+  function showNode(n, status) {
     const chip = el("span", { class: "chip", style: `background:${model.palette[n.kind] || "#ccc"}` }, n.kind);
     const where = [n.t !== null ? `t = ${n.t}` : null, n.layer !== null ? `layer ${n.layer}` : null, n.op !== "leaf" ? `op ${n.op}` : "leaf"].filter(Boolean).join(" · ");
     const saved = n.saved && n.saved.length
@@ -44,6 +54,7 @@ export function createInspector(model, bus) {
         el("button", { type: "button", class: "close", title: "back to the frame (Esc)", onclick: () => bus.emit("select", null) }, "×")),
       el("div", { class: "muted", "data-testid": "node-id" }, `${n.id} · ${where}`),
       el("h4", {}, "forward"), forward(n, nodes, model.vocab),
+      n.omitted ? el("p", { class: "note" }, status || "This page does not carry the numbers of the nodes inside the cells at this size; rnn-dissect explore (the server) shows them, as does a shorter text.") : "",
       el("h4", {}, "value ", el("small", {}, stat(n.value))), numbers(n.value, "node-value"),
       el("h4", {}, "gradient dL/d(node) ", el("small", {}, stat(n.grad))), numbers(n.grad, "node-grad"),
       el("h4", {}, "backward"), backward(n, nodes, children, model.parts),
@@ -86,7 +97,8 @@ export function createInspector(model, bus) {
 
   bus.on("select", (id) => {
     selected = id && nodes.get(id) ? nodes.get(id) : null;
-    if (selected) showNode(selected);
+    if (selected && selected.omitted) fetchAndShow(selected);
+    else if (selected) showNode(selected);
     else showFrame();
   });
   bus.on("frame", (f) => {

@@ -15,7 +15,7 @@ import { createStepper } from "./stepper.js";
 import { unpack } from "./tensor.js";
 import { createWeights } from "./weights.js";
 
-function buildModel(data) {
+function buildModel(data, host) {
   const doc = unpack(data);
   const D = doc.dissection;
   const nodes = new Map(D.nodes.map((n) => [n.id, n]));
@@ -29,6 +29,7 @@ function buildModel(data) {
     data: doc, doc: D, layout: doc.layout, nodes, children, palette: doc.palette,
     decades: doc.decades, vocab: D.config.vocab, parts: D.parts || null,
     autoExpand: D.config.steps > 1,
+    fetchNode: host && host.node ? (id) => host.node(doc.text, id) : null,
   };
 }
 
@@ -81,7 +82,7 @@ function header(model, host, text, onRun) {
 export function mount(root, data, host = {}) {
   let current = data;
   function build(d, focus) {
-    const model = buildModel(d);
+    const model = buildModel(d, host);
     const bus = createBus();
     const graph = createGraph(model, bus);
     const params = createParams(model, bus);
@@ -115,13 +116,18 @@ export function mount(root, data, host = {}) {
       params.mark(cls, ids);
     });
     bus.on("goto-frame", (i) => stepper.go(i));
-    const notes = (model.data.notes || []).map((n) => el("p", { class: "note" }, n));
+    const list = model.data.notes || [];
+    const notes = list.length
+      ? el("details", { class: "notes", "data-testid": "notes" },
+          el("summary", {}, `${list.length} note${list.length > 1 ? "s" : ""} on what this page leaves out at this size`),
+          ...list.map((n) => el("p", { class: "note" }, n)))
+      : "";
     const app = el("div", { class: host.embedded ? "rde embedded" : "rde", tabindex: -1 },
       top.root,
       el("div", { class: "rde-main" },
         el("div", { class: "rde-left" },
           el("div", { class: "rde-stage" }, params.root, el("div", { class: "rde-canvas" }, graph.svg, graph.tools)),
-          createLegend(model), stepper.root, ...notes, answers.root),
+          createLegend(model), stepper.root, notes, answers.root),
         inspector.root));
     root.replaceChildren(app);
     graph.render();
