@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from rnn_dissect.train.backends import rank_from_env, world_from_env
 from rnn_dissect.train.loop import TrainConfig, open_run
 
 __all__ = ["register", "run"]
@@ -99,6 +100,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             flag, dest=dest, type=type(default), help=f"{text} (default {shown})", **kind
         )
+    p.add_argument(
+        "--backend",
+        choices=("numpy", "torch"),
+        default="numpy",
+        help="numpy: the fused float32 kernels (default); torch: PyTorch's nn.LSTM/GRU/RNN, "
+        "the same model and files (needs the torch extra; under torchrun: DistributedDataParallel)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="with --backend torch: cuda runs on the GPU (cuDNN) (default cpu)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true", help="replace the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar or samples")
@@ -108,9 +122,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 class _Live:
     """Progress bar and messages on stderr, fed by the trainer's events."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, engine: str = "numpy kernels") -> None:
         self.console = Console(stderr=True, highlight=False)
-        self.quiet = quiet
+        self.quiet, self.engine = quiet, engine
         self.progress: Progress | None = None
         self.task: Any = None
 
@@ -121,7 +135,7 @@ class _Live:
                 return
             self.console.print(
                 f"training {cfg.cell} H={cfg.hidden_size} L={cfg.num_layers}, seq {cfg.seq_len} × batch "
-                f"{cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), float32"
+                f"{cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), float32, {self.engine}"
             )
             self.progress = Progress(
                 TextColumn("step {task.completed}/{task.fields[total_txt]}"),
@@ -180,10 +194,23 @@ def run(args: argparse.Namespace) -> int:
     elif args.minutes is not None:
         settings["minutes"] = args.minutes
         time_limit = args.minutes * 60 if settings["steps"] else None
-    live = _Live(args.quiet)
+    lead = rank_from_env() == 0  # under torchrun the other ranks train silently
+    world = world_from_env()
+    engine = "numpy kernels" if args.backend == "numpy" else f"PyTorch on {args.device}"
+    if world > 1:
+        engine += f" × {world} processes (DistributedDataParallel)"
+    live = _Live(args.quiet, engine)
     out = Path(args.out)
     try:
-        trainer = open_run(out, settings, resume=args.resume, force=args.force, report=live)
+        trainer = open_run(
+            out,
+            settings,
+            resume=args.resume,
+            force=args.force,
+            report=live if lead else None,
+            backend=args.backend,
+            device=args.device,
+        )
         how = trainer.fit(time_limit)
     except KeyboardInterrupt:
         live.stop()
@@ -194,8 +221,11 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         live.stop()
-        shutil.rmtree(out / ".cache", ignore_errors=True)  # a large corpus's memory-mapped encoding
+        if lead:  # a large corpus's memory-mapped encoding
+            shutil.rmtree(out / ".cache", ignore_errors=True)
     st, cfg = trainer.state, trainer.cfg
+    if not lead:
+        return 130 if how == "interrupted" else 0
     best = (
         f"best val {st.best_val:.4f} at step {st.best_step}"
         if st.best_step >= 0
