@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from rnn_dissect import cli
-from rnn_dissect.neurons.tuning import load_unit_norms
+from rnn_dissect.train.snapshot import load_unit_norms
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights import safetensors_file as stf
 
