@@ -163,6 +163,7 @@ class Dissection(Generic[R]):
                         "singular_values": lf.singular_values,
                         "state_singular_values": lf.state_singular_values,
                         "jacobians": lf.jacobians,
+                        "blocks": lf.blocks,
                         "verdict": vars(lf.verdict),
                     }
                     for lf in self.flow.layers

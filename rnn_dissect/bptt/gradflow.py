@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnn_dissect.bptt.jacobians import input_jacobian, step_jacobian
+from rnn_dissect.bptt.jacobians import block_norms, input_jacobian, step_jacobian
 from rnn_dissect.bptt.unroll import Recording
 from rnn_dissect.bptt.verdict import Verdict, verdict
 
@@ -137,6 +137,9 @@ class LayerFlow:
     singular_values: np.ndarray | None  # (T, H) of those
     state_singular_values: np.ndarray | None  # LSTM: (T, 2H) of ∂[h;c]_t/∂[h;c]_{t-1}
     verdict: Verdict
+    # path name → (T,) spectral norm of that block of each step's Jacobian (block_norms)
+    blocks: dict[str, np.ndarray] | None = None
+    last_jacobian: np.ndarray | None = None  # (S, S): the state Jacobian at t = T, element 0
 
 
 @dataclass
@@ -171,14 +174,21 @@ def flow(
     )
     layers = []
     for k in range(L):
-        jac, sv, ssv = None, None, None
+        jac, sv, ssv, blocks, last = None, None, None, None, None
         if jacobians:
             mats = [step_jacobian(run, k, t)[0] for t in range(1, T + 1)]  # (S, S) each
             sv = np.stack([np.linalg.svd(m[:H, :H], compute_uv=False) for m in mats])  # (T, H)
             if run.cell == "lstm":
                 ssv = np.stack([np.linalg.svd(m, compute_uv=False) for m in mats])  # (T, 2H)
             jac = [m[:H, :H].copy() for m in mats] if keep_jacobians else None
+            zs = [run.graph[f"t{t}.l{k}.z"].value[0] if run.cell == "gru" else None
+                  for t in range(1, T + 1)]  # fmt: skip
+            per = [
+                block_norms(m, run.cell, H, z, s[0]) for m, z, s in zip(mats, zs, sv, strict=True)
+            ]
+            blocks = {name: np.array([p[name] for p in per]) for name in per[0]}  # (T,) each
+            last = mats[-1].copy()
         ok, chunk = reachable(run, k, max_lag)
         v = verdict(lags[k], ok if lag else None, chunk, ssv if ssv is not None else sv, why)
-        layers.append(LayerFlow(k, lags[k], jac, sv, ssv, v))
+        layers.append(LayerFlow(k, lags[k], jac, sv, ssv, v, blocks, last))
     return Flow(lags[-1], max_lag, layers)

@@ -15,7 +15,8 @@ step Jacobian) or the input weight W_ih (the input Jacobian), split into gate bl
           through time the state Jacobian is [[∂h/∂h, ∂h/∂c], [∂c/∂h, diag(f)]] with
           ∂h/∂c_{t-1} = diag(o (1 − tanh² c_t) f)
 
-Every function returns one matrix per batch element.
+Every function returns one matrix per batch element; :func:`block_norms` reads one step
+Jacobian as its paths (the LSTM's h and c blocks, the GRU's diag(z) carry).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from rnn_dissect.bptt.unroll import Recording
 
-__all__ = ["input_jacobian", "step_jacobian"]
+__all__ = ["block_norms", "input_jacobian", "step_jacobian"]
 
 
 def step_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
@@ -74,3 +75,36 @@ def _jacobian(run: Recording, layer: int, t: int, through_time: bool) -> np.ndar
     top = np.concatenate([dh, dh_dc], axis=2)  # (B, H, 2H)
     bottom = np.concatenate([dc, f * eye], axis=2)
     return np.concatenate([top, bottom], axis=1)  # (B, 2H, 2H)
+
+
+def block_norms(
+    J: np.ndarray, cell: str, H: int, z: np.ndarray | None = None, sigma_hh: float | None = None
+) -> dict[str, float]:
+    """The spectral norm ‖·‖₂ of each path through one step Jacobian J (S, S):
+
+    LSTM  ∂h_t/∂h_{t-1}, ∂h_t/∂c_{t-1}, ∂c_t/∂h_{t-1}, ∂c_t/∂c_{t-1} = diag(f_t), and [h; c]
+    GRU   diag(z_t) (h_{t-1} copied through), the rest (through r, z, n and W_hh), and the sum
+    RNN   ∂h_t/∂h_{t-1}
+
+    ``z`` (H,): the GRU's update gate at t; ``sigma_hh``: ‖J[:H, :H]‖₂ if already known
+    (it saves an SVD). A diagonal block's norm is its largest |entry|.
+    """
+    sig = lambda m: float(np.linalg.norm(m, 2))  # noqa: E731 — largest singular value
+    hh = sig(J[:H, :H]) if sigma_hh is None else sigma_hh
+    if cell == "lstm":
+        return {
+            "∂h_t/∂h_(t−1)": hh,
+            "∂h_t/∂c_(t−1)": float(np.abs(np.diag(J[:H, H:])).max()),
+            "∂c_t/∂h_(t−1)": sig(J[H:, :H]),
+            "∂c_t/∂c_(t−1) = diag(f_t)": float(np.abs(np.diag(J[H:, H:])).max()),
+            "[h; c]": sig(J),
+        }
+    if cell == "gru":
+        if z is None:
+            raise ValueError("the GRU's block norms need z_t")
+        return {
+            "diag(z_t)": float(np.abs(z).max()),
+            "the rest (r, z, n, W_hh)": sig(J - np.diag(z)),
+            "∂h_t/∂h_(t−1)": hh,
+        }
+    return {"∂h_t/∂h_(t−1)": hh}

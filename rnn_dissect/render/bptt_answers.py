@@ -1,8 +1,9 @@
 """The four BPTT answers as HTML tables and inline plots, from a :class:`Dissection`.
 
-Q3 what the forward pass keeps · Q4 what backward carries and computes · Q2 how the shared
-weights are updated (per-step terms, their sum, ΔW) · Q1 how gradients flow back (direct vs
-recurrent, the lag matrix, Jacobian singular values, the verdict). Every table and plot is
+Q1 how gradients flow back (:mod:`.bptt_flow`: direct vs recurrent, the lag matrix, the
+step Jacobian path by path, singular values, the verdict) · Q2 how the shared weights are
+updated (per-step terms, their sum, ΔW) · Q3 what the forward pass keeps · Q4 what backward
+carries and computes — in that order, the README's. Every table and plot is
 drawn from the same data ``dissection.json`` holds; long tables stop at ``MAX_ROWS``.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.memory import CacheEntry
+from rnn_dissect.render.bptt_flow import q1
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
 from rnn_dissect.render.numbers import is_small, lines, num
 
@@ -191,58 +193,6 @@ def q2(d: Dissection) -> str:
     return "\n".join(out)
 
 
-def q1(d: Dissection) -> str:
-    T = d.run.T
-    out = [
-        '<h2 id="q1">Q1 · How gradients flow backwards through time</h2>',
-        '<p class="why">dL/dh_t = the direct part (from y_t at the same step) + the recurrent '
-        "part (from t + 1). The lag matrix entry (t′, t) = ‖∂L_t′/∂h_t‖: how much of the loss "
-        "read at t′ still reaches h_t. Each step multiplies the carried gradient by the step "
-        "Jacobian ∂h_t/∂h_(t−1) = diag(1 − h_t²) W_hh (RNN); its singular values say by how much.</p>",
-    ]
-    top = d.carry[-1]
-    if T <= MAX_PLOT_STEPS:
-        out.append(
-            bars_svg(
-                {
-                    "direct ‖dh_direct‖": [c.norms()["dh_direct"] for c in top],
-                    "recurrent ‖dh_next‖": [c.norms()["dh_next"] for c in top],
-                },
-                [str(c.t) for c in top],
-                title="direct vs recurrent",
-            )
-        )
-    if d.flow.lag is None:
-        out.append('<p class="note">The lag matrix was not computed for this size.</p>')
-    for lf in d.flow.layers:
-        out.append(f"<h3>layer {lf.layer}: {html.escape(lf.verdict.label)}</h3>")
-        if lf.lag is not None and T <= MAX_PLOT_STEPS:
-            ticks = [str(t) for t in range(1, T + 1)]
-            out.append(f"<p>lag matrix of layer {lf.layer}: rows t′ (loss read at), columns t</p>")
-            out.append(
-                heatmap_svg(
-                    lf.lag,
-                    [f"L_{t}" for t in ticks],
-                    ticks,
-                    cell=_cell(d),
-                    label_width=60,
-                    title=f"lag matrix, layer {lf.layer}",
-                )
-            )
-        out.append(f'<p class="eq wrap">{html.escape(lf.verdict.reason)}</p>')
-        if lf.verdict.bound:
-            out.append(f'<p class="why">{html.escape(lf.verdict.bound)}</p>')
-        sv = lf.singular_values
-        if sv is not None:
-            k = min(sv.shape[1], 8)
-            rows = [
-                [str(t + 1)] + [_n(float(v)) for v in sv[t, :k]] for t in range(min(T, MAX_ROWS))
-            ]
-            head = ["t"] + [f"σ{i + 1}" for i in range(k)]
-            out.append(_table(head, rows, max(0, T - MAX_ROWS)))
-    return "\n".join(out)
-
-
 _GATE_WORDS = {
     "i": "i: share of g written into c",
     "f": "f: share of c_(t−1) kept",
@@ -280,6 +230,13 @@ def gates(d: Dissection) -> str:
 
 
 def answers(d: Dissection) -> str:
-    """Q3, Q4, Q2, Q1 in the order a reader meets them: keep, carry, update, flow (and the
-    gates of an LSTM / GRU first)."""
-    return "\n".join([gates(d), q3(d), q4(d), q2(d), q1(d)])
+    """Q1–Q4 in the README's order (flow, update, keep, carry), then the gates of an
+    LSTM / GRU, with a contents line linking each."""
+    links = [("q1", "Q1 gradient flow"), ("q2", "Q2 weight updates"), ("q3", "Q3 what forward keeps"),
+             ("q4", "Q4 what backward carries")]  # fmt: skip
+    if d.gates is not None:
+        links.append(("gates", "the gates"))
+    toc = " · ".join(f'<a href="#{i}">{html.escape(w)}</a>' for i, w in links)
+    return "\n".join(
+        [f'<p class="toc">The four questions: {toc}</p>', q1(d), q2(d), q3(d), q4(d), gates(d)]
+    )

@@ -51,6 +51,7 @@ svg g.node.hl-dim{opacity:.35}
 .plot{max-width:100%;height:auto}
 #frame-rows td.v{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem}
 @media (max-width:600px){#frame-rows td{padding:.15rem .3rem;font-size:.8rem}#frame-rows td.v{word-break:break-all}}
+h2,h3{scroll-margin-top:3.5rem}
 #graph{max-height:75vh}#graph svg{max-width:none!important}#graph.fit svg{max-width:100%!important}
 """
 

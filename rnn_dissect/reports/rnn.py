@@ -175,7 +175,9 @@ def dissect_and_write(
     doc = d.to_dict()
     sources = {k: v for k, v in (("h0", h0), ("c0", c0)) if v is not None}
     if init:  # where the initial state came from, and its values
-        doc["initial_state"] = {k: {"from": sources[k], "value": a.tolist()} for k, a in init.items()}
+        doc["initial_state"] = {
+            k: {"from": sources[k], "value": a.tolist()} for k, a in init.items()
+        }
     doc["notes"] = notes
     text_json = dissection.dumps(doc)
     log = sys.stderr if as_json else sys.stdout
