@@ -102,6 +102,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write the activations to OUT/activations and keep them (activations.load reads them)",
     )
+    p.add_argument(
+        "--backend",
+        choices=("numpy", "torch"),
+        default="numpy",
+        help="numpy steps the model (default); torch runs PyTorch's fused recurrent kernels "
+        "and computes every gate at once (needs PyTorch); the arrays are the same",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="with --backend torch: cuda reads on the GPU (cuDNN) (default cpu)",
+    )
     p.set_defaults(func=run)
 
 
@@ -121,4 +134,6 @@ def run(args: argparse.Namespace) -> int:
         approximate=args.approximate,
         memory_mb=args.memory_mb,
         keep_activations=args.keep_activations,
+        backend=args.backend,
+        device=args.device,
     )

@@ -99,6 +99,19 @@ def add_run_flags(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument(
         "--json", action="store_true", help="print dissection.json to stdout instead of the summary"
     )
+    p.add_argument(
+        "--backend",
+        choices=("numpy", "torch"),
+        default="numpy",
+        help="torch: also run the forward pass through PyTorch (float32) and compare its loss, "
+        "states and gates with the exact float64 engine's (torch_forward in dissection.json)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="with --backend torch: cuda runs that forward pass on the GPU (default cpu)",
+    )
 
 
 def register(subparsers: Any) -> None:
@@ -143,6 +156,8 @@ def run_options(args: argparse.Namespace) -> dict[str, Any]:
         "h0": args.h0,
         "c0": args.c0,
         "as_json": args.json,
+        "backend": args.backend,
+        "device": args.device,
     }
 
 

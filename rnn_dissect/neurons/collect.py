@@ -48,12 +48,13 @@ from typing import Any
 
 import numpy as np
 
+from rnn_dissect.errors import UserError
 from rnn_dissect.nets.forward import STATES, Forward
 from rnn_dissect.nets.model import CharModel
 from rnn_dissect.neurons.activations import Activations, ActivationsWriter, Key
 from rnn_dissect.neurons.verify import Segments, default_tolerance, state_at, verify
 
-__all__ = ["collect", "describe"]
+__all__ = ["collect", "describe", "engine"]
 
 Array = np.ndarray
 
@@ -94,6 +95,8 @@ def collect(
     dtype: Any = np.float32,
     max_buffer_bytes: int = 64 << 20,
     tol: float | None = None,
+    backend: str = "numpy",
+    device: str = "cpu",
 ) -> Activations:
     """Every unit's activation after each character of ``text`` (N characters).
 
@@ -101,11 +104,14 @@ def collect(
     False keeps the speculative first pass only. ``warmup``: characters each segment reads
     before its own. ``batch``: segments in lock-step (default: up to 64, each at least
     4·warmup long). ``out_dir``: stream to files there and return them memory-mapped.
-    ``tol``: of the state comparisons (default :func:`default_tolerance`).
+    ``tol``: of the state comparisons (default :func:`default_tolerance`). ``backend``:
+    ``numpy`` steps :class:`Forward`; ``torch`` runs the fused recurrent kernels and the gates
+    all at once (:class:`~rnn_dissect.nets.torch_forward.TorchForward`) on ``device``
+    (cpu | cuda); the segments, the check and the arrays written are the same.
     """
     idx = model.encode(text)  # (N,)
     N = len(idx)
-    fwd = Forward.of(model, dtype)
+    fwd = engine(model, dtype, backend, device)
     cell, L, H = model.config.cell, fwd.num_layers, fwd.hidden_size
     keys = [(k, kind) for k in range(L) for kind in fwd.kinds]
     tol = default_tolerance(dtype) if tol is None else tol
@@ -124,6 +130,8 @@ def collect(
         "warmup": warmup,
         "dtype": np.dtype(dtype).name,
     }
+    if backend != "numpy":  # the numpy record stays as it was
+        info["backend"] = f"torch ({getattr(fwd, 'device', device)})"
     if exact:
         check = verify(fwd, idx, segs, store, tol, max_steps=C_max * B)
         info |= {"passes": check.passes, "tolerance": tol, "segments_rerun": check.segments_rerun,
@@ -133,6 +141,19 @@ def collect(
     if store.writer is not None:
         return store.writer.close(collection=info)
     return Activations(cell, model.config.vocab, text, store.arrays, collection=info)
+
+
+def engine(model: CharModel, dtype: Any, backend: str, device: str) -> Forward:
+    """The forward pass that reads the text: numpy's, or PyTorch's (imported only now)."""
+    if backend not in ("numpy", "torch"):
+        raise UserError(f"unknown --backend {backend!r}; choose numpy or torch")
+    if backend == "numpy":
+        if device != "cpu":
+            raise UserError(f"--device {device} needs --backend torch (numpy runs on the CPU)")
+        return Forward.of(model, dtype)
+    from rnn_dissect.nets.torch_forward import TorchForward  # torch is optional
+
+    return TorchForward.of(model, dtype, device)
 
 
 def _speculate(

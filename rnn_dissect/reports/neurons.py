@@ -33,7 +33,7 @@ import numpy as np
 
 from rnn_dissect.errors import UserError
 from rnn_dissect.neurons.activations import KINDS, Activations, UnitRef
-from rnn_dissect.neurons.collect import collect, describe
+from rnn_dissect.neurons.collect import collect, describe, engine
 from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
 from rnn_dissect.neurons.features import Feature, builtin_features, regex_feature
 from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores, score_units
@@ -236,13 +236,16 @@ def analyse_and_write(
     approximate: bool = False,
     memory_mb: int = 512,
     keep_activations: bool = False,
+    backend: str = "numpy",
+    device: str = "cpu",
 ) -> int:
     """``rnn-dissect neurons`` (its flags are these arguments): score every unit of ``model``
     (a run directory or a checkpoint) over the text, write the report into ``out``, print
     the best units; returns the exit code. Activations equal one sequential pass (unless
     ``approximate``: :func:`rnn_dissect.neurons.collect.collect`) and stream to
     ``out/activations`` when they would not fit in ``memory_mb`` (removed afterwards unless
-    ``keep_activations``)."""
+    ``keep_activations``). ``backend`` / ``device``: what reads the text (numpy, or PyTorch
+    on cpu | cuda: :func:`rnn_dissect.neurons.collect.engine`)."""
     source = Path(model)
     if not source.exists():
         raise UserError(f"{source} does not exist; pass a run directory or a .safetensors file")
@@ -251,6 +254,7 @@ def analyse_and_write(
     if top < 1 or max_chars < 1 or warmup < 0 or memory_mb < 1:
         raise UserError("--top, --max-chars and --memory-mb must be ≥ 1, --warmup ≥ 0")
     net = checkpoint.load(source / "best.safetensors" if best else source)
+    engine(net, np.float32, backend, device)  # torch missing, no GPU: fail before reading
     cfg = net.config
     if layer is not None and not 0 <= layer < cfg.num_layers:
         raise UserError(
@@ -273,11 +277,18 @@ def analyse_and_write(
     print(
         f"{cfg.cell} H={cfg.hidden_size} L={cfg.num_layers}: {len(chars):,} characters of "
         f"{origin}, {size / 2**20:,.0f} MB of float32 activations"
-        f"{' streamed to ' + str(act_dir) if stream else ''}",
+        f"{' streamed to ' + str(act_dir) if stream else ''}"
+        f"{f', read by PyTorch on {device}' if backend == 'torch' else ''}",
         file=sys.stderr,
     )
     acts = collect(
-        net, chars, exact=not approximate, warmup=warmup, out_dir=act_dir if stream else None
+        net,
+        chars,
+        exact=not approximate,
+        warmup=warmup,
+        out_dir=act_dir if stream else None,
+        backend=backend,
+        device=device,
     )
     acts = acts.layer_only(layer)
     feats = _features(chars, patterns)

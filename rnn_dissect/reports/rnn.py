@@ -151,11 +151,15 @@ def dissect_and_write(
     h0: str | None = None,
     c0: str | None = None,
     as_json: bool = False,
+    backend: str = "numpy",
+    device: str = "cpu",
 ) -> int:
     """Dissect ``text`` (inputs ``text[:-1]``, targets ``text[1:]``) with ``model``, print the
     summary (or, with ``as_json``, the document to stdout and the rest to stderr) and write
     the three files into ``out``; returns the exit code. ``h0`` / ``c0``: the initial state,
-    as :func:`rnn_dissect.weights.state.read_state` reads it (default zeros)."""
+    as :func:`rnn_dissect.weights.state.read_state` reads it (default zeros). ``backend``
+    torch: the forward pass also runs in PyTorch on ``device`` and is compared
+    (:mod:`rnn_dissect.reports.torch_check`); exit code 1 when it disagrees."""
     check_text(text)
     if not (np.isfinite(lr) and lr > 0):
         raise UserError(f"--lr {lr} must be a positive number")
@@ -168,6 +172,7 @@ def dissect_and_write(
         raise UserError(f"--c0 is the cell state of an LSTM; this model is a {cfg.cell}: drop --c0")
     L, H = cfg.num_layers, cfg.hidden_size
     init = {k: read_state(v, f"--{k}", L, H) for k, v in (("h0", h0), ("c0", c0)) if v is not None}
+    check = _torch_check(backend, device)
     kw, notes = plan(model, len(text) - 1, max_lag)
     d = dissect_text(
         model, text, truncate=truncate, lr=lr, optimizer=optimizer, clip=clip, **init, **kw
@@ -179,6 +184,9 @@ def dissect_and_write(
             k: {"from": sources[k], "value": a.tolist()} for k, a in init.items()
         }
     doc["notes"] = notes
+    torch_rec = None
+    if check is not None:
+        torch_rec = doc["torch_forward"] = check.compare(model, text, d, init, device)
     text_json = dissection.dumps(doc)
     log = sys.stderr if as_json else sys.stdout
     if as_json:
@@ -187,8 +195,32 @@ def dissect_and_write(
         given = ", ".join(f"{k} from {v}" for k, v in sources.items())
         print(summary(d, text) + (f"\ninitial state: {given} (else zeros)" if given else ""),
               file=log)  # fmt: skip
+    if torch_rec is not None and check is not None:
+        print(check.line(torch_rec), file=log)
     write(out, d, text, text_json, notes, log)
+    if torch_rec is not None and not torch_rec["agrees"]:
+        print(
+            "error: PyTorch's forward pass disagrees with the float64 engine's "
+            "(torch_forward in dissection.json)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _torch_check(backend: str, device: str) -> Any:
+    """:mod:`rnn_dissect.reports.torch_check` for ``--backend torch`` (None for numpy);
+    checks the flags before the long computation (torch missing, no GPU: one line)."""
+    if backend not in ("numpy", "torch"):
+        raise UserError(f"unknown --backend {backend!r}; choose numpy or torch")
+    if backend == "numpy":
+        if device != "cpu":
+            raise UserError(f"--device {device} needs --backend torch (numpy runs on the CPU)")
+        return None
+    from rnn_dissect.reports import torch_check  # imports torch: only now
+
+    torch_check.device_of(device)
+    return torch_check
 
 
 def summary(d: Dissection, text: str) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rnn_dissect.errors import UserError
+from rnn_dissect.nets.torch_forward import device_of
 from rnn_dissect.train.backends import Inspect, StepResult, eval_windows, world_from_env
 from rnn_dissect.train.kernels import dropout_masks
 from rnn_dissect.train.rundir import TrainState
@@ -55,20 +56,6 @@ _OPTIMIZERS = {
 }
 Tensor = torch.Tensor
 State = tuple[Tensor, ...]  # (h,) or (h, c), each (L, b, H)
-
-
-def device_of(name: str, local_rank: int = 0) -> torch.device:
-    """``cpu`` or ``cuda`` (this process's GPU under torchrun); no GPU is a user error."""
-    if name == "cpu":
-        return torch.device("cpu")
-    if name != "cuda":
-        raise UserError(f"unknown --device {name!r}; choose cpu or cuda")
-    if not torch.cuda.is_available():
-        raise UserError(
-            "--device cuda: PyTorch sees no CUDA GPU here (torch.cuda.is_available() is False); "
-            "use --device cpu"
-        )
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
 class CharNet(nn.Module):
