@@ -42,7 +42,7 @@ import numpy as np
 
 from rnn_dissect import optim
 from rnn_dissect.nets.model import ModelConfig, init_params
-from rnn_dissect.train.kernels import KERNELS, Workspace
+from rnn_dissect.train.kernels import KERNELS, Backend, Workspace
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -54,8 +54,9 @@ def corpus() -> tuple[np.ndarray, tuple[str, ...]]:
     return np.fromiter((lut[c] for c in text), dtype=np.int64, count=len(text)), vocab
 
 
-def environment() -> None:
+def environment(kernels: Backend) -> None:
     print(f"load average: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores")
+    print(f"  our float32 kernels: {kernels.describe()}")
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         print(f"  {var}={os.environ.get(var, '(unset)')}")
     try:
@@ -68,17 +69,6 @@ def environment() -> None:
             )
     except ImportError:
         print("  (pip install threadpoolctl to see numpy's BLAS and its threads)")
-    from rnn_dissect.train.kernels import blas, halves
-
-    on = halves.ENABLED and halves._blas_controller() is not None
-    print(
-        f"  LSTM/GRU batch halves on two threads (rnn_dissect.train.kernels.halves): {'on' if on else 'off'}"
-    )
-    mkl = blas.active(np.float32)
-    print(
-        "  float32 GEMMs (rnn_dissect.train.kernels.blas): "
-        + ("oneMKL, recurrent weights packed" if mkl else "numpy (pip install rnn-dissect[mkl])")
-    )
 
 
 # ------------------------------------------------------------------ part 1: min-char-rnn
@@ -116,7 +106,9 @@ def minchar_loss_fun(
     return loss, grads, hs[len(inputs) - 1]
 
 
-def part1(data: np.ndarray, vocab: tuple[str, ...], steps: int, rounds: int) -> None:
+def part1(
+    data: np.ndarray, vocab: tuple[str, ...], steps: int, rounds: int, kernels: Backend
+) -> None:
     H, S, lr, clip = 100, 25, 0.1, 5.0
     cfg = ModelConfig("rnn", vocab, H, 1)
     params = init_params(cfg, np.random.default_rng(0), np.float64)
@@ -155,7 +147,9 @@ def part1(data: np.ndarray, vocab: tuple[str, ...], steps: int, rounds: int) -> 
             if p + S + 1 > len(data):
                 p, carry = 0, None
             x, y = data[None, p : p + S], data[None, p + 1 : p + S + 1]
-            loss, grads, carry = KERNELS["rnn"].forward_backward(params, x, y, carry, ws=ws)
+            loss, grads, carry = KERNELS["rnn"].forward_backward(
+                params, x, y, carry, ws=ws, backend=kernels
+            )
             for g in grads.values():
                 g *= S  # min-char-rnn's loss is the sum over the sequence, not the mean
             optim.clip_grad_value(grads, clip)
@@ -244,7 +238,7 @@ def batches(data: np.ndarray, B: int, T: int):
 # in its own steady state, as in a training loop that runs one of them only.
 
 
-def part2(data, vocab, cells, rounds, per_round, B=64, T=100, H=512, lr=2e-3, clip=5.0):
+def part2(data, vocab, cells, rounds, per_round, kernels, B=64, T=100, H=512, lr=2e-3, clip=5.0):
     import torch
 
     V = len(vocab)
@@ -269,7 +263,9 @@ def part2(data, vocab, cells, rounds, per_round, B=64, T=100, H=512, lr=2e-3, cl
             nonlocal carry
             for _ in range(n):
                 x, y = next(src)
-                loss, grads, carry = KERNELS[cell].forward_backward(params, x, y, carry, ws=ws)
+                loss, grads, carry = KERNELS[cell].forward_backward(
+                    params, x, y, carry, ws=ws, backend=kernels
+                )
                 optim.clip_grad_norm(grads, clip)
                 opt.step(params, grads)
             return loss
@@ -350,16 +346,14 @@ def step_flops(cell: str, B: int, T: int, H: int, V: int) -> float:
     return float(rec + rec_b + dw + head)
 
 
-def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0, ours: bool = False) -> float:
+def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0, ours: Backend | None = None) -> float:
     """Best GFLOP/s of ``np.matmul`` at this shape (float32) — or, with ``ours``, of the
-    kernels' per-step product (oneMKL with the weight packed, when installed)."""
-    from rnn_dissect.train.kernels import blas
-
+    kernels' per-step product by that backend (oneMKL with the weight packed, or numpy)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     out = np.empty((m, n), np.float32)
-    mm = blas.fixed(b) if ours else (lambda x, o: np.matmul(x, b, out=o))
+    mm = ours.fixed(b) if ours else (lambda x, o: np.matmul(x, b, out=o))
     best = np.inf
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -370,7 +364,7 @@ def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0, ours: bool = False
     return 2 * m * k * n / best / 1e9
 
 
-def part3(step_seconds: dict[str, float], V: int, B=64, T=100, H=512) -> None:
+def part3(step_seconds: dict[str, float], V: int, kernels: Backend, B=64, T=100, H=512) -> None:
     print("\n3. achieved GFLOP/s (GEMM FLOPs of one step / measured step time, optimizer included)")
     print(
         f"   {'cell':5s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} {'numpy peak, per-step shape':>27s} "
@@ -380,7 +374,7 @@ def part3(step_seconds: dict[str, float], V: int, B=64, T=100, H=512) -> None:
         G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
         fl = step_flops(cell, B, T, H, V)
         peak = matmul_peak(B, H, G * H)
-        own = matmul_peak(B, H, G * H, ours=True)
+        own = matmul_peak(B, H, G * H, ours=kernels)
         ach = fl / sec / 1e9
         print(
             f"   {cell:5s} {fl / 1e9:10.2f} {ach:8.1f} {peak:21.1f} GF/s {ach / peak:7.0%} "
@@ -389,19 +383,23 @@ def part3(step_seconds: dict[str, float], V: int, B=64, T=100, H=512) -> None:
 
 
 def gemm_seconds(
-    m: int, k: int, n: int, trans_a: bool = False, reps: int = 5, packed: bool = False
+    kernels: Backend,
+    m: int,
+    k: int,
+    n: int,
+    trans_a: bool = False,
+    reps: int = 5,
+    packed: bool = False,
 ) -> float:
     """Best time of one product of this shape (float32), operands laid out as the kernels
-    do, through the kernels' GEMM (:mod:`rnn_dissect.train.kernels.blas`: oneMKL when installed,
-    else numpy); ``packed``: the per-step product against a weight packed once."""
-    from rnn_dissect.train.kernels import blas
-
+    do, through the kernels' GEMM (oneMKL or numpy, as ``kernels`` says); ``packed``: the
+    per-step product against a weight packed once."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     out = np.empty((m, n), np.float32)
     aa = a.T if trans_a else a
-    mm = blas.fixed(b) if packed else (lambda x, o: blas.matmul(x, b, o))
+    mm = kernels.fixed(b) if packed else (lambda x, o: kernels.matmul(x, b, o))
     best = np.inf
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -410,24 +408,25 @@ def gemm_seconds(
     return best
 
 
-def gemm_replay(cell: str, B: int, T: int, H: int, V: int) -> tuple[float, float]:
+def gemm_replay(kernels: Backend, cell: str, B: int, T: int, H: int, V: int) -> tuple[float, float]:
     """Seconds of one step's GEMMs replayed alone at the kernels' shapes (each the best of a
     few in-cache repeats, so a floor): the per-step ones — T forward (B,H)@(H,GH), T−1
     backward (B,GH)@(GH,H) — and the big ones (weight gradients, the head's three)."""
     G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
-    rec = T * gemm_seconds(B, H, G * H, packed=True) + (T - 1) * gemm_seconds(
-        B, G * H, H, packed=True
+    k = kernels
+    rec = T * gemm_seconds(k, B, H, G * H, packed=True) + (T - 1) * gemm_seconds(
+        k, B, G * H, H, packed=True
     )
     big = (
-        gemm_seconds(G * H, T * B, H + V, trans_a=True)  # dW_hh | dW_ih
-        + gemm_seconds(T * B, H, V)
-        + gemm_seconds(T * B, V, H)
-        + gemm_seconds(V, T * B, H, trans_a=True)
+        gemm_seconds(k, G * H, T * B, H + V, trans_a=True)  # dW_hh | dW_ih
+        + gemm_seconds(k, T * B, H, V)
+        + gemm_seconds(k, T * B, V, H)
+        + gemm_seconds(k, V, T * B, H, trans_a=True)
     )
     return rec, big
 
 
-def part4(data, vocab, cells, B=64, T=100, H=512, clip=5.0) -> None:
+def part4(data, vocab, cells, kernels, B=64, T=100, H=512, clip=5.0) -> None:
     """Where one training step's time goes: GEMMs replayed alone at the kernels' shapes, the
     optimizer, and the rest (elementwise numpy + Python)."""
     V = len(vocab)
@@ -440,17 +439,17 @@ def part4(data, vocab, cells, B=64, T=100, H=512, clip=5.0) -> None:
         params = init_params(ModelConfig(cell, vocab, H, 1), np.random.default_rng(0), np.float32)
         ws, opt = Workspace(), optim.Adam(params, lr=1e-3)
         x, y = next(batches(data, B, T))
-        KERNELS[cell].forward_backward(params, x, y, ws=ws)
+        KERNELS[cell].forward_backward(params, x, y, ws=ws, backend=kernels)
         kern = step = np.inf
         for _ in range(5):
             t0 = time.perf_counter()
-            _, grads, _ = KERNELS[cell].forward_backward(params, x, y, ws=ws)
+            _, grads, _ = KERNELS[cell].forward_backward(params, x, y, ws=ws, backend=kernels)
             t1 = time.perf_counter()
             optim.clip_grad_norm(grads, clip)
             opt.step(params, grads)
             t2 = time.perf_counter()
             kern, step = min(kern, t1 - t0), min(step, t2 - t1)
-        rec, big = gemm_replay(cell, B, T, H, V)
+        rec, big = gemm_replay(kernels, cell, B, T, H, V)
         rest = kern - rec - big
         print(
             f"   {cell:5s} {1e3 * (kern + step):7.1f} {1e3 * rec:15.1f} {1e3 * big:10.1f} {1e3 * step:10.1f} "
@@ -469,20 +468,21 @@ def main() -> None:
     ap.add_argument("--minchar-steps", type=int, default=1000)
     args = ap.parse_args()
     parts = args.part or [1, 2, 3]
-    environment()
+    kernels = Backend.from_env()  # RNN_DISSECT_MKL=0, RNN_DISSECT_FUSED=0 read here, once
+    environment(kernels)
     data, vocab = corpus()
     print(f"corpus: {CORPUS} ({len(data):,} chars, vocabulary {len(vocab)})")
     if 1 in parts:
-        part1(data, vocab, args.minchar_steps, args.rounds * 2)
+        part1(data, vocab, args.minchar_steps, args.rounds * 2, kernels)
     secs = None
     if 2 in parts:
-        secs = part2(data, vocab, args.cells, args.rounds, args.steps_per_round)
+        secs = part2(data, vocab, args.cells, args.rounds, args.steps_per_round, kernels)
     if 3 in parts:
         if secs is None:
-            secs = part2(data, vocab, args.cells, 2, 1)
-        part3(secs, len(vocab))
+            secs = part2(data, vocab, args.cells, 2, 1, kernels)
+        part3(secs, len(vocab), kernels)
     if 4 in parts:
-        part4(data, vocab, args.cells)
+        part4(data, vocab, args.cells, kernels)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ the order in which torch and MKL are loaded into one process."""
 
 from __future__ import annotations
 
+import platform
 import subprocess
 import sys
 import textwrap
@@ -12,13 +13,21 @@ import numpy as np
 import pytest
 from test_kernels import assert_same_run, check, make, rel
 
-from rnn_dissect.train.kernels import KERNELS, blas, halves
+from rnn_dissect.train.kernels import KERNELS, Backend, blas
+
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")  # where oneMKL's wheels exist
+pytestmark = pytest.mark.skipif(
+    not X86_64 and not blas.available(),
+    reason=f"oneMKL's wheels (mkl, intel-openmp) exist for x86-64 only, not {platform.machine()}",
+)
+MKL = Backend("mkl", fused=False)  # only the GEMMs differ from the plain-numpy reference
 
 
 def test_mkl_is_there():
-    """The test install has the ``mkl`` extra, so both GEMM paths are exercised."""
-    assert blas.available() and blas.ENABLED
-    assert blas.active(np.float32) and not blas.active(np.float64)
+    """On x86-64 the test install has the ``mkl`` extra, so both GEMM paths are exercised."""
+    assert blas.available()
+    assert MKL.mkl(np.float32) and not MKL.mkl(np.float64)
+    assert not Backend().mkl(np.float32)
 
 
 def rel64(got: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -99,7 +108,7 @@ def test_results_do_not_depend_on_alignment():
         assert np.array_equal(out, blas.fixed(b0)(a0, np.empty_like(out)))
 
 
-def test_falls_back_to_numpy(monkeypatch):
+def test_falls_back_to_numpy():
     rng = np.random.default_rng(3)
     a64 = rng.standard_normal((8, 6))
     b64 = rng.standard_normal((6, 4))
@@ -108,29 +117,10 @@ def test_falls_back_to_numpy(monkeypatch):
     b = b64.astype(np.float32)
     assert np.array_equal(blas.matmul(a, b), np.matmul(a, b))
     assert not isinstance(blas.fixed(b64), blas.Fixed)
-    monkeypatch.setattr(blas, "ENABLED", False)
-    assert not blas.active(np.float32)
-    assert not isinstance(blas.fixed(b), blas.Fixed)
+    assert not isinstance(Backend().fixed(b), blas.Fixed)  # the numpy backend never packs
+    assert isinstance(MKL.fixed(b), blas.Fixed) and not isinstance(MKL.fixed(b64), blas.Fixed)
     a = np.ascontiguousarray(a)
-    assert np.array_equal(blas.matmul(a, b), np.matmul(a, b))
-
-
-def test_halves_split_keeps_mkl_out(monkeypatch):
-    """Inside the two-thread split the BLAS is pinned to one thread per half; MKL's own
-    threads would oversubscribe the cores, so both halves run numpy's products."""
-    monkeypatch.setattr(halves, "ENABLED", True)
-    seen = []
-
-    def half(rows: slice) -> None:
-        seen.append(
-            (rows.start, blas.active(np.float32), type(blas.fixed(np.eye(4, dtype=np.float32))))
-        )
-
-    with halves.two_cores() as on:
-        assert on
-        halves.run(half, 64, 512)
-    assert sorted(seen) == [(0, False, type(half)), (32, False, type(half))]
-    assert blas.active(np.float32)
+    assert np.array_equal(Backend().matmul(a, b), np.matmul(a, b))
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -149,22 +139,21 @@ def test_kernels_with_mkl_match_kernels_without(cell, monkeypatch):
     monkeypatch.setattr(blas, "fixed", spy)
     runs = {}
     for on in (False, True):
-        monkeypatch.setattr(blas, "ENABLED", on)
+        bk = MKL if on else Backend()
         made.clear()
         loss, grads, state = KERNELS[cell].forward_backward(
-            params, x, y, state0, 0.25, np.random.default_rng(2)
+            params, x, y, state0, 0.25, np.random.default_rng(2), backend=bk
         )
-        logits, _ = KERNELS[cell].forward(params, x, state0)
+        logits, _ = KERNELS[cell].forward(params, x, state0, backend=bk)
         runs[on] = (loss, grads, state, logits)
-        assert made == ["Fixed" if on else "plain"] * 6
+        assert made == ["Fixed"] * 6 if on else not made
     assert_same_run(runs[True], runs[False])
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_kernels_with_mkl_close_to_torch_float64(cell):
-    assert blas.active(np.float32)
     params, x, y, state0 = make(cell, 20, 48, 2, 6, 30, seed=6, dtype=np.float32)
-    check(cell, params, x, y, state0, tol=2e-5)
+    check(cell, params, x, y, state0, tol=2e-5, backend=MKL)
 
 
 LOAD_ORDER = """
@@ -188,7 +177,7 @@ def worst(torch=None):
             err = max(err, float(np.abs(g - ref).max() / np.abs(ref).max()))
     return err
 
-assert blas.available() and blas.active(np.float32)
+assert blas.available()
 if sys.argv[1] == "torch-first":
     print(worst(torch))
 else:  # MKL alone (its threads from libiomp5), then torch loaded after it

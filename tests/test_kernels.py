@@ -78,7 +78,8 @@ def torch_run(cell, params, x, y, state0, masks=None):
     return float(loss.detach()), grads, state, logits.detach().numpy()
 
 
-def check(cell, params, x, y, state0, tol, dropout=0.0, seed=0):
+def check(cell, params, x, y, state0, tol, dropout=0.0, seed=0, backend=None):
+    """The kernel (with ``backend``; None: plain numpy) against :func:`torch_run`."""
     masks = None
     if dropout > 0:
         L = sum(1 for k in params if k.startswith("rnn.weight_hh_l"))
@@ -87,7 +88,7 @@ def check(cell, params, x, y, state0, tol, dropout=0.0, seed=0):
         masks = dropout_masks(np.random.default_rng(seed), dropout, L - 1, T, B, H, np.float64)
     rng = np.random.default_rng(seed)
     loss, grads, state = KERNELS[cell].forward_backward(
-        params, x, y, state0, dropout=dropout, rng=rng
+        params, x, y, state0, dropout=dropout, rng=rng, backend=backend
     )
     p64 = {k: v.astype(np.float64) for k, v in params.items()}
     s64 = tuple(s.astype(np.float64) for s in state0)
@@ -100,7 +101,7 @@ def check(cell, params, x, y, state0, tol, dropout=0.0, seed=0):
     for ours, theirs in zip(state, t_state, strict=True):
         assert rel(ours, theirs) <= tol
     if dropout == 0:
-        logits, fstate = KERNELS[cell].forward(params, x, state0)
+        logits, fstate = KERNELS[cell].forward(params, x, state0, backend=backend)
         assert rel(logits, t_logits) <= tol
         for ours, theirs in zip(fstate, t_state, strict=True):
             assert rel(ours, theirs) <= tol
@@ -135,37 +136,6 @@ def test_per_step_gather_path(cell, monkeypatch):
     check(cell, *make(cell, 13, 24, 2, 5, 17, seed=9), tol=1e-10)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-@pytest.mark.parametrize(("B", "dtype"), [(5, np.float64), (8, np.float64), (7, np.float32)])
-def test_batch_halves_on_two_threads(cell, B, dtype, monkeypatch):
-    """The two-core path (batch halves in parallel, GEMMs split by rows, BLAS on one thread)
-    gives the unsplit numbers, and torch's. float32 runs the compiled per-step passes on
-    each half's rows, numpy's products in both halves (oneMKL stays out of the split) and
-    oneMKL's unsplit: equal to float32 rounding."""
-    import threadpoolctl  # noqa: F401  (in the test extra: a missing one must fail, not skip)
-
-    from rnn_dissect.train.kernels import fused, halves
-    from rnn_dissect.train.kernels import workspace as layout
-
-    params, x, y, state0 = make(cell, 9, 20, 2, B, 13, seed=21, dtype=dtype)
-    monkeypatch.setattr(halves, "ENABLED", False)
-    one = KERNELS[cell].forward_backward(params, x, y, state0, 0.2, np.random.default_rng(1))
-    monkeypatch.setattr(halves, "ENABLED", True)
-    monkeypatch.setattr(halves, "MIN_ROWS_X_H", 0)
-    monkeypatch.setattr(halves, "MIN_GEMM_FLOPS", 0)  # split every all-steps GEMM too
-    monkeypatch.setattr(layout, "GATHER_ALL_MAX_BYTES", 0)
-    assert halves._blas_controller() is not None  # threadpoolctl present: really split
-    assert fused.active(np.float32)
-    two = KERNELS[cell].forward_backward(params, x, y, state0, 0.2, np.random.default_rng(1))
-    tol = 1e-12 if dtype == np.float64 else 1e-5
-    assert abs(one[0] - two[0]) <= tol * abs(one[0])
-    for k in params:
-        assert rel(two[1][k], one[1][k]) <= tol, k
-    for a, b in zip(one[2], two[2], strict=True):
-        assert rel(b, a) <= tol
-    check(cell, params, x, y, state0, tol=1e-10 if dtype == np.float64 else 2e-5)
-
-
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_dropout_mask_matches_torch_loop(cell):
     params, x, y, state0 = make(cell, 9, 16, 3, 4, 12, seed=5)
@@ -180,6 +150,8 @@ def test_dropout_mask_matches_torch_loop(cell):
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_float32_close_to_float64_oracle(cell):
+    """float32 in plain numpy (the reference backend; the compiled passes and oneMKL are
+    checked in test_fused and test_blas)."""
     params, x, y, state0 = make(cell, 20, 48, 2, 6, 30, seed=3, dtype=np.float32)
     check(cell, params, x, y, state0, tol=2e-5)
 

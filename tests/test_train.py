@@ -23,7 +23,7 @@ import torch
 from rnn_dissect import cli
 from rnn_dissect.train import loop as train
 from rnn_dissect.train.data import load_corpus
-from rnn_dissect.train.kernels import KERNELS
+from rnn_dissect.train.kernels import KERNELS, Backend
 from rnn_dissect.train.loop import TrainConfig, Trainer, evaluate, lr_at
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights import safetensors_file as stf
@@ -99,7 +99,8 @@ def test_metrics_contract_and_checkpoint_loads_alone_and_into_torch(tmp_path, te
     np.testing.assert_allclose(got, want, atol=2e-5)
     # the logged validation loss is that of the saved weights on the held-out tail
     _, val = load_corpus([text]).split(0.1)
-    assert rows[-1]["val_loss"] == evaluate(m.params, "lstm", val, 4, 8)
+    # (computed as the CLI computes: its kernels backend, from the same environment)
+    assert rows[-1]["val_loss"] == evaluate(m.params, "lstm", val, 4, 8, None, Backend.from_env())
 
 
 def test_evaluate_is_cross_entropy_over_whole_streams_in_torch():
@@ -134,7 +135,8 @@ def test_best_checkpoint_holds_the_lowest_validation_loss(tmp_path, text, capsys
     info = checkpoint.read_info(d / "best.safetensors")
     assert int(info.metadata["step"]) == best_step and float(info.metadata["val_loss"]) == best_val
     _, val = load_corpus([text]).split(0.1)
-    assert evaluate(checkpoint.load(d / "best.safetensors").params, "lstm", val, 4, 8) == best_val
+    best = checkpoint.load(d / "best.safetensors").params
+    assert evaluate(best, "lstm", val, 4, 8, None, Backend.from_env()) == best_val
 
 
 def test_resume_is_bit_identical_to_a_straight_run(tmp_path, text, capsys):

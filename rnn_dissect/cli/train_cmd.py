@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rnn_dissect.train.backends import rank_from_env, world_from_env
+from rnn_dissect.train.kernels import Backend
 from rnn_dissect.train.loop import TrainConfig, open_run
 
 __all__ = ["register", "run"]
@@ -196,7 +197,12 @@ def run(args: argparse.Namespace) -> int:
         time_limit = args.minutes * 60 if settings["steps"] else None
     lead = rank_from_env() == 0  # under torchrun the other ranks train silently
     world = world_from_env()
-    engine = "numpy kernels" if args.backend == "numpy" else f"PyTorch on {args.device}"
+    kernels = None  # numpy's: the environment is read here, once (RNN_DISSECT_MKL, _FUSED)
+    if args.backend == "numpy":
+        kernels = Backend.from_env()
+        engine = f"numpy kernels ({kernels.describe()})"
+    else:
+        engine = f"PyTorch on {args.device}"
     if world > 1:
         engine += f" × {world} processes (DistributedDataParallel)"
     live = _Live(args.quiet, engine)
@@ -210,6 +216,7 @@ def run(args: argparse.Namespace) -> int:
             report=live if lead else None,
             backend=args.backend,
             device=args.device,
+            kernels=kernels,
         )
         how = trainer.fit(time_limit)
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ import numpy as np
 
 from rnn_dissect import optim
 from rnn_dissect.errors import UserError
-from rnn_dissect.train.kernels import KERNELS, Workspace
+from rnn_dissect.train.kernels import KERNELS, Backend, Workspace
 from rnn_dissect.train.rundir import TrainState
 
 __all__ = [
@@ -85,6 +85,7 @@ def evaluate(
     batch: int,
     seq_len: int,
     ws: Workspace | None = None,
+    kernels: Backend | None = None,
 ) -> float:
     """Mean cross-entropy in nats/char of predicting text[1:] from text[:-1]: the text is cut
     into ≤ ``batch`` contiguous streams read ``seq_len`` characters at a time, state carried."""
@@ -94,7 +95,7 @@ def evaluate(
     for t0 in range(0, m, seq_len):
         t1 = min(t0 + seq_len, m)
         x, y = win[:, t0:t1], win[:, t0 + 1 : t1 + 1]  # (b, ≤S)
-        z, state = KERNELS[cell].forward(params, x, state, ws)  # (b, T, V)
+        z, state = KERNELS[cell].forward(params, x, state, ws, kernels)  # (b, T, V)
         zmax = z.max(axis=2, keepdims=True)
         lse = np.log(np.exp(z - zmax).sum(axis=2)) + zmax[..., 0]  # (b, T)
         zy = np.take_along_axis(z, y[..., None], axis=2)[..., 0]
@@ -113,13 +114,23 @@ def eval_windows(text: np.ndarray, batch: int, seq_len: int) -> np.ndarray:
 
 class NumpyBackend:
     """The fused numpy kernels (:mod:`rnn_dissect.train.kernels`) and :mod:`rnn_dissect.optim`,
-    on the TrainState's own arrays."""
+    on the TrainState's own arrays; ``kernels`` says how they compute (GEMM library, compiled
+    elementwise passes), the same for every step and validation."""
 
     name, rank, world = "numpy", 0, 1
 
-    def __init__(self, state: TrainState, cell: str, clip: float, dropout: float, B: int, S: int):
+    def __init__(
+        self,
+        state: TrainState,
+        cell: str,
+        clip: float,
+        dropout: float,
+        B: int,
+        S: int,
+        kernels: Backend,
+    ):
         self.state, self.cell, self.clip, self.dropout = state, cell, clip, dropout
-        self.batch, self.seq_len = B, S
+        self.batch, self.seq_len, self.kernels = B, S, kernels
         self.ws, self.eval_ws = Workspace(), Workspace()
 
     def step(
@@ -128,7 +139,7 @@ class NumpyBackend:
         st = self.state
         carry = None if reset else st.carry
         loss, grads, carry = KERNELS[self.cell].forward_backward(
-            st.params, x, y, carry, self.dropout, st.rng, self.ws
+            st.params, x, y, carry, self.dropout, st.rng, self.ws, self.kernels
         )
         if inspect is not None:
             inspect(grads)
@@ -141,7 +152,9 @@ class NumpyBackend:
 
     def evaluate(self, text: np.ndarray) -> float:
         st = self.state
-        return evaluate(st.params, self.cell, text, self.batch, self.seq_len, self.eval_ws)
+        return evaluate(
+            st.params, self.cell, text, self.batch, self.seq_len, self.eval_ws, self.kernels
+        )
 
     def params(self) -> dict[str, np.ndarray]:
         return self.state.params
@@ -163,8 +176,15 @@ def world_from_env() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def make_backend(name: str, state: TrainState, cfg: Any, device: str = "cpu") -> TrainBackend:
-    """The backend ``name`` (numpy | torch) for a run of ``cfg`` (a TrainConfig) from ``state``."""
+def make_backend(
+    name: str,
+    state: TrainState,
+    cfg: Any,
+    device: str = "cpu",
+    kernels: Backend | None = None,
+) -> TrainBackend:
+    """The backend ``name`` (numpy | torch) for a run of ``cfg`` (a TrainConfig) from ``state``;
+    the numpy one computes with ``kernels`` (default :meth:`Backend.fastest`)."""
     if name not in BACKENDS:
         raise UserError(f"unknown --backend {name!r}; choose numpy or torch")
     if name == "numpy":
@@ -175,7 +195,15 @@ def make_backend(name: str, state: TrainState, cfg: Any, device: str = "cpu") ->
                 "torchrun started several processes, which only --backend torch can train "
                 "together; add --backend torch"
             )
-        return NumpyBackend(state, cfg.cell, cfg.clip, cfg.dropout, cfg.batch_size, cfg.seq_len)
+        return NumpyBackend(
+            state,
+            cfg.cell,
+            cfg.clip,
+            cfg.dropout,
+            cfg.batch_size,
+            cfg.seq_len,
+            kernels or Backend.fastest(),
+        )
     from rnn_dissect.train.torch_backend import TorchBackend  # torch is optional: only now
 
     return TorchBackend(state, cfg, device)

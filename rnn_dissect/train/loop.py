@@ -4,7 +4,7 @@ One optimizer step k (B streams × S characters; the state carried over from ste
 without a gradient through it, reset to zeros when the streams wrap around):
 
     x, y, reset = Streams(train, B, S).batch_at(k)                          # (B, S) each
-    loss, grads, carry = KERNELS[cell].forward_backward(params, x, y, carry)  # float32
+    loss, grads, carry = KERNELS[cell].forward_backward(params, x, y, carry, backend=kernels)
     grads ← grads · min(1, clip / ‖grads‖₂)                                   # global norm
     params ← optimizer(params, grads, lr_at(cfg, k))
 
@@ -54,6 +54,7 @@ from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
 from rnn_dissect.train.backends import TrainBackend, evaluate, make_backend, rank_from_env
 from rnn_dissect.train.data import Corpus, Streams, load_corpus
+from rnn_dissect.train.kernels import Backend
 from rnn_dissect.train.rundir import RunDir, TrainState
 from rnn_dissect.train.sample import default_prime, sample
 from rnn_dissect.train.snapshot import Norms, unit_param_norms
@@ -458,11 +459,13 @@ def open_run(
     report: Report | None = None,
     backend: str = "numpy",
     device: str = "cpu",
+    kernels: Backend | None = None,
 ) -> Trainer:
     """A new run in ``out`` from ``settings`` (TrainConfig fields), or the run there resumed
     with the changes ``settings`` makes (only :data:`RESUMABLE` fields may differ), computed
-    by ``backend`` (numpy | torch) on ``device`` (cpu | cuda, torch only). Under torchrun
-    every rank calls this; rank 0 alone writes the directory."""
+    by ``backend`` (numpy | torch) on ``device`` (cpu | cuda, torch only); the numpy backend
+    computes with ``kernels`` (default: :meth:`Backend.fastest`). Under torchrun every rank
+    calls this; rank 0 alone writes the directory."""
     run = RunDir(Path(out))
     lead = rank_from_env() == 0
     if resume:
@@ -488,7 +491,7 @@ def open_run(
                 f"{run.path} has trained all its {cfg.steps} steps; pass --steps N with N > "
                 f"{state.step} to train further"
             )
-        engine = make_backend(backend, state, cfg, device)
+        engine = make_backend(backend, state, cfg, device, kernels)
         trainer = Trainer(run, cfg, corpus, state, report, engine)  # checks the text first
         if lead:
             run.truncate_logs(state.step)
@@ -501,7 +504,8 @@ def open_run(
     corpus = load_corpus(cfg.files, errors=cfg.errors, cache_dir=run.cache_dir() if lead else None)
     model_cfg = ModelConfig(cfg.cell, corpus.vocab, cfg.hidden_size, cfg.num_layers)
     state = new_state(cfg, model_cfg)
-    trainer = Trainer(run, cfg, corpus, state, report, make_backend(backend, state, cfg, device))
+    engine = make_backend(backend, state, cfg, device, kernels)
+    trainer = Trainer(run, cfg, corpus, state, report, engine)
     if lead:
         run.claim(force)
         run.write_config(cfg, model_cfg, corpus)

@@ -4,10 +4,11 @@ The recorded graph (:mod:`rnn_dissect.autograd.engine`) keeps every node for dis
 kernels keep only what BPTT needs and batch the work into a few large GEMMs, for training.
 Same model and numbers as :mod:`rnn_dissect.nets.model` (PyTorch's equations, gate orders and
 parameter names); dtype follows the parameters (float32 to train, float64 to test).
-float32 runs two accelerations that float64 never does: each step's elementwise passes
+float32 can run two accelerations that float64 never does: each step's elementwise passes
 compiled with numba (:mod:`~rnn_dissect.train.kernels.fused`) and the GEMMs through oneMKL with
 the recurrent weight packed once per step (:mod:`~rnn_dissect.train.kernels.blas`, when the
-``mkl`` extra is installed).
+``mkl`` extra is installed). Which ones run is a :class:`Backend` value passed to each call
+(``backend=``; default: plain numpy).
 
     >>> import numpy as np
     >>> from rnn_dissect.train.kernels import KERNELS
@@ -25,11 +26,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from rnn_dissect.train.kernels import gru, lstm, rnn
+from rnn_dissect.train.kernels.backend import REFERENCE, Backend
 from rnn_dissect.train.kernels.stack import dropout_masks
 from rnn_dissect.train.kernels.workspace import Workspace
 
-__all__ = ["KERNELS", "Workspace", "dropout_masks", "gru", "lstm", "rnn"]
+__all__ = ["KERNELS", "REFERENCE", "Backend", "Workspace", "dropout_masks", "gru", "lstm", "rnn"]
 
-# cell name → module with forward_backward(params, x_idx, y_idx, state0, dropout, rng, ws)
-# and forward(params, x_idx, state0, ws)
+# cell name → module with forward_backward(params, x_idx, y_idx, state0, dropout, rng, ws,
+# backend) and forward(params, x_idx, state0, ws, backend)
 KERNELS: dict[str, ModuleType] = {"rnn": rnn, "lstm": lstm, "gru": gru}

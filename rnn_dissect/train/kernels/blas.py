@@ -11,33 +11,30 @@ does — and its plain ``sgemm`` is also faster than OpenBLAS at the skinny all-
 rest (``bench/bench_train_step.py --part 2`` for whole training steps).
 
 Optional: ``pip install rnn-dissect[mkl]`` (the ``mkl`` and ``intel-openmp`` wheels).
-Without them, with ``RNN_DISSECT_MKL=0``, for float64 (dissection and the exactness tests
-run numpy), or inside :mod:`rnn_dissect.train.kernels.halves`' two-thread split, every product
-here is ``np.matmul``. The numbers are a GEMM's: float32 rounding may differ from
+Whether the kernels use it is the caller's choice
+(:class:`~rnn_dissect.train.kernels.backend.Backend`); this module only runs it. Operands it
+cannot pass to ``sgemm`` (float64 — dissection and the exactness tests —, or no BLAS layout)
+go to ``np.matmul``. The numbers are a GEMM's: float32 rounding may differ from
 OpenBLAS's in the last bits; the training tests compare both against torch in float64.
 MKL's results do not depend on the arrays' alignment (tested), so runs stay deterministic.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ENABLED", "Fixed", "active", "available", "fixed", "held", "matmul"]
+__all__ = ["Fixed", "available", "fixed", "matmul"]
 
 Array = np.ndarray
 
-ENABLED = os.environ.get("RNN_DISSECT_MKL", "1") != "0"
-
 _ROW_MAJOR, _NO_TRANS, _TRANS, _PACKED, _B_MATRIX = 101, 111, 112, 151, 162
 _F32 = np.dtype(np.float32)
-_lib: Any = None  # None: not tried yet; False: unavailable
-_held = 0  # open held() blocks, in any thread
+_lib: Any = None  # None: not tried yet; False: unavailable (loaded once, then read-only)
 
 
 def _find(dist: str, stem: str) -> str | None:
@@ -94,22 +91,9 @@ def available() -> bool:
     return bool(_lib)
 
 
-@contextlib.contextmanager
-def held() -> Iterator[None]:
-    """Every product is ``np.matmul`` while this is open, in every thread: for
-    :mod:`~rnn_dissect.train.kernels.halves`' two-thread split, which holds the BLAS at one thread
-    per half. Re-entrant."""
-    global _held
-    _held += 1
-    try:
-        yield
-    finally:
-        _held -= 1
-
-
-def active(dtype: Any) -> bool:
-    """Whether products of ``dtype`` arrays go to oneMKL now."""
-    return ENABLED and _held == 0 and np.dtype(dtype) == _F32 and available()
+def _mkl_f32(*arrays: Array) -> bool:
+    """Whether oneMKL loads and every array is float32."""
+    return available() and all(x.dtype == _F32 for x in arrays)
 
 
 def _operand(x: Array) -> tuple[int, int] | None:
@@ -126,10 +110,11 @@ def _operand(x: Array) -> tuple[int, int] | None:
 
 
 def matmul(a: Array, b: Array, out: Array | None = None) -> Array:
-    """``np.matmul(a, b, out=out)`` for 2-D operands; oneMKL's ``sgemm`` when active."""
+    """``np.matmul(a, b, out=out)`` for 2-D operands, by oneMKL's ``sgemm`` when all three are
+    float32 with BLAS layouts (else by ``np.matmul``)."""
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    if not (active(a.dtype) and b.dtype == _F32 and out.dtype == _F32) or 0 in a.shape + b.shape:
+    if not _mkl_f32(a, b, out) or 0 in a.shape + b.shape:
         return np.matmul(a, b, out=out)
     oa, ob, oc = _operand(a), _operand(b), _operand(out)
     if oa is None or ob is None or oc is None or oc[0] != _NO_TRANS:
@@ -183,11 +168,11 @@ class Fixed:
 
 def fixed(b: Array, ws: Any = None, tag: str = "") -> Callable[[Array, Array], Array]:
     """A function ``(a, out) -> a @ b`` for a ``b`` reused across the steps of a loop:
-    :class:`Fixed` when oneMKL is active for its dtype and ``b`` has a BLAS layout, else
+    :class:`Fixed` when oneMKL loads, ``b`` is float32 and has a BLAS layout, else
     ``np.matmul``. Decide once per loop, in the thread that runs it. With a
     :class:`~rnn_dissect.train.kernels.workspace.Workspace` ``ws``, the packed copy lives in its
     buffer ``"pack" + tag``."""
-    if b.ndim == 2 and active(b.dtype) and _operand(b) is not None and 0 not in b.shape:
+    if b.ndim == 2 and _mkl_f32(b) and _operand(b) is not None and 0 not in b.shape:
         if ws is None:
             return Fixed(b)
         return Fixed(b, lambda size: ws.get("pack" + tag, (size,), _F32))

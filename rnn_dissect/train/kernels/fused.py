@@ -8,6 +8,8 @@ meaning), so the two paths mix freely and are tested against each other. Measure
 H 512, batch 64, alternating the two paths in one process: GRU and LSTM training steps
 7–25% faster, RNN ~12% (the GEMMs are untouched); against torch, run
 ``bench/bench_train_step.py --part 2`` with and without ``RNN_DISSECT_FUSED=0``.
+Whether the kernels use them is the caller's choice
+(:class:`~rnn_dissect.train.kernels.backend.Backend` ``fused``).
 
 Used for float32 only; float64 (dissection, the exactness tests) always runs numpy. tanh
 is the [13/12] Padé approximant of Lambert's continued fraction, evaluated in float32 with
@@ -15,14 +17,12 @@ the input clamped to ±9 (tanh(9) rounds to 1) — max error ~6 ulp over the flo
 against numpy's ~1.4 (tested) — because libm's scalar ``tanhf`` does not vectorize. NaN
 passes through (the fast-math flags keep NaN semantics: training's NaN-loss stop sees it).
 
-Off when numba is missing or ``RNN_DISSECT_FUSED=0``; ``ENABLED`` switches it at run time.
+``AVAILABLE`` says whether numba imported; without it only the numpy passes exist.
 """
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 
@@ -33,15 +33,9 @@ try:  # numba is a dependency; a broken or missing install falls back to numpy
 except Exception:  # pragma: no cover - depends on the install
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "ENABLED", "active", "tanh", "whole"]
+__all__ = ["AVAILABLE", "tanh", "whole"]
 
-ENABLED = AVAILABLE and os.environ.get("RNN_DISSECT_FUSED", "1") != "0"
 CLAMP = 9.0
-
-
-def active(dtype: Any) -> bool:
-    """Whether the compiled passes run for arrays of ``dtype``."""
-    return ENABLED and np.dtype(dtype) == np.float32
 
 
 def pade_tanh(n: int) -> tuple[list[float], list[float]]:

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.train.kernels import blas, fused, stack
+from rnn_dissect.train.kernels import fused, stack
+from rnn_dissect.train.kernels.backend import Backend
 from rnn_dissect.train.kernels.workspace import (
     XW,
     Blocks,
@@ -57,29 +58,28 @@ def _forward(
     ws: Workspace,
     tag: str,
     train: bool,
-    rows: slice,
+    backend: Backend,
 ) -> tuple[tuple[Array, ...], Any]:
-    """The recurrence for batch rows ``rows`` (all of them, or one half of the batch)."""
+    """The recurrence over the T steps; ``Hs[0]`` holds h_0, fills ``Hs[1:]``."""
     T, B, H = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
     dtype = Hs.dtype
     Tk = T if train else 1
     U = ws.get(f"u{tag}", (Tk, B, 3 * H), dtype)  # tanh(s·a) for r, z (scaled); n
     S = ws.get(f"s{tag}", (Tk, B, 2 * H), dtype)  # σ gates r, z
     HN = ws.get(f"hn{tag}", (Tk, B, H), dtype)  # gh_n = W_hn h_{t-1} + b_hn
-    m = len(range(B)[rows])
-    hw = ws.get(f"tmp3.{rows.start}", (m, 3 * H), dtype)
-    tmp = ws.get(f"tmp.{rows.start}", (m, H), dtype)
+    hw = ws.get("tmp3", (B, 3 * H), dtype)
+    tmp = ws.get("tmp", (B, H), dtype)
     b_hn = w.extra["b_hn"]
-    fast = fused.active(dtype)
+    fast = backend.passes(dtype)
     Hf = fused.whole(Hs) if fast else Hs
-    hh = blas.fixed(w.W_hhT_fwd, ws, f"{tag}f{rows.start}")  # the weight packed once
+    hh = backend.fixed(w.W_hhT_fwd, ws, tag + "f")  # the weight packed once
     for t in range(T):
         j = t if train else 0
-        u, sg, hn = U[j, rows], S[j, rows], HN[j, rows]  # (m, ·)
-        hh(Hs[t, rows], hw)
-        x = xw.at(t, rows)  # gi = W_ih x_t + b_ih (+ b_hh on r, z)
+        u, sg, hn = U[j], S[j], HN[j]  # (B, ·)
+        hh(Hs[t], hw)
+        x = xw.at(t)  # gi = W_ih x_t + b_ih (+ b_hh on r, z)
         if fast:  # the same passes as below, compiled into one
-            fused.gru_forward_step(hw, x, b_hn, Hf[t, rows], u, sg, hn, Hf[t + 1, rows])
+            fused.gru_forward_step(hw, x, b_hn, Hf[t], u, sg, hn, Hf[t + 1])
             continue
         np.add(hw[:, 2 * H :], b_hn, out=hn)
         urz = u[:, : 2 * H]
@@ -91,40 +91,39 @@ def _forward(
         np.multiply(r, hn, out=tmp)
         np.add(x[:, 2 * H :], tmp, out=n)
         np.tanh(n, out=n)
-        np.subtract(Hs[t, rows], n, out=tmp)  # h = n + z ⊙ (h_prev − n)
+        np.subtract(Hs[t], n, out=tmp)  # h = n + z ⊙ (h_prev − n)
         np.multiply(tmp, z, out=tmp)
-        np.add(n, tmp, out=Hs[t + 1, rows])
-    return (Hs[T, rows].copy(),), (U, S, HN, Hs)
+        np.add(n, tmp, out=Hs[t + 1])
+    return (Hs[T].copy(),), (U, S, HN, Hs)
 
 
 def _backward(
-    w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, rows: slice
+    w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, backend: Backend
 ) -> Blocks:
-    """BPTT for batch rows ``rows``; fills their rows of dgh (T, B, 3H) and dgi_n (T, B, H)."""
+    """BPTT over the T steps; fills dgh (T, B, 3H) and dgi_n (T, B, H)."""
     U, S, HN, Hs = cache
     T, B, H = dHs.shape
     dtype = dHs.dtype
     dGH = ws.get(f"dgh{tag}", (T, B, 3 * H), dtype)  # [dÃ_r, dÃ_z, dgh_n]
     dGN = ws.get(f"dgn{tag}", (T, B, H), dtype)  # dgi_n
-    m = len(range(B)[rows])
-    tmp = ws.get(f"tmp.{rows.start}", (m, H), dtype)
-    dhz = ws.get(f"dhz.{rows.start}", (m, H), dtype)
-    tmp2 = ws.get(f"tmp2.{rows.start}", (m, 2 * H), dtype)
-    fast = fused.active(dtype)
+    tmp = ws.get("tmp", (B, H), dtype)
+    dhz = ws.get("dhz", (B, H), dtype)
+    tmp2 = ws.get("tmp2", (B, 2 * H), dtype)
+    fast = backend.passes(dtype)
     Hf = fused.whole(Hs) if fast else Hs
-    hh = blas.fixed(w.W_hh_bwd, ws, f"{tag}b{rows.start}")
+    hh = backend.fixed(w.W_hh_bwd, ws, tag + "b")
     for t in reversed(range(T)):
-        dh = dHs[t, rows]  # (m, H), complete: step t+1 already added its share
-        u, sg, hn, d, an = U[t, rows], S[t, rows], HN[t, rows], dGH[t, rows], dGN[t, rows]
+        dh = dHs[t]  # (B, H), complete: step t+1 already added its share
+        u, sg, hn, d, an = U[t], S[t], HN[t], dGH[t], dGN[t]
         if fast:  # the same passes as below, compiled into one
-            fused.gru_backward_step(dh, u, sg, hn, Hf[t, rows], d, an, dhz)
+            fused.gru_backward_step(dh, u, sg, hn, Hf[t], d, an, dhz)
             if t > 0:
                 hh(d, tmp)
-                fused.add3(dHs[t - 1, rows], tmp, dhz)
+                fused.add3(dHs[t - 1], tmp, dhz)
             continue
         r, z, n = sg[:, :H], sg[:, H:], u[:, 2 * H :]
         dz = d[:, H : 2 * H]
-        np.subtract(Hs[t, rows], n, out=dz)  # dL/dz = dh ⊙ (h_prev − n)
+        np.subtract(Hs[t], n, out=dz)  # dL/dz = dh ⊙ (h_prev − n)
         np.multiply(dz, dh, out=dz)
         np.multiply(dh, z, out=dhz)
         np.subtract(dh, dhz, out=tmp)  # dL/dn = dh ⊙ (1 − z)
@@ -138,7 +137,7 @@ def _backward(
         np.subtract(1.0, tmp2, out=tmp2)
         np.multiply(d[:, : 2 * H], tmp2, out=d[:, : 2 * H])
         if t > 0:
-            prev = dHs[t - 1, rows]
+            prev = dHs[t - 1]
             hh(d, tmp)
             np.add(prev, tmp, out=prev)
             np.add(prev, dhz, out=prev)
@@ -150,7 +149,7 @@ def _backward(
     ]
 
 
-SPEC = CellSpec("gru", 3, 1, (0, 1, 2), _prepare, _forward, _backward, split=True)
+SPEC = CellSpec("gru", 3, 1, (0, 1, 2), _prepare, _forward, _backward)
 
 
 def forward_backward(
@@ -161,9 +160,10 @@ def forward_backward(
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     """Loss (mean CE over B·T), gradients (torch names), final state ``(h,)`` (L, B, H)."""
-    return stack.forward_backward(SPEC, params, x_idx, y_idx, state0, dropout, rng, ws)
+    return stack.forward_backward(SPEC, params, x_idx, y_idx, state0, dropout, rng, ws, backend)
 
 
 def forward(
@@ -171,6 +171,7 @@ def forward(
     x_idx: Array,
     state0: tuple[Array, ...] | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[Array, tuple[Array, ...]]:
     """Logits (B, T, V) and the final state ``(h,)`` (L, B, H)."""
-    return stack.forward(SPEC, params, x_idx, state0, ws)
+    return stack.forward(SPEC, params, x_idx, state0, ws, backend)

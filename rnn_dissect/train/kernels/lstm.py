@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.train.kernels import blas, fused, stack
+from rnn_dissect.train.kernels import fused, stack
+from rnn_dissect.train.kernels.backend import Backend
 from rnn_dissect.train.kernels.workspace import (
     XW,
     Blocks,
@@ -50,9 +51,9 @@ def _forward(
     ws: Workspace,
     tag: str,
     train: bool,
-    rows: slice,
+    backend: Backend,
 ) -> tuple[tuple[Array, ...], Any]:
-    """The recurrence for batch rows ``rows`` (all of them, or one half of the batch)."""
+    """The recurrence over the T steps; ``Hs[0]`` holds h_0, fills ``Hs[1:]``."""
     _, c0 = state0
     T, B, H = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
     dtype = Hs.dtype
@@ -61,69 +62,63 @@ def _forward(
     S = ws.get(f"s{tag}", (Tk, B, 3 * H), dtype)  # σ gates i, f, o
     TC = ws.get(f"tc{tag}", (Tk, B, H), dtype)  # tanh(c_t)
     Cs = ws.get(f"c{tag}", (T + 1, B, H), dtype)  # slot 0 holds c_0
-    n = len(range(B)[rows])
-    tmp = ws.get(f"tmp.{rows.start}", (n, H), dtype)
-    Cs[0, rows] = c0[rows]
-    fast = fused.active(dtype)
+    tmp = ws.get("tmp", (B, H), dtype)
+    Cs[0] = c0
+    fast = backend.passes(dtype)
     Hf = fused.whole(Hs) if fast else Hs
-    hh = blas.fixed(w.W_hhT_fwd, ws, f"{tag}f{rows.start}")  # the weight packed once
+    hh = backend.fixed(w.W_hhT_fwd, ws, tag + "f")  # the weight packed once
     for t in range(T):
         j = t if train else 0
-        u, sg, tc, c = U[j, rows], S[j, rows], TC[j, rows], Cs[t + 1, rows]  # (n, ·)
-        hh(Hs[t, rows], u)
+        u, sg, tc, c = U[j], S[j], TC[j], Cs[t + 1]  # (B, ·)
+        hh(Hs[t], u)
         if fast:  # the same passes as below, compiled into one
-            fused.lstm_forward_step(u, xw.at(t, rows), Cs[t, rows], sg, tc, c, Hf[t + 1, rows])
+            fused.lstm_forward_step(u, xw.at(t), Cs[t], sg, tc, c, Hf[t + 1])
             continue
-        np.add(u, xw.at(t, rows), out=u)
+        np.add(u, xw.at(t), out=u)
         np.tanh(u, out=u)
         np.multiply(u[:, : 3 * H], 0.5, out=sg)  # σ(a) = ½ tanh(a/2) + ½
         np.add(sg, 0.5, out=sg)
         i, f, o, g = sg[:, :H], sg[:, H : 2 * H], sg[:, 2 * H :], u[:, 3 * H :]
-        np.multiply(f, Cs[t, rows], out=c)
+        np.multiply(f, Cs[t], out=c)
         np.multiply(i, g, out=tmp)
         np.add(c, tmp, out=c)
         np.tanh(c, out=tc)
-        np.multiply(o, tc, out=Hs[t + 1, rows])
-    return (Hs[T, rows].copy(), Cs[T, rows].copy()), (U, S, TC, Cs, Hs)
+        np.multiply(o, tc, out=Hs[t + 1])
+    return (Hs[T].copy(), Cs[T].copy()), (U, S, TC, Cs, Hs)
 
 
 def _backward(
-    w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, rows: slice
+    w: LayerWeights, dHs: Array, cache: Any, ws: Workspace, tag: str, backend: Backend
 ) -> Blocks:
-    """BPTT for batch rows ``rows``; fills their rows of dÃ (T, B, 4H)."""
+    """BPTT over the T steps; fills dÃ (T, B, 4H)."""
     U, S, TC, Cs, Hs = cache
     T, B, H = dHs.shape
     dtype = dHs.dtype
     dU = ws.get(f"du{tag}", (T, B, 4 * H), dtype)  # dÃ = dL/d(gate) ⊙ (1 − u²)
-    n = len(range(B)[rows])
-    dc = ws.get(f"dc.{rows.start}", (n, H), dtype)  # dL/dc_t, carried backwards
-    tmp = ws.get(f"tmp.{rows.start}", (n, H), dtype)
-    tmp4 = ws.get(f"tmp4.{rows.start}", (n, 4 * H), dtype)
+    dc = ws.get("dc", (B, H), dtype)  # dL/dc_t, carried backwards
+    tmp = ws.get("tmp", (B, H), dtype)
+    tmp4 = ws.get("tmp4", (B, 4 * H), dtype)
     dc.fill(0)
-    fast = fused.active(dtype)
+    fast = backend.passes(dtype)
     Hf = fused.whole(Hs) if fast else Hs
-    hh = blas.fixed(w.W_hh_bwd, ws, f"{tag}b{rows.start}")
+    hh = backend.fixed(w.W_hh_bwd, ws, tag + "b")
     for t in reversed(range(T)):
-        dh = dHs[t, rows]  # (n, H)
+        dh = dHs[t]  # (B, H)
         if t < T - 1:
-            hh(dU[t + 1, rows], tmp)  # dh_next
-        u, sg, tc, d = U[t, rows], S[t, rows], TC[t, rows], dU[t, rows]
+            hh(dU[t + 1], tmp)  # dh_next
+        u, sg, tc, d = U[t], S[t], TC[t], dU[t]
         if fast:  # the same passes as below, compiled into one
-            fused.lstm_backward_step(
-                dh, tmp, t < T - 1, dc, u, sg, tc, Cs[t, rows], Hf[t + 1, rows], d
-            )
+            fused.lstm_backward_step(dh, tmp, t < T - 1, dc, u, sg, tc, Cs[t], Hf[t + 1], d)
             continue
         if t < T - 1:
             np.add(dh, tmp, out=dh)
         i, f, o, g = sg[:, :H], sg[:, H : 2 * H], sg[:, 2 * H :], u[:, 3 * H :]
-        np.multiply(
-            Hs[t + 1, rows], tc, out=tmp
-        )  # dc += dh ⊙ o ⊙ (1 − tanh²c) = dh ⊙ (o − h ⊙ tanh c)
+        np.multiply(Hs[t + 1], tc, out=tmp)  # dc += dh ⊙ o ⊙ (1 − tanh²c) = dh ⊙ (o − h ⊙ tanh c)
         np.subtract(o, tmp, out=tmp)
         np.multiply(tmp, dh, out=tmp)
         np.add(dc, tmp, out=dc)
         np.multiply(dc, g, out=d[:, :H])  # dL/di
-        np.multiply(dc, Cs[t, rows], out=d[:, H : 2 * H])  # dL/df
+        np.multiply(dc, Cs[t], out=d[:, H : 2 * H])  # dL/df
         np.multiply(dh, tc, out=d[:, 2 * H : 3 * H])  # dL/do
         np.multiply(dc, i, out=d[:, 3 * H :])  # dL/dg
         np.multiply(u, u, out=tmp4)  # all four gates: ⊙ (1 − u²)
@@ -133,7 +128,7 @@ def _backward(
     return [(0, dU.reshape(T * B, 4 * H), "both")]
 
 
-SPEC = CellSpec("lstm", 4, 2, ORDER, _prepare, _forward, _backward, split=True)
+SPEC = CellSpec("lstm", 4, 2, ORDER, _prepare, _forward, _backward)
 
 
 def forward_backward(
@@ -144,9 +139,10 @@ def forward_backward(
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     """Loss (mean CE over B·T), gradients (torch names), final state ``(h, c)`` (L, B, H) each."""
-    return stack.forward_backward(SPEC, params, x_idx, y_idx, state0, dropout, rng, ws)
+    return stack.forward_backward(SPEC, params, x_idx, y_idx, state0, dropout, rng, ws, backend)
 
 
 def forward(
@@ -154,6 +150,7 @@ def forward(
     x_idx: Array,
     state0: tuple[Array, ...] | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[Array, tuple[Array, ...]]:
     """Logits (B, T, V) and the final state ``(h, c)`` (L, B, H) each."""
-    return stack.forward(SPEC, params, x_idx, state0, ws)
+    return stack.forward(SPEC, params, x_idx, state0, ws, backend)

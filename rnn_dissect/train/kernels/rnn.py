@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.train.kernels import blas, fused, stack
+from rnn_dissect.train.kernels import fused, stack
+from rnn_dissect.train.kernels.backend import Backend
 from rnn_dissect.train.kernels.workspace import (
     XW,
     Blocks,
@@ -47,14 +48,14 @@ def _forward(
     ws: Workspace,
     tag: str,
     train: bool,
-    rows: slice,
+    backend: Backend,
 ) -> tuple[tuple[Array, ...], Any]:
-    """The recurrence (RNN runs unsplit: ``rows`` is the whole batch)."""
+    """The recurrence over the T steps; ``Hs[0]`` holds h_0, fills ``Hs[1:]``."""
     T, B = Hs.shape[0] - 1, Hs.shape[1]
     a = ws.get("tmp", (B, Hs.shape[2]), Hs.dtype)  # (B, H)
-    fast = fused.active(Hs.dtype)
+    fast = backend.passes(Hs.dtype)
     Hf = fused.whole(Hs) if fast else Hs
-    hh = blas.fixed(w.W_hhT_fwd, ws, tag + "f")  # h_{t-1} @ W_hhᵀ, the weight packed once
+    hh = backend.fixed(w.W_hhT_fwd, ws, tag + "f")  # h_{t-1} @ W_hhᵀ, the weight packed once
     for t in range(T):
         hh(Hs[t], a)
         if fast:  # the same passes as below, compiled into one
@@ -66,14 +67,14 @@ def _forward(
 
 
 def _backward(
-    w: LayerWeights, dHs: Array, Hs: Array, ws: Workspace, tag: str, rows: slice
+    w: LayerWeights, dHs: Array, Hs: Array, ws: Workspace, tag: str, backend: Backend
 ) -> Blocks:
     T, B, H = dHs.shape
     dA = dHs  # (T, B, H): dL/dh_t, turned into dL/da_t in place
     tmp = ws.get("tmp", (B, H), dHs.dtype)
-    fast = fused.active(dHs.dtype)
+    fast = backend.passes(dHs.dtype)
     Hf = fused.whole(Hs) if fast else Hs
-    hh = blas.fixed(w.W_hh_bwd, ws, tag + "b")
+    hh = backend.fixed(w.W_hh_bwd, ws, tag + "b")
     for t in reversed(range(T)):
         if t < T - 1:
             hh(dA[t + 1], tmp)  # dh_next
@@ -100,9 +101,10 @@ def forward_backward(
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     """Loss (mean CE over B·T), gradients (torch names), final state ``(h,)`` (L, B, H)."""
-    return stack.forward_backward(SPEC, params, x_idx, y_idx, state0, dropout, rng, ws)
+    return stack.forward_backward(SPEC, params, x_idx, y_idx, state0, dropout, rng, ws, backend)
 
 
 def forward(
@@ -110,6 +112,7 @@ def forward(
     x_idx: Array,
     state0: tuple[Array, ...] | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[Array, tuple[Array, ...]]:
     """Logits (B, T, V) and the final state ``(h,)`` (L, B, H)."""
-    return stack.forward(SPEC, params, x_idx, state0, ws)
+    return stack.forward(SPEC, params, x_idx, state0, ws, backend)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.train.kernels import blas, halves
+from rnn_dissect.train.kernels.backend import REFERENCE, Backend
 from rnn_dissect.train.kernels.workspace import XW, Blocks, CellSpec, LayerWeights, Workspace
 
 __all__ = ["dropout_masks", "forward", "forward_backward"]
@@ -75,6 +75,7 @@ def run_layers(
     state0: tuple[Array, ...] | None,
     ws: Workspace,
     train: bool,
+    backend: Backend,
     masks: list[Array] | None = None,
 ) -> tuple[list[Layer], Array, tuple[Array, ...]]:
     """Forward through all layers; ``idx`` (T, B) time-major. Returns per-layer records, the
@@ -89,7 +90,7 @@ def run_layers(
     x: Array | None = None
     for k in range(L):
         w = spec.prepare(params, k)
-        xw = XW(w, x, idx if k == 0 else None, ws, k)
+        xw = XW(w, x, idx if k == 0 else None, ws, k, backend)
         # Layer 0 keeps onehot(x_t) beside h_{t-1}, so its backward gets dW_hh and dW_ih
         # from ONE (G·H, T·B) @ (T·B, H+V) GEMM.
         E = V if (k == 0 and train) else 0
@@ -101,20 +102,7 @@ def run_layers(
         Hs = hcat[:, :, :H]  # (T+1, B, H)
         Hs[0] = s0[0][k]
         s0k = tuple(s[k] for s in s0)
-
-        def fwd(
-            rows: slice,
-            w: LayerWeights = w,
-            xw: XW = xw,
-            s0k: tuple[Array, ...] = s0k,
-            Hs: Array = Hs,
-            tag: str = f"l{k}",
-        ) -> Any:
-            return spec.forward(w, xw, s0k, Hs, ws, tag, train, rows)
-
-        outs = halves.run(fwd, B, H) if spec.split else [fwd(slice(0, B))]
-        state_k = tuple(np.concatenate([o[0][j] for o in outs]) for j in range(spec.n_state))
-        cache = outs[0][1]
+        state_k, cache = spec.forward(w, xw, s0k, Hs, ws, f"l{k}", train, backend)
         for dst, src in zip(sT, state_k, strict=True):
             dst[k] = src
         layers.append(Layer(w, hcat, x, cache))
@@ -128,7 +116,7 @@ def run_layers(
 
 
 def head_loss_grad(
-    top: Array, W: Array, b: Array, y: Array, ws: Workspace
+    top: Array, W: Array, b: Array, y: Array, ws: Workspace, backend: Backend
 ) -> tuple[float, Array, Array, Array]:
     """Linear head + mean softmax cross-entropy over all N = T·B positions, fused.
 
@@ -140,7 +128,7 @@ def head_loss_grad(
     N = T * B
     X = top.reshape(N, H)
     z = ws.get("logits", (N, W.shape[0]), W.dtype)  # (N, V)
-    halves.matmul(X, W.T, out=z)
+    backend.matmul(X, W.T, out=z)
     np.add(z, b, out=z)
     rows = np.arange(N)
     yf = y.reshape(N)
@@ -152,10 +140,10 @@ def head_loss_grad(
     loss = float(np.mean(np.log(s[:, 0].astype(np.float64)) - zy))
     np.multiply(z, (1.0 / (s * N)).astype(z.dtype), out=z)  # softmax / N
     z[rows, yf] -= z.dtype.type(1.0 / N)
-    dW = halves.matmul(z.T, X)  # (V, H)
-    db = blas.matmul(np.ones((1, N), dtype=z.dtype), z)[0]  # (V,)
+    dW = backend.matmul(z.T, X)  # (V, H)
+    db = backend.matmul(np.ones((1, N), dtype=z.dtype), z)[0]  # (V,)
     dtop = ws.get("dtop", (T, B, H), W.dtype)
-    halves.matmul(z, W, out=dtop.reshape(N, H))
+    backend.matmul(z, W, out=dtop.reshape(N, H))
     return loss, dtop, dW, db
 
 
@@ -166,65 +154,85 @@ def backward_layers(
     dtop: Array,
     ws: Workspace,
     masks: list[Array] | None,
+    backend: Backend,
 ) -> dict[str, Array]:
     """Backward through the layers from ``dtop`` = dL/d(top output) (T, B, H); returns
-    gradients of every ``rnn.*`` parameter in PyTorch's names and row order."""
-    T, B, H = dtop.shape
-    N = T * B
-    G = spec.gates
-    ones = np.ones((1, N), dtype=dtop.dtype)
+    gradients of every ``rnn.*`` parameter in PyTorch's names and row order.
+
+    Per layer k, top down: the cell's BPTT gives dÃ (:meth:`CellSpec.backward`), then
+    :func:`layer_grads` turns it into the weight gradients and dL/d(layer input), which
+    (through layer k−1's dropout mask) is layer k−1's dL/d(output)."""
     grads: dict[str, Array] = {}
     dHs = dtop
     for k in reversed(range(len(layers))):
         lay = layers[k]
-
-        def bwd(rows: slice, lay: Layer = lay, dHs: Array = dHs, tag: str = f"l{k}") -> Blocks:
-            return spec.backward(lay.w, dHs, lay.cache, ws, tag, rows)
-
-        blocks = halves.run(bwd, B, H)[0] if spec.split else bwd(slice(0, B))
-        dtype = dtop.dtype
+        blocks = spec.backward(lay.w, dHs, lay.cache, ws, f"l{k}", backend)
         n_in = params[f"rnn.weight_ih_l{k}"].shape[1]
-        hcat = lay.hcat[:T].reshape(N, -1)  # (T·B, H+E): [h_{t-1} | onehot(x_t)]
-        Hprev = hcat[:, :H]
-        dW_ih = np.empty((G * H, n_in), dtype=dtype)
-        dW_hh = np.empty((G * H, H), dtype=dtype)
-        db_ih = np.empty(G * H, dtype=dtype)
-        db_hh = np.empty(G * H, dtype=dtype)
-        if k > 0:
-            dX = ws.get(f"dx{k}", (T, B, H), dtype)
-            dXf = dX.reshape(N, H)
-            dXf.fill(0)
-        for r0, blk, role in blocks:
-            rows = slice(r0, r0 + blk.shape[1])
-            if k == 0 and role == "both":  # one GEMM gives both weight gradients
-                dW = ws.get(f"dW{r0}", (blk.shape[1], hcat.shape[1]), dtype)  # (rows, H+V)
-                halves.matmul(blk.T, hcat, out=dW)
-                if blk.shape[1] == G * H:  # all rows: use the halves in place
-                    dW_hh, dW_ih = dW[:, :H], dW[:, H:]
-                else:
-                    dW_hh[rows], dW_ih[rows] = dW[:, :H], dW[:, H:]
-            elif role in ("both", "hh"):
-                halves.matmul(blk.T, Hprev, out=dW_hh[rows])
-            if role == "ih" or (role == "both" and k > 0):
-                X = hcat[:, H:] if lay.x is None else lay.x.reshape(N, H)  # onehot | input
-                halves.matmul(blk.T, X, out=dW_ih[rows])
-            if role in ("both", "ih"):
-                # one-hot rows sum to 1, so Σ_n dÃ_n = Σ_v dW_ih[:, v]
-                db_ih[rows] = dW_ih[rows].sum(axis=1) if k == 0 else blas.matmul(ones, blk)[0]
-                if k > 0:
-                    dXf += halves.matmul(blk, lay.w.W_ih_bwd[rows])
-            if role == "both":
-                db_hh[rows] = db_ih[rows]
-            elif role == "hh":
-                db_hh[rows] = blas.matmul(ones, blk)[0]
-        if k > 0:
+        out, dX = layer_grads(spec.gates, k, lay, blocks, n_in, ws, backend)
+        if dX is not None:
             if masks is not None:
                 np.multiply(dX, masks[k - 1], out=dX)
             dHs = dX
-        out = {"weight_ih": dW_ih, "weight_hh": dW_hh, "bias_ih": db_ih, "bias_hh": db_hh}
         for name, d in out.items():
             grads[f"rnn.{name}_l{k}"] = torch_rows(d, spec.order, lay.w.g)  # never a ws view
     return grads
+
+
+def layer_grads(
+    G: int,
+    k: int,
+    lay: Layer,
+    blocks: Blocks,
+    n_in: int,
+    ws: Workspace,
+    backend: Backend,
+) -> tuple[dict[str, Array], Array | None]:
+    """Layer k's weight gradients (internal row order, scaled coordinates) from its gate
+    gradients ``blocks`` (rows of dÃ, each (T·B, n)), all steps at once:
+
+        dW_hh = dÃᵀ [h_{t-1}]    dW_ih = dÃᵀ [x_t]    db = Σ_n dÃ_n    dX = dÃ W_ih   (k > 0)
+
+    For layer 0 one GEMM against ``[h_{t-1} | onehot(x_t)]`` gives dW_hh and dW_ih at once.
+    Returns the four gradients (torch's short names) and dX (T, B, H), None for layer 0."""
+    T, B = lay.hcat.shape[0] - 1, lay.hcat.shape[1]
+    N, H = T * B, lay.w.W_hh_bwd.shape[1]
+    dtype = lay.hcat.dtype
+    ones = np.ones((1, N), dtype=dtype)
+    hcat = lay.hcat[:T].reshape(N, -1)  # (T·B, H+E): [h_{t-1} | onehot(x_t)]
+    Hprev = hcat[:, :H]
+    dW_ih = np.empty((G * H, n_in), dtype=dtype)
+    dW_hh = np.empty((G * H, H), dtype=dtype)
+    db_ih = np.empty(G * H, dtype=dtype)
+    db_hh = np.empty(G * H, dtype=dtype)
+    dX: Array | None = None
+    if k > 0:
+        dX = ws.get(f"dx{k}", (T, B, H), dtype)
+        dX.fill(0)
+    for r0, blk, role in blocks:
+        rows = slice(r0, r0 + blk.shape[1])
+        if k == 0 and role == "both":  # one GEMM gives both weight gradients
+            dW = ws.get(f"dW{r0}", (blk.shape[1], hcat.shape[1]), dtype)  # (rows, H+V)
+            backend.matmul(blk.T, hcat, out=dW)
+            if blk.shape[1] == G * H:  # all rows: use the halves in place
+                dW_hh, dW_ih = dW[:, :H], dW[:, H:]
+            else:
+                dW_hh[rows], dW_ih[rows] = dW[:, :H], dW[:, H:]
+        elif role in ("both", "hh"):
+            backend.matmul(blk.T, Hprev, out=dW_hh[rows])
+        if role == "ih" or (role == "both" and k > 0):
+            X = hcat[:, H:] if lay.x is None else lay.x.reshape(N, H)  # onehot | input
+            backend.matmul(blk.T, X, out=dW_ih[rows])
+        if role in ("both", "ih"):
+            # one-hot rows sum to 1, so Σ_n dÃ_n = Σ_v dW_ih[:, v]
+            db_ih[rows] = dW_ih[rows].sum(axis=1) if k == 0 else backend.matmul(ones, blk)[0]
+            if dX is not None:
+                dX.reshape(N, H)[...] += backend.matmul(blk, lay.w.W_ih_bwd[rows])
+        if role == "both":
+            db_hh[rows] = db_ih[rows]
+        elif role == "hh":
+            db_hh[rows] = backend.matmul(ones, blk)[0]
+    out = {"weight_ih": dW_ih, "weight_hh": dW_hh, "bias_ih": db_ih, "bias_hh": db_hh}
+    return out, dX
 
 
 def torch_rows(d: Array, order: tuple[int, ...], g: Array) -> Array:
@@ -259,10 +267,13 @@ def forward_backward(
     dropout: float = 0.0,
     rng: np.random.Generator | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[float, dict[str, Array], tuple[Array, ...]]:
     """Mean cross-entropy over all B·T positions, its gradient for every parameter (torch
-    names) and the final state; see the cell modules for the equations."""
+    names) and the final state; see the cell modules for the equations. ``backend`` None
+    is :data:`~rnn_dissect.train.kernels.backend.REFERENCE` (plain numpy)."""
     ws = ws or Workspace()
+    backend = backend or REFERENCE
     idx = check_inputs(params, x_idx, y_idx)  # (T, B)
     y = np.ascontiguousarray(np.asarray(y_idx).T)  # (T, B)
     T, B = idx.shape
@@ -276,12 +287,11 @@ def forward_backward(
         if rng is None:
             raise ValueError("dropout > 0 needs rng (a numpy Generator)")
         masks = dropout_masks(rng, dropout, L - 1, T, B, H, dtype)
-    with halves.two_cores():
-        layers, top, sT = run_layers(spec, params, idx, state0, ws, True, masks)
-        loss, dtop, dW_head, db_head = head_loss_grad(
-            top, params["head.weight"], params["head.bias"], y, ws
-        )
-        grads = backward_layers(spec, params, layers, dtop, ws, masks)
+    layers, top, sT = run_layers(spec, params, idx, state0, ws, True, backend, masks)
+    loss, dtop, dW_head, db_head = head_loss_grad(
+        top, params["head.weight"], params["head.bias"], y, ws, backend
+    )
+    grads = backward_layers(spec, params, layers, dtop, ws, masks, backend)
     grads["head.weight"] = dW_head
     grads["head.bias"] = db_head
     return loss, {name: grads[name] for name in params}, sT
@@ -293,13 +303,14 @@ def forward(
     x_idx: Array,
     state0: tuple[Array, ...] | None = None,
     ws: Workspace | None = None,
+    backend: Backend | None = None,
 ) -> tuple[Array, tuple[Array, ...]]:
     """Logits (B, T, V) and the final state; no dropout, nothing kept for backward."""
     ws = ws or Workspace()
+    backend = backend or REFERENCE
     idx = check_inputs(params, x_idx)
     T, B = idx.shape
-    with halves.two_cores():
-        _, top, sT = run_layers(spec, params, idx, state0, ws, False)
-        W, b = params["head.weight"], params["head.bias"]
-        logits = halves.matmul(top.reshape(T * B, -1), W.T) + b  # (T·B, V)
+    _, top, sT = run_layers(spec, params, idx, state0, ws, False, backend)
+    W, b = params["head.weight"], params["head.bias"]
+    logits = backend.matmul(top.reshape(T * B, -1), W.T) + b  # (T·B, V)
     return np.ascontiguousarray(logits.reshape(T, B, -1).transpose(1, 0, 2)), sT

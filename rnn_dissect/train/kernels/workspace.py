@@ -17,14 +17,13 @@ true values and PyTorch's row order before they are returned.
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from rnn_dissect.train.kernels import halves
+from rnn_dissect.train.kernels.backend import Backend
 
 __all__ = [
     "XW",
@@ -45,19 +44,17 @@ Blocks = list[tuple[int, Array, str]]
 
 class Workspace:
     """Named scratch arrays kept between calls, so a training loop does not pay for fresh
-    (page-faulting) allocations of tens of MB every step. One per loop; ``get`` is safe to
-    call from the two batch halves' threads (:mod:`rnn_dissect.train.kernels.halves`)."""
+    (page-faulting) allocations of tens of MB every step. One per loop (not shared between
+    threads)."""
 
     def __init__(self) -> None:
         self._bufs: dict[str, Array] = {}
-        self._lock = threading.Lock()
 
     def get(self, name: str, shape: tuple[int, ...], dtype: Any) -> Array:
-        with self._lock:
-            buf = self._bufs.get(name)
-            if buf is None or buf.shape != shape or buf.dtype != dtype:
-                buf = self._bufs[name] = np.empty(shape, dtype=dtype)
-            return buf
+        buf = self._bufs.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._bufs[name] = np.empty(shape, dtype=dtype)
+        return buf
 
 
 @dataclass
@@ -88,13 +85,12 @@ class CellSpec:
     n_state: int  # 1 (h) or 2 (h, c)
     order: tuple[int, ...]  # PyTorch gate blocks in internal order (LSTM (0, 1, 3, 2): i f o g)
     prepare: Callable[..., LayerWeights]
-    # forward(w, xw: XW, state0, Hs (T+1, B, H) with Hs[0] = h_0, ws, tag, train, rows)
-    #   -> (state_T of those rows, cache)
+    # forward(w, xw: XW, state0, Hs (T+1, B, H) with Hs[0] = h_0, ws, tag, train, backend)
+    #   -> (state_T, cache)
     forward: Callable[..., Any]
-    # backward(w, dHs (T, B, H), cache, ws, tag, rows) -> blocks [(row0, dÃ (T·B, n), role)],
+    # backward(w, dHs (T, B, H), cache, ws, tag, backend) -> blocks [(row0, dÃ (T·B, n), role)],
     # role "both" (same rows of W_ih and W_hh), "ih" or "hh" (GRU's n rows differ)
     backward: Callable[..., Any]
-    split: bool = False  # run batch halves on two cores (rnn_dissect.train.kernels.halves)
 
 
 def gate_perm(order: list[int], H: int) -> Array:
@@ -178,7 +174,13 @@ class XW:
     """
 
     def __init__(
-        self, w: LayerWeights, x: Array | None, idx: Array | None, ws: Workspace, k: int
+        self,
+        w: LayerWeights,
+        x: Array | None,
+        idx: Array | None,
+        ws: Workspace,
+        k: int,
+        backend: Backend,
     ) -> None:
         GH = w.W_in_fwd.shape[1]
         dtype = w.W_in_fwd.dtype
@@ -196,12 +198,11 @@ class XW:
         assert x is not None
         T, B, _ = x.shape
         self.all = ws.get(f"xw{k}", (T, B, GH), dtype)  # (T, B, G·H)
-        halves.matmul(x.reshape(T * B, -1), w.W_in_fwd, out=self.all.reshape(T * B, GH))
+        backend.matmul(x.reshape(T * B, -1), w.W_in_fwd, out=self.all.reshape(T * B, GH))
         np.add(self.all, w.b_in_fwd, out=self.all)
 
-    def at(self, t: int, rows: slice = slice(None)) -> Array:
-        """(rows, G·H) for step t: a view, or the step buffer's rows (overwritten next call)."""
+    def at(self, t: int) -> Array:
+        """(B, G·H) for step t: a view, or the step buffer (overwritten next call)."""
         if self.table is None:
-            return self.all[t, rows]
-        out = self.buf[rows]
-        return np.take(self.table, self.idx[t, rows], axis=0, out=out, mode="clip")
+            return self.all[t]
+        return np.take(self.table, self.idx[t], axis=0, out=self.buf, mode="clip")
