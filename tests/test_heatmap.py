@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-import matplotlib
 import numpy as np
 import pytest
 
-from rnn_dissect.render.heatmap import colour, heatmap_html, heatmap_page, heatmap_terminal
+from rnn_dissect.render.heatmap import (
+    UnitSection,
+    colour,
+    contrast,
+    heatmap_html,
+    heatmap_page,
+    heatmap_terminal,
+    legend_terminal,
+)
 
 TEXT = '<script>alert("x&y")</script> &amp; é\n\tif a < b:\n  pass\n'
 
@@ -40,21 +47,27 @@ class Spans(HTMLParser):
             self.text[-1] += data
 
 
-def bwr(v: float) -> tuple[int, int, int]:
-    """matplotlib's bwr colormap at value v ∈ [−1, 1], as 0..255 ints (the oracle)."""
-    r, g, b, _ = matplotlib.colormaps["bwr"]((v + 1) / 2)
-    return round(r * 255), round(g * 255), round(b * 255)
+def wcag(hex_colour: str) -> float:
+    """WCAG 2 contrast of black text on ``hex_colour`` (the oracle, from the spec)."""
+    lin = [c / 255 for c in rgb(hex_colour)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in lin]
+    return (0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2] + 0.05) / 0.05
 
 
 def rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
 
 
-def test_colour_is_matplotlib_bwr():
-    for v in np.linspace(-1.2, 1.2, 49):
-        want = bwr(float(np.clip(v, -1, 1)))
-        assert max(abs(a - b) for a, b in zip(rgb(colour(v)), want, strict=True)) <= 2
-    assert colour(0.75, center=0.5, scale=0.5) == colour(0.5)
+def test_colour_diverges_from_white_and_keeps_black_text_readable():
+    assert colour(0.0) == "#ffffff" and colour(-1.0) == "#4080ff" and colour(1.0) == "#f24d40"
+    assert colour(-5.0) == colour(-1.0) and colour(0.75, center=0.5, scale=0.5) == colour(0.5)
+    vs = np.linspace(-1.2, 1.2, 481)
+    lum = [wcag(colour(v)) for v in vs]
+    assert min(lum) >= 4.5  # WCAG AA for body text, at every value
+    assert all(abs(contrast(colour(v)) - c) < 1e-12 for v, c in zip(vs, lum, strict=True))
+    neg = [wcag(colour(v)) for v in np.linspace(0, -1, 50)]  # darker the further from 0
+    assert neg == sorted(neg, reverse=True) and rgb(colour(-0.5))[2] == 255
+    assert rgb(colour(0.5))[0] > rgb(colour(0.5))[2]  # red side
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -67,19 +80,12 @@ def test_html_one_escaped_span_per_character_with_its_value(dtype):
     assert p.text == list(TEXT)  # one character per span, newlines and tabs included
     for span, v in zip(p.spans, values, strict=True):
         assert dtype(span["data-v"]) == v  # round-trips exactly
-        assert span["title"] == span["data-v"]
         assert span["style"] == f"background:{colour(v)}"
-        assert (
-            max(
-                abs(a - b)
-                for a, b in zip(rgb(colour(v)), bwr(float(np.clip(v, -1, 1))), strict=True)
-            )
-            <= 2
-        )
 
 
 def test_page_is_self_contained():
-    page = heatmap_page([("layer 0 h 3 <b>", TEXT, np.zeros(len(TEXT)), 0.0, 1.0)])
+    unit = UnitSection("u", "layer 0 h 3 <b>", "x", [("c <b>", TEXT, np.zeros(len(TEXT)))], 0, 1)
+    page = heatmap_page([unit])
     assert page.startswith("<!DOCTYPE html>")
     for needle in ("http:", "https:", "src=", "<script", "<link", "@import"):
         assert needle not in page
@@ -108,3 +114,10 @@ def test_terminal_wraps_at_the_given_width():
     out = heatmap_terminal(text, np.zeros(len(text)), width=12)
     lines = re.sub(r"\x1b\[[0-9;]*m", "", out).split("\n")
     assert lines == ["abcdefghijab", "cdefghijabcd", "efghij"]
+
+
+def test_terminal_legend_runs_blue_white_red():
+    out = legend_terminal(0.0, 1.0, width=5)
+    cols = re.findall(r"48;2;(\d+);(\d+);(\d+)m", out)
+    assert [tuple(map(int, c)) for c in cols] == [rgb(colour(v)) for v in (-1, -0.5, 0, 0.5, 1)]
+    assert re.sub(r"\x1b\[[0-9;]*m", "", out) == "-1" + " " * 7 + "+1"

@@ -25,6 +25,7 @@ from rnn_dissect.neurons.activations import load
 from rnn_dissect.neurons.collect import collect
 from rnn_dissect.neurons.features import builtin_features
 from rnn_dissect.neurons.tuning import read_snapshots
+from rnn_dissect.reports.neurons import PAGE_EXCERPT
 from rnn_dissect.train.data import load_corpus
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights.interop import from_torch
@@ -92,7 +93,7 @@ def test_planted_units_rank_first_and_heatmaps_show_their_values(
     # heatmaps.html: one span per character, values = collect's float32 = torch's (1e-6)
     p = Spans()
     p.feed((out / "heatmaps.html").read_text(encoding="utf-8"))
-    n = min(2000, len(text))
+    n = min(PAGE_EXCERPT, len(text))
     assert "".join(p.text[:n]) == text[:n] and all(len(t) == 1 for t in p.text[:n])
     page = (out / "heatmaps.html").read_text(encoding="utf-8")
     assert ">&lt;</span>" in page and ">&amp;</span>" in page and "<b>" not in page

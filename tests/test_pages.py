@@ -75,3 +75,48 @@ def test_q1_verdict_number_is_shown_and_computed_from_the_page(cell_page):
         J = _columns(re.search(r'<table class="jacobian">.*?</table>', page, re.S).group(0))
         f_T = np.ravel(d.gates[0][-1]["f"])
         assert [J[f"c{i + 1}_(t−1)"][3 + i] for i in range(3)] == pytest.approx(list(f_T))
+
+
+def test_heatmap_page_names_every_feature_and_unit_score_and_stays_readable(tmp_path):
+    from planted import python_like_text, run
+    from test_heatmap import wcag
+
+    from rnn_dissect.neurons.features import builtin_features
+    from rnn_dissect.reports.neurons import write_report
+
+    text = python_like_text(np.random.default_rng(1), n_lines=40)
+    acts = run(text)
+    rep = write_report(acts, tmp_path, builtin_features(text), excerpt=200, contexts=2, window=8)
+    page = (tmp_path / "heatmaps.html").read_text(encoding="utf-8")
+    assert re.search(r"<title>What the units track</title>", page) and "<h1>" in page
+    assert "Colour legend" in page and "Pearson r" in page and "2·AUC − 1" in page
+    for k in ("h", "c", "i", "f", "g", "o"):  # every unit code of the cell is explained
+        assert f"{k} = " in html.unescape(page)
+    ids = set(re.findall(r'id="([^"]+)"', page))
+    index = re.search(r'<table class="index">(.*?)</table>', page, re.S).group(1)
+    rows = {html.unescape(re.search(r"<strong>(.*?)</strong>", r).group(1)): r
+            for r in re.findall(r"<tr>(.*?)</tr>", index) if "<strong>" in r}  # fmt: skip
+    assert list(rows) == rep.scores.features  # every feature, in order
+    for name in rep.scores.features:
+        linked = re.findall(r'<a href="#([^"]+)">([^<]+)</a> ([+-][0-9.]+)', rows[name])
+        want = rep.scores.ranking(name, 3)
+        assert len(linked) == len(want)
+        for (anchor, code, score), r in zip(linked, want, strict=True):
+            assert code == f"l{r['layer']} {r['kind']}{r['unit']}" and anchor in ids
+            assert float(score) == pytest.approx(float(r["score"]), abs=5e-4)
+            # the unit's heading line names the feature and the same score
+            section = page.split(f'id="{anchor}">', 1)[1].split("</p>", 1)[0]
+            assert f"{name} " in section and score in section
+    for hexcol in set(re.findall(r"<span style=background:(#[0-9a-f]{6})", page)):
+        assert wcag(hexcol) >= 4.5, hexcol  # black text readable on every colour shown
+    spans = page.count("<span ")
+    n = len(rep.heat_units)
+    assert n * 200 < spans <= n * (200 + 2 * 2 * 17)  # the excerpt and the contexts, no more
+    assert len(page.encode()) < spans * 80 + 30_000  # the page grows only with what it shows
+    # the terminal summary explains its metrics and unit codes
+    from rnn_dissect.reports.neurons import summary
+
+    said = summary(rep.scores).splitlines()[-2:]
+    assert "2AUC-1 = 2·ROC-AUC − 1" in said[0] and "AUC exact, from ranks" in said[0]
+    assert said[1].startswith("  units: l1 c48 = layer 1, kind c, unit 48; kinds: h hidden")
+    assert "f forget gate" in said[1]

@@ -30,7 +30,20 @@ import numpy as np
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.forward import KINDS  # what each cell records per layer, in order
 
-__all__ = ["KINDS", "Activations", "ActivationsWriter", "Key", "UnitRef", "load"]
+__all__ = ["KINDS", "KIND_WORDS", "Activations", "ActivationsWriter", "Key", "UnitRef", "load"]
+
+# What each kind code means: "l1 c87" is layer 1's c array, unit 87.
+KIND_WORDS: dict[str, str] = {
+    "h": "hidden state h_t",
+    "c": "cell state c_t (LSTM)",
+    "i": "input gate i (LSTM: share of g written into c)",
+    "f": "forget gate f (LSTM: share of c_(t−1) kept)",
+    "g": "candidate g (LSTM, −1…1)",
+    "o": "output gate o (LSTM: share of tanh(c_t) shown)",
+    "r": "reset gate r (GRU)",
+    "z": "update gate z (GRU: share of h_(t−1) kept)",
+    "n": "candidate n (GRU, −1…1)",
+}
 
 Key = tuple[int, str]  # (layer, kind)
 _META = "activations.json"

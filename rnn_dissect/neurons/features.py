@@ -44,6 +44,7 @@ import numpy as np
 from rnn_dissect.errors import UserError
 
 __all__ = [
+    "ABOUT",
     "BUILTIN",
     "Feature",
     "builtin_features",
@@ -194,6 +195,21 @@ def _is_punct(ch: str) -> bool:
 
 
 # name -> (function of the text, boolean?), in the order reports list them
+ABOUT: dict[str, str] = {  # one line per built-in feature, for pages and terminals
+    "in_quote": "inside a string literal",
+    "bracket_depth": "how many ( [ { are open",
+    "line_position": "column in the current line",
+    "indent": "leading blanks of the line so far",
+    "in_comment": "inside a # comment",
+    "line_start": "first character of a line",
+    "whitespace": "a blank, tab or newline",
+    "letter": "a letter",
+    "digit": "a digit",
+    "punct": "punctuation or a symbol",
+    "upper": "an upper-case letter",
+    "word_position": "position inside the current word (0 outside)",
+}
+
 BUILTIN: dict[str, tuple[Callable[[str], np.ndarray], bool]] = {
     "in_quote": (in_quote, True),
     "bracket_depth": (bracket_depth, False),

@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 from rnn_dissect.errors import UserError
-from rnn_dissect.neurons.activations import KINDS, Activations, UnitRef
+from rnn_dissect.neurons.activations import KIND_WORDS, KINDS, Activations, UnitRef
 from rnn_dissect.neurons.collect import collect, describe, engine
 from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
 from rnn_dissect.neurons.features import Feature, builtin_features, regex_feature
-from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores, score_units
+from rnn_dissect.neurons.ranking import Scores, score_units
 from rnn_dissect.neurons.tuning import Snapshot, norm_trajectories, tuning_curves, unit_image
-from rnn_dissect.render.heatmap import heatmap_page, heatmap_terminal
+from rnn_dissect.render.heatmap import heatmap_terminal, legend_terminal
 from rnn_dissect.render.neuron_plots import (
     param_norms_figure,
     saturation_figure,
@@ -46,7 +46,9 @@ from rnn_dissect.render.neuron_plots import (
     score_curves_figure,
     unit_training_figure,
 )
-from rnn_dissect.reports import neuron_inputs
+from rnn_dissect.reports import neuron_inputs, neuron_page
+from rnn_dissect.reports.neuron_page import colour_scale
+from rnn_dissect.reports.neuron_page import label as _label
 from rnn_dissect.weights import checkpoint
 
 __all__ = [
@@ -59,25 +61,14 @@ __all__ = [
 ]
 
 
+PAGE_EXCERPT = 500  # characters of text per unit on heatmaps.html (besides its contexts)
+
+
 @dataclass
 class Report:
     scores: Scores
     heat_units: list[UnitRef]  # the units drawn in heatmaps.html, in order
     files: list[Path] = field(default_factory=list)  # everything written
-
-
-def colour_scale(kind: str, values: np.ndarray) -> tuple[float, float]:
-    """(center, scale) for a heatmap: σ gates around 0.5 over [0, 1], tanh-range kinds
-    around 0 over [−1, 1], cell states around 0 over their own max |c|."""
-    if kind in SIGMOID_GATES:
-        return 0.5, 0.5
-    if kind == "c":
-        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
-    return 0.0, 1.0
-
-
-def _label(u: UnitRef) -> str:
-    return f"layer {u.layer} {u.kind} unit {u.unit}"
 
 
 def _heat_units(scores: Scores, per_feature: int, extra: Sequence[UnitRef]) -> list[UnitRef]:
@@ -108,7 +99,7 @@ def write_report(
     top: int | None = 20,
     per_feature: int = 3,
     extra_units: Sequence[UnitRef] = (),
-    excerpt: int = 2000,
+    excerpt: int = PAGE_EXCERPT,
     contexts: int = 5,
     window: int = 30,
     snapshots: Sequence[Snapshot] | None = None,
@@ -126,20 +117,11 @@ def write_report(
 
     units = _heat_units(scores, per_feature, extra_units)
     ctx = top_contexts(acts, units, contexts, window)
-    n = min(excerpt, acts.n_chars)
-    sections: list[tuple[str, str, np.ndarray, float, float]] = []
-    for u, uc in zip(units, ctx, strict=True):
-        col = acts.rows((u.layer, u.kind), 0, n)[:, u.unit]
-        center, scale = colour_scale(u.kind, col)
-        sections.append((f"{_label(u)}: text", acts.text[:n], col, center, scale))
-        for name, cs in (("highest", uc.top), ("lowest", uc.bottom)):
-            for c in cs:
-                head = f"{_label(u)}: {name} {c.value:.4g} at character {c.position}"
-                sections.append((head, c.text, c.values, center, scale))
     files.append(out / "heatmaps.html")
     approx = acts.collection.get("mode") == "approximate"  # then said on the page itself
     note = describe(acts.collection) if approx else ""
-    files[-1].write_text(heatmap_page(sections, note=note), encoding="utf-8")
+    page = neuron_page.render(acts, scores, units, ctx, per_feature, extra_units, excerpt, note)
+    files[-1].write_text(page, encoding="utf-8")
     files.append(out / "contexts.json")
     files[-1].write_text(json.dumps([_context_dict(c) for c in ctx], indent=1) + "\n")
 
@@ -209,6 +191,19 @@ def summary(scores: Scores, top: int = 3) -> str:
         metric = "2AUC-1" if boolean else "r"
         best = ", ".join(f"l{r['layer']} {r['kind']}{r['unit']} {r['score']:+.3f}" for r in ranked)
         lines.append(f"  {name:14s} {metric:6s} {best or '(constant over this text)'}")
+    auc = (
+        "exact, from ranks"
+        if scores.auc_method == "exact"
+        else f"from per-unit histograms of the values, within ±{scores.score_error:.2g}"
+    )
+    kinds = ", ".join(
+        f"{k} {KIND_WORDS[k].split(' (')[0]}" for k in KINDS.get(str(scores.meta.get("cell")), ())
+    )
+    lines += [
+        "  scores: r = Pearson correlation (numeric features); 2AUC-1 = 2·ROC-AUC − 1 (yes/no "
+        f"features; AUC {auc}); ±1 perfect, 0 none",
+        "  units: l1 c48 = layer 1, kind c, unit 48" + (f"; kinds: {kinds}" if kinds else ""),
+    ]
     return "\n".join(lines)
 
 
@@ -313,6 +308,12 @@ def analyse_and_write(
             if sys.stdout.isatty() or os.environ.get("FORCE_COLOR"):
                 width = min(120, shutil.get_terminal_size((100, 24)).columns)
                 print(terminal_heatmap(acts, u, width, excerpt=400))
+                center, scale = colour_scale(
+                    u.kind, acts.rows((u.layer, u.kind), 0, 400)[:, u.unit]
+                )
+                print(
+                    "colour: " + legend_terminal(center, scale) + "  (hover values: heatmaps.html)"
+                )
     finally:
         if stream and not keep_activations:
             del acts
