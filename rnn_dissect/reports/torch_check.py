@@ -44,8 +44,8 @@ def compare(
     cfg = model.config
     L, H = cfg.num_layers, cfg.hidden_size
     idx = model.encode(text)
-    x = torch.as_tensor(idx[:-1, None], device=fwd.device)  # (T, 1)
-    y = torch.as_tensor(idx[1:], device=fwd.device)  # (T,)
+    x = torch.as_tensor(idx[:-1, None], dtype=torch.int64, device=fwd.device)  # (T, 1)
+    y = torch.as_tensor(idx[1:], dtype=torch.int64, device=fwd.device)  # (T,)
     state = tuple(
         torch.as_tensor(init.get(name, np.zeros((L, H))), dtype=torch.float32, device=fwd.device)[
             :, None
