@@ -1,6 +1,6 @@
 """The PyTorch backend's throughput, against baselines measured in the same run.
 
-    python bench/bench_torch.py                          # both parts, CPU (~1-2 min on 2 cores)
+    python bench/bench_torch.py                          # both parts, CPU (~1.5 min on 2 idle cores)
     python bench/bench_torch.py --part train --device cuda --hidden 1024
     python bench/bench_torch.py --part collect --chars 50000
 
@@ -95,25 +95,30 @@ def bench_train(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     batches = [rng.integers(0, V, (2, B, S)) for _ in range(4)]
 
+    cpu_s = {"ours": 0.0, "plain": 0.0}
+
     def run_ours(n: int) -> float:
         sync(args.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             x, y = batches[i % 4]
             ours.step(x, y, False, 2e-3, None)  # reads loss and ‖g‖ back: one sync per step
         sync(args.device)
+        cpu_s["ours"] += time.process_time() - c0
         return time.perf_counter() - t0
 
     def run_plain(n: int) -> float:
         sync(args.device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(n):
             x, y = batches[i % 4]
             plain.step(x, y)
         sync(args.device)
+        cpu_s["plain"] += time.process_time() - c0
         return time.perf_counter() - t0
 
     run_ours(2), run_plain(2)  # warm-up: allocations, cuDNN plans
+    cpu_s.update(ours=0.0, plain=0.0)
     ratios, t_ours, t_plain = [], [], []
     for r in range(args.rounds):
         first, second = (run_ours, run_plain) if r % 2 == 0 else (run_plain, run_ours)
@@ -128,7 +133,8 @@ def bench_train(args: argparse.Namespace) -> None:
         f"   plain nn.{args.cell.upper():4s} loop: {chars / statistics.median(t_plain):10,.0f} chars/s"
     )
     print(f"   backend / plain : {statistics.median(ratios):.3f} (median of rounds; "
-          f"min {min(ratios):.3f}, max {max(ratios):.3f})")  # fmt: skip
+          f"min {min(ratios):.3f}, max {max(ratios):.3f}); "
+          f"CPU seconds plain / backend {cpu_s['plain'] / cpu_s['ours']:.3f}")  # fmt: skip
 
 
 def bench_collect(args: argparse.Namespace) -> None:
@@ -176,7 +182,7 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=65)
     ap.add_argument("--steps", type=int, default=3, help="training steps per round")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--chars", type=int, default=20_000, help="characters collected")
+    ap.add_argument("--chars", type=int, default=10_000, help="characters collected")
     ap.add_argument("--warmup", type=int, default=100, help="collection warm-up")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/rnn-dissect-bench-torch"))
     ap.add_argument("--keep", action="store_true", help="keep the collected activations")
