@@ -52,7 +52,7 @@ _FLAGS: dict[str, tuple[str, str | tuple[str, ...], str]] = {
     "decay_frac": (
         "--decay-frac",
         "F",
-        "with --minutes: the cosine spans the last F of the run (1: from a fifth of the budget)",
+        "with --minutes: the cosine spans the last F of the run (steps re-measured until then)",
     ),
     "schedule": ("--schedule", ("constant", "cosine"), "learning-rate schedule after warm-up"),
     "optimizer": ("--optimizer", ("adam", "adagrad", "rmsprop", "sgd"), "torch.optim rules"),

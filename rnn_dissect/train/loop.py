@@ -20,20 +20,14 @@ The cosine spans the run's *total* ``steps``: resuming with the same ``--steps``
 the same curve (bit-identical); resuming with a larger ``--steps`` stretches what is left of
 the decay, so the learning rate jumps up to the longer curve's value at that step.
 
-Time budget: a new run without ``steps`` trains for ``minutes``, sized in two stages so a
-machine whose speed drifts (shared cores) still ends on time with its decay complete:
-its first max(warmup, 5) steps and one validation give a provisional step count (learning
-rate held at its peak); when the decay is due — at a fifth of the budget, or at its last
-``decay_frac`` if that is later — the wall time per step since then (logging and
-checkpoints included, validations charged at their measured cost per ``eval_every`` steps)
-fixes ``steps``, and the cosine spans the run's last ``decay_frac`` of ``steps``, starting
-no earlier than that moment (default 1: it starts there; ``decay_start``). Measuring up to
-the decay keeps the end on time when the machine's speed drifts. Both are written to
-``config.json`` — ``--steps N --decay-start K`` repeats the run exactly. A run stopped
-between the two stages resumes with the provisional count and the peak rate throughout.
-The run may overrun by 10% to finish its schedule. A
-``time_limit`` (``--minutes`` with ``--steps``, or on resume) stops the invocation when it
-runs out, with a checkpoint; ``--resume`` continues to the same ``steps``.
+Time budget: a new run without ``steps`` trains for ``minutes``; :mod:`rnn_dissect.train.budget`
+sizes ``steps`` while it runs (provisional after the warm-up, re-measured while the learning
+rate is at its peak, final when the decay is due: the cosine spans the last ``decay_frac`` of
+the run) and each sizing is written to ``config.json`` — ``--steps N --decay-start K`` repeats
+the run exactly. A run stopped before the final sizing resumes with the count it had and the
+peak rate throughout. The run may overrun by 10% to finish its schedule. A ``time_limit``
+(``--minutes`` with ``--steps``, or on resume) stops the invocation when it runs out, with a
+checkpoint; ``--resume`` continues to the same ``steps``.
 """
 
 from __future__ import annotations
@@ -53,6 +47,7 @@ from rnn_dissect import optim
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
 from rnn_dissect.train.backends import TrainBackend, evaluate, make_backend, rank_from_env
+from rnn_dissect.train.budget import Budget, Sizing
 from rnn_dissect.train.data import Corpus, Streams, load_corpus
 from rnn_dissect.train.kernels import Backend
 from rnn_dissect.train.rundir import RunDir, TrainState
@@ -87,7 +82,7 @@ class TrainConfig:
     warmup: int = 20  # linear warm-up steps
     lr_min: float = 1e-4  # cosine floor
     decay_start: int = 0  # the cosine begins at max(warmup, decay_start); set by --minutes sizing
-    decay_frac: float = 1.0  # --minutes sizing: the cosine spans this last share of the run
+    decay_frac: float = 0.25  # --minutes sizing: the cosine spans this last share of the run
     clip: float = 5.0  # global gradient-norm clip (0 = off)
     dropout: float = 0.0  # between layers, training only (as char-rnn)
     val_frac: float = 0.05  # tail of the text held out for validation
@@ -211,6 +206,7 @@ class Trainer:
         self.val_seconds: list[float] = []
         self.saved_step = state.step if state.step > 0 else -1  # step of the checkpoint on disk
         self.grad_norms: Norms | None = None  # per-unit norms of the last step's gradient
+        self._sized = False  # a time budget has sized the run at least once
 
     # ------------------------------------------------------------------ pieces
     def model(self) -> CharModel:
@@ -253,88 +249,64 @@ class Trainer:
             self.run.save_state(self.state, self.model())
         self.saved_step = self.state.step
 
-    RESIZE_AT = 0.2  # share of the budget after which the step count is fixed, at the earliest
-
-    def _resize_at(self) -> float:
-        """Share of the budget at which the step count is fixed: when the decay is due."""
-        return max(self.RESIZE_AT, 1.0 - self.cfg.decay_frac)
-
-    def _size_steps(
-        self, per_step: float, elapsed: float, budget: float, final: bool
-    ) -> float | None:
-        """Size ``steps`` so the run ends at the time budget. Provisional (``final`` False):
-        from the warm-up's ``per_step`` plus one validation's cost (returns that validation's
-        loss), the learning rate held at its peak meanwhile. Final: from the measured
-        ``per_step`` since then; the cosine spans the run's last ``decay_frac`` of ``steps``
-        and starts no earlier than now."""
-        cfg, k = self.cfg, self.state.step
-        t0 = _clock()
-        val = None
-        if not final:
-            val = self.validate()
-            per_step += (_clock() - t0) / cfg.eval_every
-        left = budget - elapsed - (_clock() - t0)
-        steps = k + max(1, int(0.97 * left / per_step))
-        k0 = max(k, steps - round(cfg.decay_frac * steps)) if final else steps
-        self.cfg = replace(cfg, steps=steps, decay_start=k0)
+    def _resized(self, sizing: Sizing, budget: Budget) -> None:
+        """Adopt the budget's new schedule: config.json records it; the terminal hears of the
+        first and the final one (the progress bar of every one)."""
+        steps, k0 = sizing.steps, sizing.decay_start
+        self.cfg = replace(self.cfg, steps=steps, decay_start=k0)
         if self.lead:
             self.run.write_config(self.cfg, self.model_cfg)
-        text = f"{per_step * 1e3:.0f} ms/step: {steps} steps fit in {budget / 60:g} min; " + (
-            f"the decay starts at step {k0} (recorded in config.json; --steps {steps} "
-            f"--decay-start {k0} repeats this run)"
-            if final
-            else f"fixed at {self._resize_at():.0%} of the budget"
-        )
-        self.report("note", {"text": text})
+        first = not self._sized
+        self._sized = True
+        if first or sizing.final:
+            text = f"{sizing.per_step * 1e3:.0f} ms/step: {steps} steps fit in "
+            text += f"{budget.seconds / 60:g} min; " + (
+                f"the decay starts at step {k0} (recorded in config.json; --steps {steps} "
+                f"--decay-start {k0} repeats this run)"
+                if sizing.final
+                else f"re-measured every {budget.RESIZE_EVERY:.0%} of the budget until it is "
+                f"fixed at {sizing.due:.0%}"
+            )
+            self.report("note", {"text": text})
         self.report("sized", {"steps": steps})
-        return val
 
     # ------------------------------------------------------------------ the loop
     def fit(self, time_limit: float | None = None) -> str:
         """Train until ``steps`` (or ``time_limit`` seconds, or Ctrl-C); save; return why it
         stopped: "done", "time" or "interrupted"."""
-        st = self.state
+        st, cfg = self.state, self.cfg
         t_begin, base = _clock(), st.train_seconds
-        budget = self.cfg.minutes * 60 if self.cfg.steps == 0 else 0.0
+        budget = None
+        if cfg.steps == 0:  # sized to --minutes while it runs (train/budget.py)
+            budget = Budget(
+                cfg.minutes * 60,
+                warmup=cfg.warmup,
+                decay_frac=cfg.decay_frac,
+                eval_every=cfg.eval_every,
+                clock=lambda: _clock(),  # late-bound: a test may replace _clock
+                val_seconds=self.val_seconds,
+            )
         # a sized run may overrun its estimate by 10% to finish its schedule; a limit is a limit
-        limit = time_limit if time_limit is not None else (1.1 * budget or None)
-        calib = max(self.cfg.warmup, 5)  # steps that measure the speed when sizing
-        self.report("start", {"step": st.step, "steps": self.cfg.steps, "config": self.cfg})
-        if self.cfg.snapshot_every and st.step == 0 and self.lead:
+        limit = time_limit if time_limit is not None else (1.1 * budget.seconds if budget else None)
+        self.report("start", {"step": st.step, "steps": cfg.steps, "config": cfg})
+        if cfg.snapshot_every and st.step == 0 and self.lead:
             self.snapshot()
         self._losses: list[float] = []  # since the last metrics line
         self._seconds = 0.0
-        starts: list[float] = []  # when each step began, to measure the speed when sizing
-        # (step, clock, validations so far) at the provisional sizing
-        sized_at: tuple[int, float, int] | None = None
-        provisional = 0
         how = "done"
         with _StopFlag(self.report) as stop:
-            while st.step < (self.cfg.steps or calib):
+            while st.step < (self.cfg.steps or (budget.calib if budget else 0)):
                 t0 = _clock()
-                starts.append(t0)
+                if budget:
+                    budget.step_started()
                 loss, norm = self.step()
                 self._losses.append(loss)
                 self._seconds += _clock() - t0
                 val = None
-                if self.cfg.steps == 0 and st.step == calib:  # wall time per step, logging included
-                    laps = np.diff([*starts, _clock()])[1:] if len(starts) > 1 else [_clock() - t0]
-                    t_step = float(np.median(laps))  # robust to a burst of load on the machine
-                    val = self._size_steps(t_step, _clock() - t_begin, budget, final=False)
-                    sized_at = (st.step, _clock(), len(self.val_seconds))
-                    provisional = self.cfg.steps
-                elif sized_at and (
-                    _clock() - t_begin >= self._resize_at() * budget
-                    or st.step >= 0.9 * provisional  # far faster than measured: size now
-                ):
-                    # steps alone over the window, plus validations at their measured cost
-                    # (the window may hold none: eval_every can exceed it)
-                    in_window = sum(self.val_seconds[sized_at[2] :])
-                    per_step = (_clock() - sized_at[1] - in_window) / (st.step - sized_at[0])
-                    if self.val_seconds:
-                        per_step += float(np.mean(self.val_seconds)) / self.cfg.eval_every
-                    self._size_steps(per_step, _clock() - t_begin, budget, final=True)
-                    sized_at = None
+                if budget:
+                    sizing, val = budget.after_step(st.step, self.validate)
+                    if sizing:
+                        self._resized(sizing, budget)
                 self._bookkeep(norm, val, base + _clock() - t_begin)
                 st.train_seconds = base + _clock() - t_begin
                 last = st.step == self.cfg.steps
