@@ -98,7 +98,7 @@ def carries(run: Recording, edges: StateEdgeRecorder | None = None) -> list[list
     if edges is None:
         edges = StateEdgeRecorder(run)
         run.graph.backward(run.loss, on_edge=edges)
-    g, ub = run.graph, run.unbatch
+    ub = run.unbatch
     out: list[list[StepCarry]] = []
     for k in range(run.num_layers):
         row = []
@@ -112,7 +112,7 @@ def carries(run: Recording, edges: StateEdgeRecorder | None = None) -> list[list
                 dh_direct=ub(edges.part(direct, h)),
                 dh_next=ub(edges.rest(h, skip=direct)),
                 computes={
-                    name: ub(_grad(g[f"t{t}.l{k}.{node}"]))
+                    name: ub(_grad(run.node(t, k, node)))
                     for name, node in _COMPUTES[run.cell].items()
                 },
                 cut=cut is not None,
@@ -121,7 +121,7 @@ def carries(run: Recording, edges: StateEdgeRecorder | None = None) -> list[list
             if run.cell == "lstm":
                 c = run.c(k, t)
                 sc.dc = ub(_grad(c))
-                sc.dc_next = ub(edges.rest(c, skip=g[f"t{t}.l{k}.tanh_c"]))
+                sc.dc_next = ub(edges.rest(c, skip=run.node(t, k, "tanh_c")))
                 sc.dc_cut = None if cut is None else ub(_grad(cut[1]))
             row.append(sc)
         out.append(row)

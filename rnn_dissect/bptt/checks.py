@@ -13,18 +13,16 @@ from typing import Any
 import numpy as np
 
 from rnn_dissect.errors import UserError
-from rnn_dissect.nets.model import CharModel, ModelConfig, param_shapes
+from rnn_dissect.nets.model import CharModel, check_finite, check_params
 
 __all__ = ["MODES", "initial_state", "inputs", "options", "params", "targets"]
 
 MODES = ("many_to_many", "many_to_one")
 
 
-def options(cfg: ModelConfig, truncate: int | None, mode: str, nonlinearity: str) -> None:
+def options(truncate: int | None, mode: str) -> None:
     if mode not in MODES:
         raise UserError(f"unknown mode {mode!r}; choose many_to_many or many_to_one")
-    if nonlinearity not in ("tanh", "relu") or (nonlinearity == "relu" and cfg.cell != "rnn"):
-        raise UserError("nonlinearity must be tanh, or relu for the vanilla rnn cell only")
     if truncate is not None and truncate < 1:
         raise UserError(f"--truncate {truncate} must be at least 1 (or omitted for full BPTT)")
 
@@ -51,27 +49,12 @@ def inputs(x: np.ndarray, model: CharModel) -> tuple[np.ndarray, bool]:
 
 
 def params(model: CharModel, mode: str) -> None:
-    want = param_shapes(model.config)
-    got = {k: tuple(np.shape(v)) for k, v in model.params.items()}
-    if set(got) != set(want):
-        missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-        raise UserError(
-            f"parameters do not match the model (missing {missing}, extra {extra}); "
-            "use weights saved for this cell, hidden size and layer count"
-        )
-    for name, shape in want.items():
-        ok = got[name] == shape
-        if mode == "many_to_one" and name.startswith("head."):  # O outputs, any O ≥ 1
-            ok = got[name][1:] == shape[1:] and got[name][0] >= 1 and len(got[name]) == len(shape)
-        if name == "rnn.weight_ih_l0":  # float inputs: any input size I
-            ok = got[name][0] == shape[0] and len(got[name]) == 2
-        if not ok:
-            raise UserError(
-                f"{name} has shape {got[name]}, expected {shape}; "
-                "use weights saved for this configuration"
-            )
-        if not np.all(np.isfinite(model.params[name])):
-            raise UserError(f"{name} contains NaN or infinity; use finite weights")
+    """The weights fit the config (any input size for float inputs, any O ≥ 1 outputs for
+    many-to-one: see :func:`~rnn_dissect.nets.model.check_params`) and are finite."""
+    shapes = {k: tuple(np.shape(v)) for k, v in model.params.items()}
+    any_outputs = mode == "many_to_one"
+    check_params(model.config, shapes, "the weights", any_input=True, any_outputs=any_outputs)
+    check_finite(model.params, "the weights")
 
 
 def targets(

@@ -103,10 +103,7 @@ class Dissection(Generic[R]):
             return None
         return [
             [
-                {
-                    name: run.unbatch(run.graph[f"t{t}.l{k}.{name}"].value)
-                    for name in GATES[run.cell]
-                }
+                {name: run.unbatch(run.node(t, k, name).value) for name in GATES[run.cell]}
                 for t in range(1, run.T + 1)
             ]
             for k in range(run.num_layers)

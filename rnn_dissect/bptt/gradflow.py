@@ -49,7 +49,7 @@ def lag_matrices(
     the head's part of dL/dh_{t'} (top layer): ``direct[t']`` (B, H) if given, else
     ``edge_grad`` after backward."""
     T, L, H, B = run.T, run.num_layers, run.hidden_size, run.B
-    S = 2 * H if run.cell == "lstm" else H
+    S = run.n_states * H
     ks = range(lowest, L)
     lags = {k: np.zeros((T, T)) for k in ks}
     if max_lag is not None:

@@ -47,12 +47,12 @@ def _jacobian(run: Recording, layer: int, t: int, through_time: bool) -> np.ndar
     blk = [W[k * H : (k + 1) * H][None] for k in range(W.shape[0] // H)]  # (1, H, in) each
 
     def v(name: str) -> np.ndarray:
-        return run.graph[f"t{t}.l{layer}.{name}"].value[:, :, None]  # (B, H, 1): diag(·) @
+        return run.node(t, layer, name).value[:, :, None]  # (B, H, 1): diag(·) @
 
     eye = np.eye(H)[None]  # (1, H, H)
     if run.cell == "rnn":
         h = v("h")
-        d = (h > 0).astype(h.dtype) if run.graph[f"t{t}.l{layer}.h"].op == "relu" else 1 - h**2
+        d = (h > 0).astype(h.dtype) if run.node(t, layer, "h").op == "relu" else 1 - h**2
         return d * blk[0]  # (B, H, in)
     if run.cell == "gru":
         r, z, n, gh_n = v("r"), v("z"), v("n"), v("gh_n")

@@ -11,7 +11,8 @@ stack the gates in PyTorch's order (LSTM i, f, g, o; GRU r, z, n), so each term 
 into one H-row block per gate.
 
 The update that follows is one optimizer step from a fresh state, as ``torch.optim`` does
-it, after optional global-norm clipping as ``torch.nn.utils.clip_grad_norm_``:
+it (:mod:`rnn_dissect.optim`), after optional global-norm clipping as
+``torch.nn.utils.clip_grad_norm_``:
 
     clip:     n = ‖(g_1, …, g_P)‖₂;  g ← g · min(1, c / (n + 1e-6))
     SGD:      ΔW = −lr · g
@@ -25,12 +26,13 @@ from typing import cast
 
 import numpy as np
 
+from rnn_dissect import optim
 from rnn_dissect.autograd.engine import Kind, Node
 from rnn_dissect.bptt.unroll import Recording
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import GATES
 
-__all__ = ["OPTIMIZERS", "StepGradRecorder", "StepGrads", "Update", "step_contributions", "update"]
+__all__ = ["OPTIMIZERS", "StepGradRecorder", "StepGrads", "Update", "update"]
 
 OPTIMIZERS = ("sgd", "adagrad")
 STATES = ("h0", "c0")  # gradients of initial states: in ``grads``, but nothing trains them
@@ -107,13 +109,6 @@ class StepGradRecorder:
         return StepGrads(kept, norms, blocks, self.blocks)
 
 
-def step_contributions(run: Recording, keep: bool = True) -> StepGrads:
-    """Per-step terms from a fresh backward pass (see :class:`StepGradRecorder`)."""
-    rec = StepGradRecorder(run, keep)
-    run.graph.backward(run.loss, on_edge=rec)
-    return rec.result(run)
-
-
 @dataclass
 class Update:
     """One optimizer step: ΔW per parameter, and what clipping did."""
@@ -150,13 +145,10 @@ def update(
         raise UserError(f"--lr {lr} must be a positive number")
     if clip is not None and not clip > 0:
         raise UserError(f"--clip {clip} must be a positive number (or omitted for no clipping)")
-    g = {k: v for k, v in grads.items() if k not in STATES}
-    norm = float(np.sqrt(sum(float(np.sum(v * v)) for v in g.values())))
+    g = {k: np.array(v, np.float64) for k, v in grads.items() if k not in STATES}  # copies
+    norm = optim.grad_norm(g) if clip is None else optim.clip_grad_norm(g, clip)
     coef = 1.0 if clip is None else min(1.0, clip / (norm + 1e-6))
-    g = {k: v * coef for k, v in g.items()}
-    # 0 − x, not −x: an untouched weight moves by 0.0, not −0.0
-    if optimizer == "sgd":
-        delta = {k: 0.0 - lr * v for k, v in g.items()}
-    else:
-        delta = {k: 0.0 - lr * v / (np.sqrt(v * v) + 1e-10) for k, v in g.items()}
+    # ΔW is where the step takes W = 0 (0 − x: an untouched weight moves by 0.0, not −0.0)
+    delta = {k: np.zeros_like(v) for k, v in g.items()}
+    optim.OPTIMIZERS[optimizer](delta, lr=lr).step(delta, g)
     return Update(optimizer, lr, clip, norm, coef, delta)

@@ -33,7 +33,7 @@ the chunks' gradients of this same total loss.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +42,8 @@ from rnn_dissect.autograd.engine import Graph, Kind, Node
 from rnn_dissect.bptt import checks
 from rnn_dissect.bptt.checks import MODES
 from rnn_dissect.errors import UserError
-from rnn_dissect.nets.cells import CELLS, LayerParams, rnn_step
+from rnn_dissect.nets.cells import CELLS, STATES, LayerParams, rnn_step
+from rnn_dissect.nets.ids import node_id
 from rnn_dissect.nets.model import CharModel
 
 __all__ = ["MODES", "Recording", "Unrolled", "bptt", "record", "unroll"]
@@ -84,6 +85,15 @@ class Recording:
     def num_layers(self) -> int:
         return len(self.layers)
 
+    @property
+    def n_states(self) -> int:
+        """State tensors per layer: 2 for LSTM (h, c), else 1."""
+        return len(STATES[self.cell])
+
+    def node(self, t: int, layer: int | None, name: str) -> Node:
+        """The node ``t{t}.l{layer}.{name}`` (see :mod:`rnn_dissect.nets.ids`)."""
+        return self.graph[node_id(t, name, layer)]
+
     def h(self, layer: int, t: int) -> Node:
         return self.states[layer][t][0]
 
@@ -103,7 +113,7 @@ class Recording:
         """The node that reads h^layer_t at the same step: the layer above's ``W_ih x``, or
         the head at t (None where no head reads step t, e.g. many-to-one before T)."""
         if layer + 1 < self.num_layers:
-            return self.graph[f"t{t}.l{layer + 1}.xw"]
+            return self.node(t, layer + 1, "xw")
         h = self.h(layer, t)
         return next((n for n in self.heads.get(t, ()) if any(p is h for p in n.parents)), None)
 
@@ -167,7 +177,7 @@ def unroll(
     c0: Any = None,
     truncate: int | None = None,
     mode: str = "many_to_many",
-    nonlinearity: str = "tanh",
+    nonlinearity: str | None = None,
 ) -> Unrolled:
     """Record the forward pass of ``model`` over ``inputs`` (no backward yet).
 
@@ -175,10 +185,13 @@ def unroll(
     targets: many_to_many — indices shaped like the indices; many_to_one — values in
     [0, 1], (O,) or (B, O). h0, c0: (L, B, H), or (L, H) for unbatched input; default zeros.
     truncate: K ≥ 1, detach the state after every K steps. nonlinearity: ``tanh`` or
-    ``relu`` (vanilla RNN only, like ``nn.RNN(nonlinearity=...)``).
+    ``relu`` (vanilla RNN only, like ``nn.RNN(nonlinearity=...)``): shorthand for a model
+    whose config says so (default: the config's).
     """
+    if nonlinearity is not None and nonlinearity != model.config.nonlinearity:
+        model = CharModel(replace(model.config, nonlinearity=nonlinearity), model.params)
     cfg = model.config
-    checks.options(cfg, truncate, mode, nonlinearity)
+    checks.options(truncate, mode)
     x, batched = checks.inputs(np.asarray(inputs), model)  # (B, T) or (B, T, I)
     B, T = x.shape[:2]
     checks.params(model, mode)
@@ -196,11 +209,10 @@ def unroll(
         )
         for k in range(L)
     ]
-    init = {"h": checks.initial_state(h0, "h0", L, B, H, batched)}  # (L, B, H)
-    if cfg.cell == "lstm":
-        init["c"] = checks.initial_state(c0, "c0", L, B, H, batched)
-    elif c0 is not None:
+    if c0 is not None and "c" not in cfg.states:
         raise UserError(f"c0 is for LSTM only; the {cfg.cell} cell has no cell state")
+    given = {"h": h0, "c": c0}
+    init = {s: checks.initial_state(given[s], f"{s}0", L, B, H, batched) for s in cfg.states}
     heads: dict[int, list[Node]] = {}
     step_losses: dict[int, Node] = {}
 
@@ -211,7 +223,7 @@ def unroll(
             heads[t] = g.nodes[start:]
 
     states, steps, xs, cuts = record(
-        g, cfg.cell, layers, x, init, truncate=truncate, nonlinearity=nonlinearity, head=head
+        g, cfg.cell, layers, x, init, truncate=truncate, nonlinearity=cfg.nonlinearity, head=head
     )
     start = len(g.nodes)
     if mode == "many_to_many":
@@ -243,7 +255,7 @@ def unroll(
         loss=loss,
         inputs=xs,
         cuts=cuts,
-        nonlinearity=nonlinearity,
+        nonlinearity=cfg.nonlinearity,
     )
 
 
@@ -275,7 +287,7 @@ def record(
     """
     T, L = x.shape[1], len(layers)
     states = [
-        [tuple(g.state(init[s][k], id=f"t0.l{k}.{s}", name=f"{s}0", t=0, layer=k) for s in init)]
+        [tuple(g.state(init[s][k], id=node_id(0, s, k), name=f"{s}0", t=0, layer=k) for s in init)]
         for k in range(L)
     ]
     step = CELLS[cell]
@@ -284,7 +296,7 @@ def record(
     xs: list[Node] = []
     for t in range(1, T + 1):
         inp = g.input(
-            np.ascontiguousarray(x[:, t - 1]), id=f"t{t}.x", name="x", t=t
+            np.ascontiguousarray(x[:, t - 1]), id=node_id(t, "x"), name="x", t=t
         )  # (B,) or (B, I)
         xs.append(inp)
         for k in range(L):
@@ -317,23 +329,23 @@ def _head(g: Graph, params: dict[str, Node], h: Node, y: np.ndarray, t: int, mod
         h,
         params["head.weight"],
         params["head.bias"],
-        id=f"t{t}.logits",
+        id=node_id(t, "logits"),
         name="z",
         kind=Kind.OUTPUT,
         t=t,
     )  # (B, V)
     if mode == "many_to_many":
-        target = g.target(np.ascontiguousarray(y[:, t - 1]), id=f"t{t}.y", name="y", t=t)  # (B,)
+        target = g.target(np.ascontiguousarray(y[:, t - 1]), id=node_id(t, "y"), name="y", t=t)
         return g.apply(
             "softmax_ce",
             z,
             target,
             reduction="mean",
-            id=f"t{t}.loss",
+            id=node_id(t, "loss"),
             name="L̄",
             kind=Kind.LOSS,
             t=t,
         )
-    p = g.apply("sigmoid", z, id=f"t{t}.p", name="ŷ", kind=Kind.OUTPUT, t=t)  # (B, O)
-    target = g.target(y, id=f"t{t}.y", name="y", t=t)  # (B, O)
+    p = g.apply("sigmoid", z, id=node_id(t, "p"), name="ŷ", kind=Kind.OUTPUT, t=t)  # (B, O)
+    target = g.target(y, id=node_id(t, "y"), name="y", t=t)  # (B, O)
     return g.apply("bce", p, target, reduction="mean", id="loss", name="L", kind=Kind.LOSS, t=t)

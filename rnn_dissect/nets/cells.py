@@ -12,18 +12,20 @@ Arguments (B = batch, V = vocabulary, H = hidden size, G = gates: RNN 1, LSTM 4,
 - ``p``: the layer's parameter nodes ``W_ih`` (G·H, in), ``W_hh`` (G·H, H), ``b_ih``,
   ``b_hh`` (G·H,), in PyTorch's gate order (LSTM i, f, g, o; GRU r, z, n).
 
-Node ids are ``t{t}.l{layer}.{name}`` (``t3.l0.h``), stable across runs.
+Node ids are ``t{t}.l{layer}.{name}`` (``t3.l0.h``; :mod:`rnn_dissect.nets.ids`), stable across runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from rnn_dissect.autograd.engine import Graph, Kind, Node
+from rnn_dissect.nets.ids import node_id
 
-__all__ = ["CELLS", "GATES", "LayerParams", "gru_step", "lstm_step", "rnn_step"]
+__all__ = ["CELLS", "GATES", "STATES", "LayerParams", "gru_step", "lstm_step", "rnn_step"]
 
 # Gate names in PyTorch's row order of weight_ih / weight_hh.
 GATES: dict[str, tuple[str, ...]] = {
@@ -31,6 +33,9 @@ GATES: dict[str, tuple[str, ...]] = {
     "lstm": ("i", "f", "g", "o"),
     "gru": ("r", "z", "n"),
 }
+
+# State tensors each cell carries from step to step, in the order a step returns them.
+STATES: dict[str, tuple[str, ...]] = {"rnn": ("h",), "lstm": ("h", "c"), "gru": ("h",)}
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class LayerParams:
 
 def _in(g: Graph, W_ih: Node, x: Node, t: int, layer: int) -> Node:
     """W_ih x_t: a column lookup for one-hot indices, a matrix product otherwise."""
-    kw: dict[str, Any] = dict(id=f"t{t}.l{layer}.xw", name="W_ih x", t=t, layer=layer)
+    kw: dict[str, Any] = dict(id=node_id(t, "xw", layer), name="W_ih x", t=t, layer=layer)
     if x.value.dtype.kind in "iu":
         return g.apply("lookup", W_ih, x, axis=1, **kw)
     return g.apply("linear", x, W_ih, **kw)
@@ -63,12 +68,12 @@ def rnn_step(
     h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
     """
     (h_prev,) = state
-    pre = f"t{t}.l{layer}"
+    at = partial(node_id, t, layer=layer)  # name → "t{t}.l{layer}.{name}"
     kw: dict[str, Any] = dict(t=t, layer=layer)
     xw = _in(g, p.W_ih, x, t, layer)
-    hw = g.apply("linear", h_prev, p.W_hh, id=f"{pre}.hw", name="W_hh h", **kw)
-    a = g.apply("addn", xw, p.b_ih, hw, p.b_hh, id=f"{pre}.a", name="a", **kw)
-    h = g.apply(nonlinearity, a, id=f"{pre}.h", name="h", kind=Kind.STATE, **kw)
+    hw = g.apply("linear", h_prev, p.W_hh, id=at("hw"), name="W_hh h", **kw)
+    a = g.apply("addn", xw, p.b_ih, hw, p.b_hh, id=at("a"), name="a", **kw)
+    h = g.apply(nonlinearity, a, id=at("h"), name="h", kind=Kind.STATE, **kw)
     return (h,)
 
 
@@ -83,12 +88,12 @@ def lstm_step(
     h_t = o ⊙ tanh(c_t)
     """
     h_prev, c_prev = state
-    pre = f"t{t}.l{layer}"
+    at = partial(node_id, t, layer=layer)  # name → "t{t}.l{layer}.{name}"
     kw: dict[str, Any] = dict(t=t, layer=layer)
     H = h_prev.value.shape[-1]
     xw = _in(g, p.W_ih, x, t, layer)
-    hw = g.apply("linear", h_prev, p.W_hh, id=f"{pre}.hw", name="W_hh h", **kw)
-    a = g.apply("addn", xw, p.b_ih, hw, p.b_hh, id=f"{pre}.a", name="a", **kw)
+    hw = g.apply("linear", h_prev, p.W_hh, id=at("hw"), name="W_hh h", **kw)
+    a = g.apply("addn", xw, p.b_ih, hw, p.b_hh, id=at("a"), name="a", **kw)
     gate = {}
     for k, (name, fn) in enumerate(
         zip("ifgo", ("sigmoid", "sigmoid", "tanh", "sigmoid"), strict=True)
@@ -97,16 +102,16 @@ def lstm_step(
             "slice",
             a,
             index=(..., slice(k * H, (k + 1) * H)),
-            id=f"{pre}.a_{name}",
+            id=at(f"a_{name}"),
             name=f"a_{name}",
             **kw,
         )
-        gate[name] = g.apply(fn, a_k, id=f"{pre}.{name}", name=name, kind=Kind.GATE, **kw)
-    fc = g.apply("mul", gate["f"], c_prev, id=f"{pre}.fc", name="f ⊙ c_prev", kind=Kind.CELL, **kw)
-    ig = g.apply("mul", gate["i"], gate["g"], id=f"{pre}.ig", name="i ⊙ g", kind=Kind.CELL, **kw)
-    c = g.apply("add", fc, ig, id=f"{pre}.c", name="c", kind=Kind.CELL, **kw)
-    tc = g.apply("tanh", c, id=f"{pre}.tanh_c", name="tanh(c)", **kw)
-    h = g.apply("mul", gate["o"], tc, id=f"{pre}.h", name="h", kind=Kind.STATE, **kw)
+        gate[name] = g.apply(fn, a_k, id=at(name), name=name, kind=Kind.GATE, **kw)
+    fc = g.apply("mul", gate["f"], c_prev, id=at("fc"), name="f ⊙ c_prev", kind=Kind.CELL, **kw)
+    ig = g.apply("mul", gate["i"], gate["g"], id=at("ig"), name="i ⊙ g", kind=Kind.CELL, **kw)
+    c = g.apply("add", fc, ig, id=at("c"), name="c", kind=Kind.CELL, **kw)
+    tc = g.apply("tanh", c, id=at("tanh_c"), name="tanh(c)", **kw)
+    h = g.apply("mul", gate["o"], tc, id=at("h"), name="h", kind=Kind.STATE, **kw)
     return h, c
 
 
@@ -120,33 +125,29 @@ def gru_step(
     h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}
     """
     (h_prev,) = state
-    pre = f"t{t}.l{layer}"
+    at = partial(node_id, t, layer=layer)  # name → "t{t}.l{layer}.{name}"
     kw: dict[str, Any] = dict(t=t, layer=layer)
     H = h_prev.value.shape[-1]
     xw = _in(g, p.W_ih, x, t, layer)
-    gi = g.apply("add", xw, p.b_ih, id=f"{pre}.gi", name="W_ih x + b_ih", **kw)
-    hw = g.apply("linear", h_prev, p.W_hh, p.b_hh, id=f"{pre}.gh", name="W_hh h + b_hh", **kw)
+    gi = g.apply("add", xw, p.b_ih, id=at("gi"), name="W_ih x + b_ih", **kw)
+    hw = g.apply("linear", h_prev, p.W_hh, p.b_hh, id=at("gh"), name="W_hh h + b_hh", **kw)
 
     def part(v: Node, k: int, name: str) -> Node:
         return g.apply(
-            "slice", v, index=(..., slice(k * H, (k + 1) * H)), id=f"{pre}.{name}", name=name, **kw
+            "slice", v, index=(..., slice(k * H, (k + 1) * H)), id=at(name), name=name, **kw
         )
 
-    a_r = g.apply(
-        "add", part(gi, 0, "gi_r"), part(hw, 0, "gh_r"), id=f"{pre}.a_r", name="a_r", **kw
-    )
-    r = g.apply("sigmoid", a_r, id=f"{pre}.r", name="r", kind=Kind.GATE, **kw)
-    a_z = g.apply(
-        "add", part(gi, 1, "gi_z"), part(hw, 1, "gh_z"), id=f"{pre}.a_z", name="a_z", **kw
-    )
-    z = g.apply("sigmoid", a_z, id=f"{pre}.z", name="z", kind=Kind.GATE, **kw)
-    rh = g.apply("mul", r, part(hw, 2, "gh_n"), id=f"{pre}.r_gh_n", name="r ⊙ gh_n", **kw)
-    a_n = g.apply("add", part(gi, 2, "gi_n"), rh, id=f"{pre}.a_n", name="a_n", **kw)
-    n = g.apply("tanh", a_n, id=f"{pre}.n", name="n", kind=Kind.GATE, **kw)
+    a_r = g.apply("add", part(gi, 0, "gi_r"), part(hw, 0, "gh_r"), id=at("a_r"), name="a_r", **kw)
+    r = g.apply("sigmoid", a_r, id=at("r"), name="r", kind=Kind.GATE, **kw)
+    a_z = g.apply("add", part(gi, 1, "gi_z"), part(hw, 1, "gh_z"), id=at("a_z"), name="a_z", **kw)
+    z = g.apply("sigmoid", a_z, id=at("z"), name="z", kind=Kind.GATE, **kw)
+    rh = g.apply("mul", r, part(hw, 2, "gh_n"), id=at("r_gh_n"), name="r ⊙ gh_n", **kw)
+    a_n = g.apply("add", part(gi, 2, "gi_n"), rh, id=at("a_n"), name="a_n", **kw)
+    n = g.apply("tanh", a_n, id=at("n"), name="n", kind=Kind.GATE, **kw)
     # h = (1 − z) ⊙ n + z ⊙ h_prev, written as n + z ⊙ (h_prev − n): same value, one fewer node
-    d = g.apply("sub", h_prev, n, id=f"{pre}.h_minus_n", name="h_prev − n", **kw)
-    zd = g.apply("mul", z, d, id=f"{pre}.z_d", name="z ⊙ (h_prev − n)", **kw)
-    h = g.apply("add", n, zd, id=f"{pre}.h", name="h", kind=Kind.STATE, **kw)
+    d = g.apply("sub", h_prev, n, id=at("h_minus_n"), name="h_prev − n", **kw)
+    zd = g.apply("mul", z, d, id=at("z_d"), name="z ⊙ (h_prev − n)", **kw)
+    h = g.apply("add", n, zd, id=at("h"), name="h", kind=Kind.STATE, **kw)
     return (h,)
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_dissect import optim
 from rnn_dissect.autograd.engine import Graph, Kind
 from rnn_dissect.errors import UserError
 
@@ -190,6 +191,7 @@ def sgd_update(net: MLP, lr: float) -> SGDUpdate:
     g = net.graph
     old = {k: g[k].value.copy() for k in PARAMS}
     grad = {k: np.zeros_like(old[k]) if (d := g[k].grad) is None else d.copy() for k in PARAMS}
-    new = {k: old[k] - lr * grad[k] for k in PARAMS}
+    new = {k: v.copy() for k, v in old.items()}
+    optim.SGD(new, lr=lr).step(new, grad)  # w ← w − lr · g, in place on the copies
     after = build({**net.values(), **new}, net.sizes)
     return SGDUpdate(float(lr), old, grad, new, net.loss, after.loss)

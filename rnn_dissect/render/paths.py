@@ -3,11 +3,11 @@ h_{t-1} → h_t state path (and an LSTM's c_{t-1} → c_t highway) that drawings
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from rnn_dissect.autograd.engine import Graph, Kind, Node
+from rnn_dissect.nets import ids
 from rnn_dissect.render.cards import PATH_COLOURS
 
 __all__ = ["state_path", "step_of", "successors"]
@@ -27,8 +27,8 @@ def successors(drawn: Sequence[Node]) -> Callable[[Node], Node | None]:
     def successor(n: Node) -> Node | None:
         if n.t is None:
             return None
-        m = re.fullmatch(rf"t{n.t}\.(.+)", n.id)
-        nxt = by_id.get(f"t{n.t + 1}.{m.group(1)}") if m else None
+        parsed = ids.parse(n.id)
+        nxt = by_id.get(ids.shift(n.id, 1) or "") if parsed and parsed.t == n.t else None
         if nxt is None or step_of(nxt) is None:
             nxt = by_name.get((n.name, n.layer, n.t + 1))
         return nxt

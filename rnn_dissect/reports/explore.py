@@ -47,6 +47,7 @@ import numpy as np
 from rnn_dissect.autograd.engine import Kind, Node
 from rnn_dissect.bptt.dissection import Dissection, dissect_text
 from rnn_dissect.errors import UserError
+from rnn_dissect.nets.ids import node_id
 from rnn_dissect.nets.model import CharModel, ModelConfig
 from rnn_dissect.render.cards import DECADES, PALETTE
 from rnn_dissect.render.explore_layout import layout
@@ -130,7 +131,7 @@ def explorer_dissection(model: CharModel, text: str) -> tuple[Dissection, list[s
     check_text(text, model.config.vocab)
     cfg = model.config
     T, L = len(text) - 1, cfg.num_layers
-    S = 2 * cfg.hidden_size if cfg.cell == "lstm" else cfg.hidden_size
+    S = cfg.n_states * cfg.hidden_size
     notes = []
     svd = T * L * S**3 <= JACOBIAN_WORK
     if not svd:
@@ -231,7 +232,7 @@ def document_data(doc: dict[str, Any], title: str | None = None) -> dict[str, An
             vocab[int(v[0])] if v.size and v.dtype.kind in "iu" and int(v[0]) < len(vocab) else "?"
         )
 
-    text = "".join(char(f"t{t}.x") for t in range(1, T + 1)) + char(f"t{T}.y")
+    text = "".join(char(node_id(t, "x")) for t in range(1, T + 1)) + char(node_id(T, "y"))
     cell = str(doc["config"].get("cell", doc.get("model", "rnn")))
     data: dict[str, Any] = {
         "format": FORMAT,

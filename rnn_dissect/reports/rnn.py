@@ -103,7 +103,7 @@ def plan(model: CharModel, T: int, max_lag: int | None) -> tuple[dict[str, Any],
     :func:`~rnn_dissect.bptt.dissection.dissect_text`), and the notes saying what was left out."""
     cfg = model.config
     H, L = cfg.hidden_size, cfg.num_layers
-    S = 2 * H if cfg.cell == "lstm" else H
+    S = cfg.n_states * H
     n_params = sum(int(np.size(v)) for v in model.params.values())
     kw: dict[str, Any] = {"max_lag": max_lag}
     notes = []

@@ -393,7 +393,7 @@ def new_state(cfg: TrainConfig, model_cfg: ModelConfig) -> TrainState:
     """Initial weights (PyTorch's init, from ``seed``), fresh optimizer, zero carried state."""
     params = init_params(model_cfg, np.random.default_rng(cfg.seed), np.float32)
     L, B, H = cfg.num_layers, cfg.batch_size, cfg.hidden_size
-    carry = tuple(np.zeros((L, B, H), np.float32) for _ in range(2 if cfg.cell == "lstm" else 1))
+    carry = tuple(np.zeros((L, B, H), np.float32) for _ in model_cfg.states)
     return TrainState(
         step=0,
         params=params,

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from rnn_dissect.errors import UserError
-from rnn_dissect.nets.model import CharModel, ModelConfig, param_shapes
+from rnn_dissect.nets.model import CharModel, ModelConfig, check_params, param_shapes
 from rnn_dissect.train.data import Corpus
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights import safetensors_file as stf
@@ -217,19 +217,15 @@ class RunDir:
                 f"{p} was trained with another vocabulary; start a new run (without --resume)"
             )
         arrays = stf.read_tensors(p)
-        params = {k: arrays.pop(f"param.{k}", None) for k in param_shapes(model_cfg)}
-        bad = [k for k, v in params.items() if v is None or v.shape != param_shapes(model_cfg)[k]]
-        if bad:
-            raise UserError(
-                f"{p} does not hold a {model_cfg.cell} of hidden size {model_cfg.hidden_size} ({bad[0]}); the run directory is damaged"
-            )
-        params_ok = {k: v for k, v in params.items() if v is not None}
+        saved = {k[6:]: v for k, v in arrays.items() if k.startswith("param.")}
+        check_params(model_cfg, {k: v.shape for k, v in saved.items()}, f"{p} (damaged run)")
+        params_ok = {k: saved[k] for k in param_shapes(model_cfg)}  # torch order
         opt = make_opt(params_ok)
         slots = {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}
         for k, (dtype, value) in json.loads(meta.get("opt_other", "{}")).items():
             slots[k] = np.asarray(value, dtype=np.dtype(dtype))
         opt.load_state_dict(slots)
-        carry = tuple(arrays[f"carry.{i}"] for i in range(2 if model_cfg.cell == "lstm" else 1))
+        carry = tuple(arrays[f"carry.{i}"] for i in range(model_cfg.n_states))
         if carry[0].shape[1] != batch:
             raise UserError(f"{p} carries state for --batch {carry[0].shape[1]}, not {batch}")
         rng = np.random.default_rng()

@@ -9,6 +9,7 @@ and these metadata strings (the contract other tools read):
     hidden_size  H, decimal
     num_layers   L, decimal
     vocab        JSON list of the characters in index order
+    nonlinearity "relu" for a vanilla RNN on ReLU (absent: tanh, as torch's default)
 
 plus any extra keys the writer adds (the trainer's step, say; see ``read_info``). The same
 tensors load into ``torch.nn.LSTM(V, H, L)`` + ``torch.nn.Linear(H, V)`` with
@@ -47,7 +48,13 @@ import numpy as np
 
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import GATES
-from rnn_dissect.nets.model import CharModel, ModelConfig, param_shapes
+from rnn_dissect.nets.model import (
+    CharModel,
+    ModelConfig,
+    check_finite,
+    check_params,
+    param_shapes,
+)
 from rnn_dissect.weights import safetensors_file as stf
 
 __all__ = [
@@ -62,7 +69,14 @@ __all__ = [
 ]
 
 FORMAT = "rnn-dissect/1"
-RESERVED = ("format", "cell", "hidden_size", "num_layers", "vocab")  # metadata save() owns
+RESERVED = (
+    "format",
+    "cell",
+    "hidden_size",
+    "num_layers",
+    "vocab",
+    "nonlinearity",
+)  # metadata save() owns
 _FLOATS = ("F32", "F64")
 
 PathLike = str | os.PathLike[str]
@@ -97,7 +111,7 @@ def load(path: PathLike) -> CharModel:
     check_specs(cfg, info.tensors, info.path)
     arrays = stf.read_tensors(p)
     check_specs(cfg, {k: (stf.dtype_code(a), a.shape) for k, a in arrays.items()}, info.path)
-    _check_finite(arrays, info.path)
+    check_finite(arrays, info.path)
     return CharModel(cfg, {k: arrays[k] for k in param_shapes(cfg)})
 
 
@@ -124,6 +138,7 @@ def save(model: CharModel, path: PathLike, extra_metadata: Mapping[str, str] | N
         "hidden_size": str(cfg.hidden_size),
         "num_layers": str(cfg.num_layers),
         "vocab": json.dumps(list(cfg.vocab)),
+        **({"nonlinearity": cfg.nonlinearity} if cfg.nonlinearity != "tanh" else {}),
     }
     stf.write(p, meta, arrays)
 
@@ -149,7 +164,8 @@ def _config(info: stf.Header) -> ModelConfig:
             f"{src}: metadata `cell` is {stf.short([cell])}; it must be rnn, lstm or gru"
         )
     H = _count(src, "hidden_size", meta.get("hidden_size"))
-    return ModelConfig(cell, vocab, H, _count(src, "num_layers", meta.get("num_layers")))
+    L = _count(src, "num_layers", meta.get("num_layers"))
+    return ModelConfig(cell, vocab, H, L, meta.get("nonlinearity", "tanh"))
 
 
 def _vocab(src: str, text: str | None) -> tuple[str, ...]:
@@ -204,35 +220,14 @@ def infer_config(
 def check_specs(
     cfg: ModelConfig, specs: Mapping[str, tuple[str, tuple[int, ...]]], src: str
 ) -> None:
-    """Exactly the tensors of ``param_shapes(cfg)``, each of its expected shape, all F32 or
-    all F64. ``specs``: name → (safetensors dtype code, shape)."""
-    want = param_shapes(cfg)
-    missing, extra = [k for k in want if k not in specs], [k for k in specs if k not in want]
-    if missing or extra:
-        have = sum(1 for k in specs if re.fullmatch(r"rnn\.weight_ih_l[0-9]+", k))
-        if have != cfg.num_layers:
-            raise UserError(
-                f"{src}: num_layers is {cfg.num_layers} but the tensors hold {have} layers"
-            )
-        what = f"missing {stf.short(missing)}" if missing else f"unexpected {stf.short(extra)}"
-        raise UserError(f"{src}: {what}; a {cfg.cell} model holds exactly {stf.short(want, 2)}")
-    for name, shape in want.items():
-        dtype, got = specs[name]
+    """The tensors fit ``cfg`` (:func:`~rnn_dissect.nets.model.check_params`), all F32 or all
+    F64. ``specs``: name → (safetensors dtype code, shape)."""
+    check_params(cfg, {k: s for k, (_, s) in specs.items()}, src)
+    for name, (dtype, _) in specs.items():
         if dtype not in _FLOATS:
             raise UserError(f"{src}: tensor {name} is {dtype}; weights must be F32 or F64 (floats)")
-        if tuple(got) != shape:
-            raise UserError(
-                f"{src}: tensor {name} has shape {tuple(got)}, expected {shape} for {cfg.cell} "
-                f"hidden_size={cfg.hidden_size} vocab={cfg.vocab_size}"[:300]
-            )
     if len({d for d, _ in specs.values()}) > 1:
         raise UserError(f"{src} mixes float32 and float64 tensors; store them in one dtype")
-
-
-def _check_finite(arrays: Mapping[str, np.ndarray], src: str) -> None:
-    bad = [k for k, a in arrays.items() if not np.isfinite(a).all()]
-    if bad:
-        raise UserError(f"{src}: {stf.short(bad)} hold NaN or Inf; use an earlier checkpoint")
 
 
 def model_from_arrays(
@@ -249,5 +244,5 @@ def model_from_arrays(
     if cell is not None and cell != cfg.cell:
         raise UserError(f"{src} holds {cfg.cell} weights, not {cell}; pass --cell {cfg.cell}")
     check_specs(cfg, specs, src)
-    _check_finite(arrays, src)
+    check_finite(arrays, src)
     return CharModel(cfg, {k: np.array(arrays[k]) for k in param_shapes(cfg)})

@@ -140,6 +140,7 @@ def to_torch(model: CharModel, batch_first: bool = False) -> tuple[Any, Any]:
         batch_first=batch_first,
         dtype=dtype,
         device="meta",
+        **({"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}),
     ).to_empty(device="cpu")
     head = nn.Linear(cfg.hidden_size, cfg.vocab_size, dtype=dtype, device="meta").to_empty(
         device="cpu"

@@ -29,7 +29,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from rnn_dissect.errors import UserError
+from rnn_dissect.errors import UserError, short
 
 __all__ = [
     "MAX_HEADER_BYTES",
@@ -70,13 +70,6 @@ class Header:
     path: str
     metadata: dict[str, str]
     tensors: dict[str, tuple[str, tuple[int, ...]]]  # name → ("F32", (rows, cols))
-
-
-def short(names: Iterable[Any], limit: int = 3) -> str:
-    """``'a', 'b', 'c' and 2 more``: names from a file, quoted and cut for a one-line message."""
-    shown = [repr(n)[:60] for n in names]
-    more = f" and {len(shown) - limit} more" if len(shown) > limit else ""
-    return ", ".join(shown[:limit]) + more
 
 
 def dtype_code(a: np.ndarray) -> str:
