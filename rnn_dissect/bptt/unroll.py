@@ -191,28 +191,10 @@ def unroll(
     if nonlinearity is not None and nonlinearity != model.config.nonlinearity:
         model = CharModel(replace(model.config, nonlinearity=nonlinearity), model.params)
     cfg = model.config
-    checks.options(truncate, mode)
-    x, batched = checks.inputs(np.asarray(inputs), model)  # (B, T) or (B, T, I)
+    x, y, init, batched = _checked(model, inputs, targets, h0, c0, truncate, mode)
     B, T = x.shape[:2]
-    checks.params(model, mode)
-    y = checks.targets(np.asarray(targets), model, mode, batched, B, T)  # (B, T) or (B, O)
-    L, H = cfg.num_layers, cfg.hidden_size
-
     g = Graph(np.float64)
-    params = {
-        name: g.param(np.asarray(v, np.float64), id=name, name=name)
-        for name, v in model.params.items()
-    }
-    layers = [
-        LayerParams(
-            *(params[f"rnn.{w}_l{k}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        )
-        for k in range(L)
-    ]
-    if c0 is not None and "c" not in cfg.states:
-        raise UserError(f"c0 is for LSTM only; the {cfg.cell} cell has no cell state")
-    given = {"h": h0, "c": c0}
-    init = {s: checks.initial_state(given[s], f"{s}0", L, B, H, batched) for s in cfg.states}
+    params, layers = parameters(g, model.params, cfg.num_layers)
     heads: dict[int, list[Node]] = {}
     step_losses: dict[int, Node] = {}
 
@@ -225,20 +207,11 @@ def unroll(
     states, steps, xs, cuts = record(
         g, cfg.cell, layers, x, init, truncate=truncate, nonlinearity=cfg.nonlinearity, head=head
     )
-    start = len(g.nodes)
-    if mode == "many_to_many":
-        total = g.apply("addn", *step_losses.values(), id="loss_sum", name="Σ_t L̄_t")
-        scale = g.input(np.float64(1.0 / T), id="loss_scale", name="1/T")
-        loss = g.apply("mul", total, scale, id="loss", name="L", kind=Kind.LOSS)
-    else:
-        loss = step_losses[T]
-    tail = g.nodes[start:]
-    for n in tail:  # the totals belong to no step or layer (apply inherits them from parents)
-        n.t = n.layer = None
+    loss, tail = _total(g, step_losses, T, mode)
     return Unrolled(
         graph=g,
         cell=cfg.cell,
-        hidden_size=H,
+        hidden_size=cfg.hidden_size,
         model=model,
         mode=mode,
         T=T,
@@ -257,6 +230,60 @@ def unroll(
         cuts=cuts,
         nonlinearity=cfg.nonlinearity,
     )
+
+
+def _checked(
+    model: CharModel,
+    inputs: Any,
+    targets: Any,
+    h0: Any,
+    c0: Any,
+    truncate: int | None,
+    mode: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], bool]:
+    """What :func:`unroll` is given, checked (one-line errors, :mod:`checks`) and shaped:
+    x (B, T) indices or (B, T, I) floats, y (B, T) or (B, O), the initial states
+    ``{"h": (L, B, H)}`` (and ``"c"`` for an LSTM), and whether the input was batched."""
+    cfg = model.config
+    checks.options(truncate, mode)
+    x, batched = checks.inputs(np.asarray(inputs), model)  # (B, T) or (B, T, I)
+    B, T = x.shape[:2]
+    checks.params(model, mode)
+    y = checks.targets(np.asarray(targets), model, mode, batched, B, T)  # (B, T) or (B, O)
+    if c0 is not None and "c" not in cfg.states:
+        raise UserError(f"c0 is for LSTM only; the {cfg.cell} cell has no cell state")
+    L, H, given = cfg.num_layers, cfg.hidden_size, {"h": h0, "c": c0}
+    init = {s: checks.initial_state(given[s], f"{s}0", L, B, H, batched) for s in cfg.states}
+    return x, y, init, batched
+
+
+def parameters(
+    g: Graph, values: dict[str, np.ndarray], num_layers: int
+) -> tuple[dict[str, Node], list[LayerParams]]:
+    """Parameter leaves in ``g`` under their torch names (float64), and each layer's four:
+    ``rnn.weight_ih_l{k}``, ``weight_hh``, ``bias_ih``, ``bias_hh``."""
+    params = {
+        name: g.param(np.asarray(v, np.float64), id=name, name=name) for name, v in values.items()
+    }
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    layers = [LayerParams(*(params[f"rnn.{w}_l{k}"] for w in names)) for k in range(num_layers)]
+    return params, layers
+
+
+def _total(g: Graph, step_losses: dict[int, Node], T: int, mode: str) -> tuple[Node, list[Node]]:
+    """The scalar loss — L = (1/T) Σ_t L̄_t, or the last step's for many-to-one — and the nodes
+    recorded for it (they belong to no step or layer)."""
+    start = len(g.nodes)
+    if mode == "many_to_many":
+        total = g.apply("addn", *step_losses.values(), id="loss_sum", name="Σ_t L̄_t")
+        scale = g.input(np.float64(1.0 / T), id="loss_scale", name="1/T")
+        loss = g.apply("mul", total, scale, id="loss", name="L", kind=Kind.LOSS)
+    else:
+        loss = step_losses[T]
+    tail = g.nodes[start:]
+    for n in tail:  # apply inherits t and layer from the parents: clear them
+        n.t = n.layer = None
+    return loss, tail
 
 
 Recorded = tuple[
