@@ -53,12 +53,35 @@ class Layout:
 
 
 def plan(drawn: Sequence[Node]) -> Layout:
-    """Layout hints for the nodes ``drawn`` (in creation order)."""
+    """Layout hints for the nodes ``drawn`` (in creation order): which edges set ranks
+    (:func:`_sort_edges`), where the nodes without such an edge sit (:func:`_anchor`), and the
+    order of the steps from left to right."""
     if all(step_of(n) is None for n in drawn):
         return Layout("LR")
     lay = Layout("BT")
+    ranked, children = _sort_edges(drawn, lay)
+    placed = _anchor(drawn, lay, ranked, children)
+    params = [n for n in drawn if n.kind == Kind.PARAMETER]
+    lay.hidden.extend((a.id, b.id) for a, b in pairwise(params))
+    lay.order = [n.id for n in params[:1]]
+    for t in sorted({s for n in drawn if (s := step_of(n)) is not None}):
+        first = next(
+            (n for n in drawn if step_of(n) == t and not ranked[n.seq] and n.seq not in placed),
+            None,
+        )
+        if first is not None:
+            lay.order.append(first.id)
+    return lay
+
+
+def _sort_edges(
+    drawn: Sequence[Node], lay: Layout
+) -> tuple[dict[int, list[Node]], dict[int, list[Node]]]:
+    """Each drawn edge is carried across steps (``lay.carried``), leaves a parameter
+    (``lay.loose``) or sets its child's rank. Returns child seq → rank-setting parents, and
+    parent seq → children."""
     in_view = {n.seq for n in drawn}
-    ranked: dict[int, list[Node]] = defaultdict(list)  # child seq → rank-setting parents
+    ranked: dict[int, list[Node]] = defaultdict(list)
     children: dict[int, list[Node]] = defaultdict(list)
     for n in drawn:
         for p in n.parents:
@@ -72,6 +95,18 @@ def plan(drawn: Sequence[Node]) -> Layout:
                 lay.loose.add((p.seq, n.seq))
             else:
                 ranked[n.seq].append(p)
+    return ranked, children
+
+
+def _anchor(
+    drawn: Sequence[Node],
+    lay: Layout,
+    ranked: dict[int, list[Node]],
+    children: dict[int, list[Node]],
+) -> set[int]:
+    """Give a rank to each step's node that no edge ranks: an op (``W_hh h_{t-1}``) is tied
+    by invisible edges to what feeds its layer from below, an initial state sits level with
+    the state it starts, a target level with its prediction. Returns their seqs."""
 
     def group(n: Node) -> tuple[int | None, int | None]:
         return step_of(n), n.layer
@@ -82,9 +117,9 @@ def plan(drawn: Sequence[Node]) -> Layout:
             # what feeds a layer from below: its input, never a target (that enters on top)
             if group(p) != group(n) and p.kind != Kind.TARGET and p not in feeders[group(n)]:
                 feeders[group(n)].append(p)
-
+    in_view = {n.seq for n in drawn}
     successor = successors(drawn)
-    placed: set[int] = set()  # nodes whose rank is set by something other than a parent
+    placed: set[int] = set()
     for n in drawn:
         if step_of(n) is None or ranked[n.seq]:
             continue
@@ -103,18 +138,7 @@ def plan(drawn: Sequence[Node]) -> Layout:
             if other is not None:
                 lay.same_rank.append([n.id, other.id])
                 placed.add(n.seq)
-
-    params = [n for n in drawn if n.kind == Kind.PARAMETER]
-    lay.hidden.extend((a.id, b.id) for a, b in pairwise(params))
-    lay.order = [n.id for n in params[:1]]
-    for t in sorted({s for n in drawn if (s := step_of(n)) is not None}):
-        first = next(
-            (n for n in drawn if step_of(n) == t and not ranked[n.seq] and n.seq not in placed),
-            None,
-        )
-        if first is not None:
-            lay.order.append(first.id)
-    return lay
+    return placed
 
 
 @dataclass
@@ -173,21 +197,7 @@ def repack(layout: dict[str, Any], order: Sequence[str], legend: str | None = No
     n_sub = layout.get("_subgraph_cnt", 0)
     subs = {o["name"]: o for o in objs[:n_sub]}
     name_of = {i: o.get("name", "") for i, o in enumerate(objs)}
-    top = [subs[c] for c in order if c in subs and "bb" in subs[c]]
-    dx: dict[str, float] = {}
-    node_dx: dict[str, float] = {}
-    x = min((_nums(c["bb"])[0] for c in top), default=0.0)
-    for c in top:
-        x1, _, x2, _ = _nums(c["bb"])
-        dx[c["name"]] = x - x1
-        x += x2 - x1 + GAP
-        stack = [c]
-        while stack:  # nested clusters move with their parent
-            s = stack.pop()
-            dx[s["name"]] = dx[c["name"]]
-            node_dx.update({name_of[i]: dx[c["name"]] for i in s.get("nodes", [])})
-            stack.extend(objs[i] for i in s.get("subgraphs", []))
-
+    dx, node_dx = _slots(objs, subs, name_of, order)
     nodes = {
         o["name"]: _shift(o["pos"], node_dx.get(o["name"], 0.0)) for o in objs[n_sub:] if "pos" in o
     }
@@ -220,6 +230,44 @@ def repack(layout: dict[str, Any], order: Sequence[str], legend: str | None = No
         if "bb" in s
     }
 
+    bb, lp = _frame(layout, clusters, nodes, size, legend)
+    return Positions(nodes, clusters, edges, bb, lp, size)
+
+
+def _slots(
+    objs: list[dict[str, Any]],
+    subs: dict[str, dict[str, Any]],
+    name_of: dict[int, str],
+    order: Sequence[str],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """How far each cluster (name → dx) and each node in one (name → dx) moves so the
+    top-level clusters stand in ``order``, left to right, ``GAP`` apart."""
+    top = [subs[c] for c in order if c in subs and "bb" in subs[c]]
+    dx: dict[str, float] = {}
+    node_dx: dict[str, float] = {}
+    x = min((_nums(c["bb"])[0] for c in top), default=0.0)
+    for c in top:
+        x1, _, x2, _ = _nums(c["bb"])
+        dx[c["name"]] = x - x1
+        x += x2 - x1 + GAP
+        stack = [c]
+        while stack:  # nested clusters move with their parent
+            s = stack.pop()
+            dx[s["name"]] = dx[c["name"]]
+            node_dx.update({name_of[i]: dx[c["name"]] for i in s.get("nodes", [])})
+            stack.extend(objs[i] for i in s.get("subgraphs", []))
+    return dx, node_dx
+
+
+def _frame(
+    layout: dict[str, Any],
+    clusters: dict[str, tuple[str, str | None]],
+    nodes: dict[str, str],
+    size: dict[str, tuple[float, float]],
+    legend: str | None,
+) -> tuple[str, str | None]:
+    """The drawing's bounding box and its title's position; the legend (moved in ``nodes``)
+    goes under the drawing, left-aligned."""
     boxes = [_nums(bb) for bb, _ in clusters.values()]
     boxes += [
         [x - w / 2, y - h / 2, x + w / 2, y + h / 2]
@@ -240,5 +288,4 @@ def repack(layout: dict[str, Any], order: Sequence[str], legend: str | None = No
         title_h = 72 * float(layout.get("lheight", 0))
         lp = f"{x1 + title_w / 2:.2f},{y2 + GAP / 2 + title_h / 2:.2f}"
         y2 += GAP + title_h
-    bb = f"{x1 - 8:.2f},{y1 - 8:.2f},{x2 + 8:.2f},{y2 + 8:.2f}"
-    return Positions(nodes, clusters, edges, bb, lp, size)
+    return f"{x1 - 8:.2f},{y1 - 8:.2f},{x2 + 8:.2f},{y2 + 8:.2f}", lp
