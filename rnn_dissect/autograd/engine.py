@@ -398,7 +398,10 @@ class Graph:
         return [node_to_dict(n) for n in (self.nodes if nodes is None else nodes)]
 
 
-def node_to_dict(n: Node) -> dict[str, Any]:
+def node_to_dict(n: Node, arrays: bool = False) -> dict[str, Any]:
+    """One node as ``dissection.json`` writes it: value and grad as nested lists, or with
+    ``arrays`` as the arrays themselves (for a writer that packs them)."""
+    value, grad = (n.value, n.grad) if arrays else (n.value.tolist(), _tolist(n.grad))
     return {
         "id": n.id,
         "name": n.name,
@@ -408,10 +411,14 @@ def node_to_dict(n: Node) -> dict[str, Any]:
         "t": n.t,
         "layer": n.layer,
         "shape": list(n.shape),
-        "value": n.value.tolist(),
-        "grad": None if n.grad is None else n.grad.tolist(),
+        "value": value,
+        "grad": grad,
         "saved": [
             {"name": s.name, "ref": s.ref, "shape": list(s.shape), "bytes": s.nbytes}
             for s in n.saved_tensors()
         ],
     }
+
+
+def _tolist(a: np.ndarray | None) -> Any:
+    return None if a is None else a.tolist()

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.autograd.engine import Kind, Node
+from rnn_dissect.autograd.engine import Kind, Node, node_to_dict
 from rnn_dissect.bptt.dissection import Dissection, dissect_text
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.ids import node_id
@@ -252,22 +252,7 @@ def document_data(doc: dict[str, Any], title: str | None = None) -> dict[str, An
 
 def _node(n: Node) -> dict[str, Any]:
     """One node as ``dissection.json`` writes it (:func:`node_to_dict`), arrays kept."""
-    return {
-        "id": n.id,
-        "name": n.name,
-        "kind": n.kind.value,
-        "op": n.op,
-        "parents": [p.id for p in n.parents],
-        "t": n.t,
-        "layer": n.layer,
-        "shape": list(n.shape),
-        "value": n.value,
-        "grad": n.grad,
-        "saved": [
-            {"name": s.name, "ref": s.ref, "shape": list(s.shape), "bytes": s.nbytes}
-            for s in n.saved_tensors()
-        ],
-    }
+    return node_to_dict(n, arrays=True)
 
 
 def _with_sent(graph: Any, f: dict[str, Any]) -> dict[str, Any]:
