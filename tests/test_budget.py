@@ -3,10 +3,13 @@ duration drifts, validations with a cost, and the trainer's 10% overrun cap."""
 
 from __future__ import annotations
 
+import doctest
 import math
 
 import pytest
 
+from rnn_dissect.nets import forward, ids
+from rnn_dissect.train import budget
 from rnn_dissect.train.budget import Budget
 
 BUDGET = 300.0  # the default 5-minute run
@@ -88,3 +91,9 @@ def test_a_run_far_faster_than_measured_resizes_before_it_runs_out_of_steps():
     end, _, sizings = simulate(lambda t: 1.0 if t < 25 else 0.01, warmup=5)
     assert 0.97 * BUDGET <= end <= 1.03 * BUDGET
     assert len(sizings) > 2
+
+
+def test_docstring_examples():
+    """budget's, and those of nets.ids and nets.forward (outside tests/, so run here)."""
+    for module in (budget, ids, forward):
+        assert doctest.testmod(module).failed == 0, module.__name__
