@@ -50,7 +50,7 @@ def compare(
         torch.as_tensor(init.get(name, np.zeros((L, H))), dtype=torch.float32, device=fwd.device)[
             :, None
         ]
-        for name in ("h0", "c0")[: 2 if cfg.cell == "lstm" else 1]
+        for name in (f"{s}0" for s in cfg.states)
     )  # (L, 1, H) each
     out, _ = fwd.run_tensors(x, state)
     logits = fwd.logits_tensor(out[(L - 1, "h")][:, 0])  # (T, V)
