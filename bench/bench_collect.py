@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_header import print_header
 
 from rnn_dissect.nets.forward import Forward
 from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
@@ -76,6 +77,7 @@ def forward_only(model: CharModel, idx: np.ndarray, B: int, warmup: int, chunk_b
 
 
 def main() -> None:
+    print_header()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chars", type=int, default=1_000_000)
     ap.add_argument("--hidden", type=int, default=512)

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_header import print_header
+
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 TRAIN_ARGS = [
     "--steps", "20", "--hidden", "64", "--layers", "1", "--seq-len", "64", "--batch", "32",
@@ -89,6 +91,7 @@ def child_peaks_mib(args: list[str]) -> tuple[dict[str, float], float]:
 
 
 def main() -> None:
+    print_header()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, nargs="+", default=[1.0, 300.0], help="corpus sizes")
     args = ap.parse_args()

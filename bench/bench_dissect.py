@@ -27,6 +27,7 @@ import tracemalloc  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
+from machine_header import print_header  # noqa: E402
 
 from rnn_dissect.bptt.dissection import dissect  # noqa: E402
 from rnn_dissect.nets.model import CharModel, ModelConfig  # noqa: E402
@@ -93,6 +94,7 @@ def peak_bytes(fn: Callable[[], object]) -> int:
 
 
 def main() -> None:
+    print_header()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--hidden", type=int, default=256)

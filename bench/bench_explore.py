@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 import urllib.request
 from collections.abc import Callable
+
+from machine_header import print_header
 
 from rnn_dissect.bptt.dissection import dissect_text
 from rnn_dissect.reports.explore import dumps, fresh_model, model_data
@@ -31,17 +31,6 @@ TEXT = (
     "the explorer recomputes this text with the same exact engine on every enter; "
     "forward, then backward through time, every number float64. "
 ) * 8
-
-
-def cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def best(fn: Callable[[], object], repeats: int) -> float:
@@ -72,10 +61,10 @@ def http_once(cell: str, H: int, text: str, repeats: int) -> float:
 
 
 def main() -> None:
+    print_header()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="T = 64 / H = 64 only")
     args = ap.parse_args()
-    print(f"CPU: {cpu()}; {os.cpu_count()} logical cores; load average {os.getloadavg()[0]:.2f}")
     sizes = [(64, 64, 5)] + ([] if args.quick else [(512, 256, 2)])
     print(
         f"{'cell':5} {'T':>4} {'H':>4}  {'baseline':>9} {'explore':>9} {'+dumps':>9} {'http':>9}  ratio   MB"

@@ -36,6 +36,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from machine_header import print_header
 
 from rnn_dissect.neurons.activations import Activations, ActivationsWriter, UnitRef, load
 from rnn_dissect.neurons.extremes import top_contexts
@@ -86,6 +87,7 @@ def timed(label: str, fn, rows: list) -> object:
 
 
 def main() -> None:
+    print_header()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chars", type=int, default=1_000_000)
     ap.add_argument("--hidden", type=int, default=512)

@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine_header import print_header
+
 from rnn_dissect.train.data import Streams, load_corpus
 from rnn_dissect.train.loop import TrainConfig, evaluate, open_run
 
@@ -181,6 +183,7 @@ def summary(name: str, curve: list[tuple[float, int, float]]) -> str:
 
 
 def main() -> None:
+    print_header()
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

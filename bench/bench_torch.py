@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import statistics
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine_header import print_header
 
 from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
 from rnn_dissect.neurons.collect import collect
@@ -39,20 +39,10 @@ from rnn_dissect.train.loop import TrainConfig, new_state
 from rnn_dissect.train.torch_backend import TorchBackend
 
 
-def cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def header(device: str) -> None:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (no CUDA GPU)"
-    print(f"CPU: {cpu()}, {os.cpu_count()} cores; GPU: {gpu}; device used: {device}")
+    print_header()  # CPU model, cores, ISA, BLAS libraries, load
+    print(f"GPU: {gpu}; device used: {device}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"load average {os.getloadavg()[0]:.2f} (1 min)")  # fmt: skip
 

@@ -12,9 +12,10 @@
 2. hidden 512, seq 100, batch 64, one layer, Tiny Shakespeare's vocabulary, float32, Adam
    2e-3, global-norm clip 5, hidden state carried: our kernels against PyTorch CPU
    ``nn.RNN/LSTM/GRU`` + ``nn.Linear`` on one-hot input (torch's default threads).
-   Our float32 GEMMs go through oneMKL when the ``mkl`` extra is installed (the recurrent
-   weight packed once per step; :mod:`rnn_dissect.train.kernels.blas`), else numpy; the first
-   lines printed say which, and ``RNN_DISSECT_MKL=0`` compares with numpy's. The ceiling
+   Our float32 GEMMs go through the library ``train`` would use here (``--gemm chosen``: the
+   measured choice of :mod:`rnn_dissect.train.kernels.choice`, or ``RNN_DISSECT_GEMM``);
+   ``--gemm both`` times oneMKL's (weight packed once per step) and numpy's against torch in
+   the same rounds, one row each. The ceiling
    printed beside it is torch's step time over our step's GEMMs alone (that same backend,
    replayed at the kernels' shapes, best of a few in-cache repeats): the speed-up ours
    would have if everything but the GEMMs cost nothing.
@@ -23,7 +24,7 @@
    peak at that shape (oneMKL, weight packed, when installed: the stricter measure).
 4. profile: where one step's time goes (GEMMs replayed alone, optimizer, the rest).
 
-Timing: the two sides alternate in rounds (which goes first alternates too); the speed-up is
+Timing: the sides alternate in rounds (which goes first rotates too); the speed-up is
 the median over rounds of torch's time / ours in that round, so a slow drift of the
 machine's speed (other tenants) cancels; ratios of the medians and of the best rounds are
 printed beside it (``BENCH_RAW=1`` also prints every round's milliseconds). The machine
@@ -39,12 +40,30 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_header import print_header
 
 from rnn_dissect import optim
 from rnn_dissect.nets.model import ModelConfig, init_params
-from rnn_dissect.train.kernels import KERNELS, Backend, Workspace
+from rnn_dissect.train.kernels import (
+    KERNELS,
+    Backend,
+    Preference,
+    StepShape,
+    Workspace,
+    blas,
+    fused,
+)
+from rnn_dissect.train.kernels.backend import GEMMS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+# ../shared/data beside the checkout (a git worktree sits one level deeper: look upwards)
+CORPUS = next(
+    (
+        p / "shared" / "data" / "tinyshakespeare.txt"
+        for p in Path(__file__).resolve().parents[1:]
+        if (p / "shared" / "data" / "tinyshakespeare.txt").is_file()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt",
+)
 
 
 def corpus() -> tuple[np.ndarray, tuple[str, ...]]:
@@ -55,20 +74,10 @@ def corpus() -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def environment(kernels: Backend) -> None:
-    print(f"load average: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} cores")
+    print_header()
     print(f"  our float32 kernels: {kernels.describe()}")
-    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         print(f"  {var}={os.environ.get(var, '(unset)')}")
-    try:
-        from threadpoolctl import threadpool_info
-
-        for lib in threadpool_info():
-            print(
-                f"  numpy BLAS: {lib['internal_api']} {lib['version']} {lib.get('architecture')} "
-                f"threads={lib['num_threads']}"
-            )
-    except ImportError:
-        print("  (pip install threadpoolctl to see numpy's BLAS and its threads)")
 
 
 # ------------------------------------------------------------------ part 1: min-char-rnn
@@ -238,7 +247,70 @@ def batches(data: np.ndarray, B: int, T: int):
 # in its own steady state, as in a training loop that runs one of them only.
 
 
-def part2(data, vocab, cells, rounds, per_round, kernels, B=64, T=100, H=512, lr=2e-3, clip=5.0):
+TARGETS = {"rnn": 1.5, "lstm": 1.2, "gru": 1.3}  # issue 17: speed-up over torch CPU
+
+
+def our_trainer(cell, params0, data, B, T, lr, clip, kernels):
+    """n -> loss of n training steps of our kernels with ``kernels``, on its own copy of
+    the weights, Adam state, carried state and batch stream."""
+    params = {k: v.copy() for k, v in params0.items()}
+    ws, opt, src = Workspace(), optim.Adam(params, lr=lr), batches(data, B, T)
+    carry = None
+
+    def steps(n):
+        nonlocal carry
+        for _ in range(n):
+            x, y = next(src)
+            loss, grads, carry = KERNELS[cell].forward_backward(
+                params, x, y, carry, ws=ws, backend=kernels
+            )
+            optim.clip_grad_norm(grads, clip)
+            opt.step(params, grads)
+        return loss
+
+    return steps
+
+
+def torch_trainer(cell, params, data, B, T, V, H, lr, clip):
+    """n -> loss of n steps of nn.RNN/LSTM/GRU + nn.Linear from the same initial weights."""
+    import torch
+
+    mod = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
+        V, H, batch_first=True
+    )
+    head = torch.nn.Linear(H, V)
+    with torch.no_grad():
+        for name, p in mod.named_parameters():
+            p.copy_(torch.from_numpy(params[f"rnn.{name}"]))
+        head.weight.copy_(torch.from_numpy(params["head.weight"]))
+        head.bias.copy_(torch.from_numpy(params["head.bias"]))
+    tparams = [*mod.parameters(), *head.parameters()]
+    topt = torch.optim.Adam(tparams, lr=lr)
+    state = None
+    src = batches(data, B, T)
+
+    def steps(n):
+        nonlocal state
+        for _ in range(n):
+            x, y = next(src)
+            xo = torch.nn.functional.one_hot(torch.from_numpy(x), V).float()
+            out, state = mod(xo, state)
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+            loss = torch.nn.functional.cross_entropy(
+                head(out).reshape(-1, V), torch.from_numpy(y).reshape(-1)
+            )
+            topt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(tparams, clip)
+            topt.step()
+        return float(loss.detach())
+
+    return steps
+
+
+def part2(data, vocab, cells, rounds, per_round, variants, B=64, T=100, H=512, lr=2e-3, clip=5.0):
+    """``variants(cell, shape)`` -> [(label, Backend)]: our kernels' configurations, each
+    timed against torch in the same rounds."""
     import torch
 
     V = len(vocab)
@@ -247,90 +319,51 @@ def part2(data, vocab, cells, rounds, per_round, kernels, B=64, T=100, H=512, lr
         f"torch {torch.__version__} threads={torch.get_num_threads()}"
     )
     print(
-        f"   {'cell':5s} {'torch chars/s':>14s} {'ours chars/s':>13s} {'speed-up':>9s} {'target':>7s}   "
-        f"{'loss torch':>10s} {'loss ours':>10s}"
+        f"   {'cell':5s} {'ours':24s} {'torch chars/s':>14s} {'ours chars/s':>13s} {'speed-up':>9s} "
+        f"{'target':>7s}   {'loss torch':>10s} {'loss ours':>10s}"
     )
     results = {}
     for cell in cells:
-        cfg = ModelConfig(cell, vocab, H, 1)
-        params = init_params(cfg, np.random.default_rng(0), np.float32)
-        # ours
-        ws, opt = Workspace(), optim.Adam(params, lr=lr)
-        carry = None
-        src_o = batches(data, B, T)
-
-        def ours(n, params=params, ws=ws, opt=opt, src=src_o, cell=cell):
-            nonlocal carry
-            for _ in range(n):
-                x, y = next(src)
-                loss, grads, carry = KERNELS[cell].forward_backward(
-                    params, x, y, carry, ws=ws, backend=kernels
-                )
-                optim.clip_grad_norm(grads, clip)
-                opt.step(params, grads)
-            return loss
-
-        # torch, same initial weights
-        mod = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](
-            V, H, batch_first=True
-        )
-        head = torch.nn.Linear(H, V)
-        with torch.no_grad():
-            for name, p in mod.named_parameters():
-                p.copy_(torch.from_numpy(params[f"rnn.{name}"]))
-            head.weight.copy_(torch.from_numpy(params["head.weight"]))
-            head.bias.copy_(torch.from_numpy(params["head.bias"]))
-        tparams = [*mod.parameters(), *head.parameters()]
-        topt = torch.optim.Adam(tparams, lr=lr)
-        state = None
-        src_t = batches(data, B, T)
-
-        def theirs(n, mod=mod, head=head, tparams=tparams, topt=topt, src=src_t):
-            nonlocal state
-            for _ in range(n):
-                x, y = next(src)
-                xo = torch.nn.functional.one_hot(torch.from_numpy(x), V).float()
-                out, state = mod(xo, state)
-                state = (
-                    tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-                )
-                loss = torch.nn.functional.cross_entropy(
-                    head(out).reshape(-1, V), torch.from_numpy(y).reshape(-1)
-                )
-                topt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(tparams, clip)
-                topt.step()
-            return float(loss.detach())
-
-        ours(1)
-        theirs(1)  # warm-up (allocations, thread pools)
-        to, tt, lo, lt = [], [], 0.0, 0.0
-        for r in range(rounds):  # the order alternates, so neither side always goes first
-            for side in ("theirs", "ours") if r % 2 == 0 else ("ours", "theirs"):
-                run = ours if side == "ours" else theirs
-                run(1)  # untimed: the switch from the other side's threads
+        params = init_params(ModelConfig(cell, vocab, H, 1), np.random.default_rng(0), np.float32)
+        shape = StepShape(cell, H, 1, B, V, T)
+        ours = {
+            label: (bk, our_trainer(cell, params, data, B, T, lr, clip, bk))
+            for label, bk in variants(cell, shape)
+        }
+        sides = {"torch": torch_trainer(cell, params, data, B, T, V, H, lr, clip)}
+        sides.update({label: run for label, (_, run) in ours.items()})
+        for run in sides.values():
+            run(1)  # warm-up (allocations, thread pools, numba)
+        times = {name: [] for name in sides}
+        losses = dict.fromkeys(sides, 0.0)
+        names = list(sides)
+        for r in range(rounds):  # the order rotates, so no side always goes first
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                sides[name](1)  # untimed: the switch from the other side's threads
                 t0 = time.perf_counter()
-                loss = run(per_round)
-                (to if side == "ours" else tt).append(time.perf_counter() - t0)
-                lo, lt = (loss, lt) if side == "ours" else (lo, loss)
-        ct, co = B * T * per_round / np.median(tt), B * T * per_round / np.median(to)
-        paired = np.median(np.array(tt) / np.array(to))  # each round's ratio: drifts cancel
-        if os.environ.get("BENCH_RAW"):
+                losses[name] = sides[name](per_round)
+                times[name].append(time.perf_counter() - t0)
+        tt = np.array(times["torch"])
+        ct = B * T * per_round / np.median(tt)
+        for label, (bk, _) in ours.items():
+            to = np.array(times[label])
+            co = B * T * per_round / np.median(to)
+            paired = np.median(tt / to)  # each round's ratio: drifts cancel
+            if os.environ.get("BENCH_RAW"):
+                print(
+                    "   raw ms torch",
+                    np.round(tt * 1e3).tolist(),
+                    label,
+                    np.round(to * 1e3).tolist(),
+                )
+            ceiling = np.median(tt) / per_round / sum(gemm_replay(bk, cell, B, T, H, V))
             print(
-                "   raw ms torch",
-                np.round(np.array(tt) * 1e3).tolist(),
-                "ours",
-                np.round(np.array(to) * 1e3).tolist(),
+                f"   {cell:5s} {label:24s} {ct:14.0f} {co:13.0f} {paired:8.2f}x {TARGETS[cell]:6.1f}x   "
+                f"{losses['torch']:10.4f} {losses[label]:10.4f}"
+                f"   (ratio of medians {co / ct:.2f}x, of bests {tt.min() / to.min():.2f}x;"
+                f" ceiling {ceiling:.2f}x)"
             )
-        target = 1.5 if cell == "rnn" else 1.2
-        ceiling = np.median(tt) / per_round / sum(gemm_replay(cell, B, T, H, V))
-        print(
-            f"   {cell:5s} {ct:14.0f} {co:13.0f} {paired:8.2f}x {target:6.1f}x   {lt:10.4f} {lo:10.4f}"
-            f"   (ratio of medians {co / ct:.2f}x, of bests {min(tt) / min(to):.2f}x;"
-            f" ceiling {ceiling:.2f}x)"
-        )
-        results[cell] = np.median(to) / per_round  # seconds per step, ours
+            results.setdefault(cell, (bk, np.median(to) / per_round))  # the first variant's
     return results
 
 
@@ -364,13 +397,14 @@ def matmul_peak(m: int, k: int, n: int, seconds: float = 3.0, ours: Backend | No
     return 2 * m * k * n / best / 1e9
 
 
-def part3(step_seconds: dict[str, float], V: int, kernels: Backend, B=64, T=100, H=512) -> None:
+def part3(step_seconds: dict, V: int, B=64, T=100, H=512) -> None:
+    """``step_seconds``: cell -> (the Backend it was timed with, seconds per step)."""
     print("\n3. achieved GFLOP/s (GEMM FLOPs of one step / measured step time, optimizer included)")
     print(
         f"   {'cell':5s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} {'numpy peak, per-step shape':>27s} "
         f"{'fraction':>8s} {'our GEMM peak':>14s} {'fraction':>8s}"
     )
-    for cell, sec in step_seconds.items():
+    for cell, (kernels, sec) in step_seconds.items():
         G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
         fl = step_flops(cell, B, T, H, V)
         peak = matmul_peak(B, H, G * H)
@@ -466,23 +500,40 @@ def main() -> None:
         "--steps-per-round", type=int, default=3, help="part 2 training steps per round"
     )
     ap.add_argument("--minchar-steps", type=int, default=1000)
+    ap.add_argument(
+        "--gemm",
+        choices=("chosen", "both", "mkl", "numpy"),
+        default="chosen",
+        help="our GEMM library: what train would use here (default), each of the two, or one",
+    )
     args = ap.parse_args()
     parts = args.part or [1, 2, 3]
-    kernels = Backend.from_env()  # RNN_DISSECT_MKL=0, RNN_DISSECT_FUSED=0 read here, once
-    environment(kernels)
+    pref = Preference.from_env()  # RNN_DISSECT_GEMM / _MKL / _FUSED read here, once
+    use_fused = pref.fused and fused.AVAILABLE
+
+    def variants(cell: str, shape: StepShape) -> list[tuple[str, Backend]]:
+        if args.gemm in ("mkl", "numpy"):
+            return [(args.gemm, Backend(args.gemm, use_fused))]
+        if args.gemm == "both":
+            return [(g, Backend(g, use_fused)) for g in GEMMS if g != "mkl" or blas.available()]
+        bk = pref.resolve(shape)
+        return [(f"{bk.gemm} ({pref.gemm})", bk)]
+
     data, vocab = corpus()
+    default = pref.resolve(StepShape("lstm", 512, 1, 64, len(vocab), 100))
+    environment(default)
     print(f"corpus: {CORPUS} ({len(data):,} chars, vocabulary {len(vocab)})")
     if 1 in parts:
-        part1(data, vocab, args.minchar_steps, args.rounds * 2, kernels)
+        part1(data, vocab, args.minchar_steps, args.rounds * 2, default)
     secs = None
     if 2 in parts:
-        secs = part2(data, vocab, args.cells, args.rounds, args.steps_per_round, kernels)
+        secs = part2(data, vocab, args.cells, args.rounds, args.steps_per_round, variants)
     if 3 in parts:
         if secs is None:
-            secs = part2(data, vocab, args.cells, 2, 1, kernels)
-        part3(secs, len(vocab), kernels)
+            secs = part2(data, vocab, args.cells, 2, 1, variants)
+        part3(secs, len(vocab))
     if 4 in parts:
-        part4(data, vocab, args.cells, kernels)
+        part4(data, vocab, args.cells, default)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,15 @@ import sys
 import time
 from pathlib import Path
 
+from machine_header import print_header
+
 from rnn_dissect import cli
 
 CONTEXT = ("in_quote", "bracket_depth", "line_position", "indent", "in_comment", "word_position")
 
 
 def main() -> int:
+    print_header()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=5.0, help="training budget (≤ 15)")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/rnn-dissect-neurons-demo"))

@@ -23,7 +23,7 @@ import torch
 from rnn_dissect import cli
 from rnn_dissect.train import loop as train
 from rnn_dissect.train.data import load_corpus
-from rnn_dissect.train.kernels import KERNELS, Backend
+from rnn_dissect.train.kernels import KERNELS, Backend, fused
 from rnn_dissect.train.loop import TrainConfig, Trainer, evaluate, lr_at
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights import safetensors_file as stf
@@ -75,7 +75,17 @@ def one_line_error(rc: int, err: str, *needles: str) -> None:
         assert n in err, (n, err)
 
 
-def test_metrics_contract_and_checkpoint_loads_alone_and_into_torch(tmp_path, text, capsys):
+@pytest.fixture
+def numpy_gemm(monkeypatch) -> Backend:
+    """The CLI told to use numpy's GEMMs (not the measured choice), and that same backend, so
+    a test can recompute a logged number bit for bit."""
+    monkeypatch.setenv("RNN_DISSECT_GEMM", "numpy")
+    return Backend("numpy", fused.AVAILABLE)
+
+
+def test_metrics_contract_and_checkpoint_loads_alone_and_into_torch(
+    tmp_path, text, capsys, numpy_gemm
+):
     d = tmp_path / "run"
     rc, out, _ = run(capsys, text, "--out", d, "--steps", 12, *SMALL)
     assert rc == 0 and "step 12/12" in out
@@ -99,8 +109,7 @@ def test_metrics_contract_and_checkpoint_loads_alone_and_into_torch(tmp_path, te
     np.testing.assert_allclose(got, want, atol=2e-5)
     # the logged validation loss is that of the saved weights on the held-out tail
     _, val = load_corpus([text]).split(0.1)
-    # (computed as the CLI computes: its kernels backend, from the same environment)
-    assert rows[-1]["val_loss"] == evaluate(m.params, "lstm", val, 4, 8, None, Backend.from_env())
+    assert rows[-1]["val_loss"] == evaluate(m.params, "lstm", val, 4, 8, None, numpy_gemm)
 
 
 def test_evaluate_is_cross_entropy_over_whole_streams_in_torch():
@@ -123,7 +132,7 @@ def test_evaluate_is_cross_entropy_over_whole_streams_in_torch():
     assert abs(got - float(ce)) < 1e-12
 
 
-def test_best_checkpoint_holds_the_lowest_validation_loss(tmp_path, text, capsys):
+def test_best_checkpoint_holds_the_lowest_validation_loss(tmp_path, text, capsys, numpy_gemm):
     d = tmp_path / "run"
     # a high constant learning rate makes the validation loss go up and down
     rc, _, _ = run(
@@ -136,7 +145,7 @@ def test_best_checkpoint_holds_the_lowest_validation_loss(tmp_path, text, capsys
     assert int(info.metadata["step"]) == best_step and float(info.metadata["val_loss"]) == best_val
     _, val = load_corpus([text]).split(0.1)
     best = checkpoint.load(d / "best.safetensors").params
-    assert evaluate(best, "lstm", val, 4, 8, None, Backend.from_env()) == best_val
+    assert evaluate(best, "lstm", val, 4, 8, None, numpy_gemm) == best_val
 
 
 def test_resume_is_bit_identical_to_a_straight_run(tmp_path, text, capsys):

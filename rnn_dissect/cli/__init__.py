@@ -16,7 +16,18 @@ from rnn_dissect.errors import UserError
 __all__ = ["build_parser", "entry", "main"]
 
 # Subcommand modules, in the order ``--help`` lists them.
-_COMMANDS = ["nn", "convert", "train", "sample", "neurons", "rnn", "dissect", "flow", "explore"]
+_COMMANDS = [
+    "nn",
+    "convert",
+    "train",
+    "sample",
+    "neurons",
+    "rnn",
+    "dissect",
+    "flow",
+    "explore",
+    "doctor",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

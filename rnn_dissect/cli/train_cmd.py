@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rnn_dissect.train.backends import rank_from_env, world_from_env
-from rnn_dissect.train.kernels import Backend
+from rnn_dissect.train.kernels import Preference
 from rnn_dissect.train.loop import TrainConfig, open_run
 
 __all__ = ["register", "run"]
@@ -197,12 +197,9 @@ def run(args: argparse.Namespace) -> int:
         time_limit = args.minutes * 60 if settings["steps"] else None
     lead = rank_from_env() == 0  # under torchrun the other ranks train silently
     world = world_from_env()
-    kernels = None  # numpy's: the environment is read here, once (RNN_DISSECT_MKL, _FUSED)
-    if args.backend == "numpy":
-        kernels = Backend.from_env()
-        engine = f"numpy kernels ({kernels.describe()})"
-    else:
-        engine = f"PyTorch on {args.device}"
+    # the numpy kernels' settings: the environment is read here, once (RNN_DISSECT_GEMM, …)
+    kernels = Preference.from_env() if args.backend == "numpy" else None
+    engine = "numpy kernels" if args.backend == "numpy" else f"PyTorch on {args.device}"
     if world > 1:
         engine += f" × {world} processes (DistributedDataParallel)"
     live = _Live(args.quiet, engine)
@@ -218,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             kernels=kernels,
         )
+        chosen = getattr(trainer.backend, "kernels", None)  # the numpy backend's, resolved
+        if chosen is not None:
+            live.engine = f"numpy kernels ({chosen.describe()})"
         how = trainer.fit(time_limit)
     except KeyboardInterrupt:
         live.stop()

@@ -30,7 +30,7 @@ import numpy as np
 
 from rnn_dissect import optim
 from rnn_dissect.errors import UserError
-from rnn_dissect.train.kernels import KERNELS, Backend, Workspace
+from rnn_dissect.train.kernels import KERNELS, Backend, Preference, StepShape, Workspace
 from rnn_dissect.train.rundir import TrainState
 
 __all__ = [
@@ -181,10 +181,12 @@ def make_backend(
     state: TrainState,
     cfg: Any,
     device: str = "cpu",
-    kernels: Backend | None = None,
+    kernels: Backend | Preference | None = None,
 ) -> TrainBackend:
     """The backend ``name`` (numpy | torch) for a run of ``cfg`` (a TrainConfig) from ``state``;
-    the numpy one computes with ``kernels`` (default :meth:`Backend.fastest`)."""
+    the numpy one computes with ``kernels``: a Backend, or a Preference resolved at this run's
+    shapes (default ``Preference()``: the GEMM library measured faster here, remembered in the
+    user cache)."""
     if name not in BACKENDS:
         raise UserError(f"unknown --backend {name!r}; choose numpy or torch")
     if name == "numpy":
@@ -195,14 +197,14 @@ def make_backend(
                 "torchrun started several processes, which only --backend torch can train "
                 "together; add --backend torch"
             )
+        if not isinstance(kernels, Backend):
+            V = state.params["head.weight"].shape[0]
+            shape = StepShape(
+                cfg.cell, cfg.hidden_size, cfg.num_layers, cfg.batch_size, V, cfg.seq_len
+            )
+            kernels = (kernels or Preference()).resolve(shape)
         return NumpyBackend(
-            state,
-            cfg.cell,
-            cfg.clip,
-            cfg.dropout,
-            cfg.batch_size,
-            cfg.seq_len,
-            kernels or Backend.fastest(),
+            state, cfg.cell, cfg.clip, cfg.dropout, cfg.batch_size, cfg.seq_len, kernels
         )
     from rnn_dissect.train.torch_backend import TorchBackend  # torch is optional: only now
 

@@ -49,7 +49,7 @@ from rnn_dissect.nets.model import CharModel, ModelConfig, init_params
 from rnn_dissect.train.backends import TrainBackend, evaluate, make_backend, rank_from_env
 from rnn_dissect.train.budget import Budget, Sizing
 from rnn_dissect.train.data import Corpus, Streams, load_corpus
-from rnn_dissect.train.kernels import Backend
+from rnn_dissect.train.kernels import Backend, Preference
 from rnn_dissect.train.rundir import RunDir, TrainState
 from rnn_dissect.train.sample import default_prime, sample
 from rnn_dissect.train.snapshot import Norms, unit_param_norms
@@ -431,12 +431,13 @@ def open_run(
     report: Report | None = None,
     backend: str = "numpy",
     device: str = "cpu",
-    kernels: Backend | None = None,
+    kernels: Backend | Preference | None = None,
 ) -> Trainer:
     """A new run in ``out`` from ``settings`` (TrainConfig fields), or the run there resumed
     with the changes ``settings`` makes (only :data:`RESUMABLE` fields may differ), computed
     by ``backend`` (numpy | torch) on ``device`` (cpu | cuda, torch only); the numpy backend
-    computes with ``kernels`` (default: :meth:`Backend.fastest`). Under torchrun every rank
+    computes with ``kernels`` (a Backend, or a Preference resolved at the run's shapes;
+    default ``Preference()``, see :mod:`rnn_dissect.train.kernels.choice`). Under torchrun every rank
     calls this; rank 0 alone writes the directory."""
     run = RunDir(Path(out))
     lead = rank_from_env() == 0

@@ -8,7 +8,8 @@ float32 can run two accelerations that float64 never does: each step's elementwi
 compiled with numba (:mod:`~rnn_dissect.train.kernels.fused`) and the GEMMs through oneMKL with
 the recurrent weight packed once per step (:mod:`~rnn_dissect.train.kernels.blas`, when the
 ``mkl`` extra is installed). Which ones run is a :class:`Backend` value passed to each call
-(``backend=``; default: plain numpy).
+(``backend=``; default: plain numpy); a training run gets it from a :class:`Preference`, which
+picks the faster GEMM library on this CPU by measurement (:mod:`~rnn_dissect.train.kernels.choice`).
 
     >>> import numpy as np
     >>> from rnn_dissect.train.kernels import KERNELS
@@ -27,10 +28,22 @@ from types import ModuleType
 
 from rnn_dissect.train.kernels import gru, lstm, rnn
 from rnn_dissect.train.kernels.backend import REFERENCE, Backend
+from rnn_dissect.train.kernels.choice import Preference, StepShape
 from rnn_dissect.train.kernels.stack import dropout_masks
 from rnn_dissect.train.kernels.workspace import Workspace
 
-__all__ = ["KERNELS", "REFERENCE", "Backend", "Workspace", "dropout_masks", "gru", "lstm", "rnn"]
+__all__ = [
+    "KERNELS",
+    "REFERENCE",
+    "Backend",
+    "Preference",
+    "StepShape",
+    "Workspace",
+    "dropout_masks",
+    "gru",
+    "lstm",
+    "rnn",
+]
 
 # cell name → module with forward_backward(params, x_idx, y_idx, state0, dropout, rng, ws,
 # backend) and forward(params, x_idx, state0, ws, backend)

@@ -10,8 +10,9 @@
 
 Both act on float32 only: float64 (dissection, the exactness tests) always runs plain numpy,
 whatever the backend says. The default ``Backend()`` is that plain-numpy reference. Building a
-backend that asks for something not installed raises ``ValueError``. The command line builds
-one from the environment (:meth:`Backend.from_env`, ``RNN_DISSECT_MKL`` / ``RNN_DISSECT_FUSED``);
+backend that asks for something not installed raises ``ValueError``. A training run gets its
+backend from a :class:`~rnn_dissect.train.kernels.choice.Preference` (the command line reads
+it from the environment, once), which measures which GEMM library is faster on this CPU;
 nothing in the kernels reads the environment or keeps a switch of its own.
 
     >>> import numpy as np
@@ -21,8 +22,7 @@ nothing in the kernels reads the environment or keeps a switch of its own.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,20 +49,6 @@ class Backend:
             raise ValueError("gemm='mkl' needs oneMKL: pip install rnn-dissect[mkl]")
         if self.fused and not fused.AVAILABLE:
             raise ValueError("fused=True needs numba, which does not import here")
-
-    @classmethod
-    def fastest(cls) -> Backend:
-        """Everything installed switched on: oneMKL if present, the compiled passes if numba is."""
-        return cls("mkl" if blas.available() else "numpy", fused.AVAILABLE)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Backend:
-        """:meth:`fastest`, minus what ``RNN_DISSECT_MKL=0`` (numpy's GEMMs) or
-        ``RNN_DISSECT_FUSED=0`` (numpy's elementwise passes) turn off. For the CLI."""
-        env = os.environ if environ is None else environ
-        best = cls.fastest()
-        gemm = "numpy" if env.get("RNN_DISSECT_MKL", "1") == "0" else best.gemm
-        return cls(gemm, best.fused and env.get("RNN_DISSECT_FUSED", "1") != "0")
 
     def passes(self, dtype: Any) -> bool:
         """Whether the compiled elementwise passes run for arrays of ``dtype``."""

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Fixed", "available", "fixed", "matmul"]
+__all__ = ["Fixed", "available", "fixed", "matmul", "max_threads", "version"]
 
 Array = np.ndarray
 
@@ -89,6 +89,21 @@ def available() -> bool:
     if _lib is None:
         _lib = _load()
     return bool(_lib)
+
+
+def version() -> str | None:
+    """oneMKL's version string (e.g. "Intel(R) oneAPI Math Kernel Library Version 2025.0 …"),
+    None when it is not installed."""
+    if not available():
+        return None
+    buf = ctypes.create_string_buffer(256)
+    _lib.MKL_Get_Version_String(buf, ctypes.c_int(len(buf)))
+    return buf.value.decode("ascii", "replace").strip()
+
+
+def max_threads() -> int | None:
+    """The threads oneMKL's GEMMs use, None when it is not installed."""
+    return int(_lib.MKL_Get_Max_Threads()) if available() else None
 
 
 def _mkl_f32(*arrays: Array) -> bool:

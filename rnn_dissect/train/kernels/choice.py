@@ -1,0 +1,236 @@
+"""The GEMM library for training, chosen by measurement and remembered per CPU.
+
+Which BLAS is faster at a training step's shapes depends on the CPU, not the vendor: on a
+Sapphire Rapids Xeon oneMKL's packed GEMM wins, on an AMD EPYC (Zen 4) numpy's OpenBLAS did
+(``bench/bench_train_step.py --part 2``: LSTM 0.95× of torch with oneMKL, 1.12× with
+OpenBLAS). So, the first time a shape is trained on a machine, :func:`choose` times a short
+training step — the real kernels at the run's cell, H, layers, batch and vocabulary, T ≤ 16
+steps — with each library, alternating, best of a few (≈ 0.1–0.8 s), picks the faster and
+writes it to ``gemm-choice.json`` in the user cache directory (``$XDG_CACHE_HOME/rnn-dissect``,
+else ``~/.cache/rnn-dissect``), keyed by :func:`~rnn_dissect.train.kernels.machine.fingerprint`
+(CPU model, cores, numpy/BLAS/oneMKL versions) and the shape. Later runs read it: the same
+machine makes the same choice, so a resumed run stays bit-identical.
+
+:class:`Preference` is what the user asked for (``RNN_DISSECT_GEMM=auto|mkl|numpy``, default
+auto; ``RNN_DISSECT_MKL=0`` is the older spelling of numpy; ``RNN_DISSECT_FUSED=0``), read once
+by the command line; :meth:`Preference.resolve` turns it into the
+:class:`~rnn_dissect.train.kernels.backend.Backend` a run computes with.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnn_dissect.errors import UserError
+from rnn_dissect.nets.model import ModelConfig, init_params
+from rnn_dissect.train.kernels import blas, fused, gru, lstm, machine, rnn
+from rnn_dissect.train.kernels.backend import GEMMS, Backend
+from rnn_dissect.train.kernels.workspace import Workspace
+
+__all__ = [
+    "CACHE_NAME",
+    "Measured",
+    "Preference",
+    "StepShape",
+    "cached",
+    "choose",
+    "default_cache_dir",
+    "measure",
+]
+
+CACHE_NAME = "gemm-choice.json"
+FORMAT = "rnn-dissect/gemm-choice"
+MAX_T = 16  # time steps of the measured step: enough for the per-step GEMMs to dominate
+_CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
+
+
+@dataclass(frozen=True)
+class StepShape:
+    """The shapes of one training step: what the measurement runs and what the cache keys."""
+
+    cell: str  # rnn | lstm | gru
+    hidden: int  # H
+    layers: int  # L
+    batch: int  # B
+    vocab: int  # V
+    seq_len: int = MAX_T  # S (the measurement runs min(S, MAX_T) steps)
+
+    @property
+    def key(self) -> str:
+        return f"{self.cell} H{self.hidden} L{self.layers} B{self.batch} V{self.vocab}"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A choice and the step times it was made from (seconds, best of the rounds)."""
+
+    gemm: str
+    seconds: dict[str, float]
+    shape: str
+    fused: bool
+    when: str = ""  # UTC time of the measurement
+    load: float = math.nan  # 1-minute load average then (a busy machine skews the times)
+    cached: bool = False  # read from the cache file, not measured now
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/rnn-dissect``, else ``~/.cache/rnn-dissect`` (the XDG convention)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "rnn-dissect"
+
+
+def measure(shape: StepShape, use_fused: bool, budget: float = 0.6) -> dict[str, float]:
+    """Best seconds of one training step (forward + backward, float32, T = min(S, 16)) per
+    available GEMM library. Libraries alternate within each round so a drift of the
+    machine's speed hits both; at least 2 rounds, more while under ``budget`` seconds."""
+    libs = [g for g in GEMMS if g != "mkl" or blas.available()]
+    cfg = ModelConfig(
+        shape.cell, tuple(chr(32 + i) for i in range(shape.vocab)), shape.hidden, shape.layers
+    )
+    rng = np.random.default_rng(0)
+    params = init_params(cfg, rng, np.float32)
+    T = max(1, min(shape.seq_len, MAX_T))
+    x = rng.integers(0, shape.vocab, (shape.batch, T))
+    y = rng.integers(0, shape.vocab, (shape.batch, T))
+    kernel = _CELLS[shape.cell]
+    runs = {g: (Backend(g, use_fused), Workspace()) for g in libs}
+    for bk, ws in runs.values():  # warm-up: libraries loaded, numba compiled, buffers made
+        kernel.forward_backward(params, x, y, ws=ws, backend=bk)
+    best = dict.fromkeys(libs, math.inf)
+    start, rounds = time.perf_counter(), 0
+    while rounds < 2 or (rounds < 9 and time.perf_counter() - start < budget):
+        order = libs if rounds % 2 == 0 else libs[::-1]
+        for g in order:
+            bk, ws = runs[g]
+            t0 = time.perf_counter()
+            kernel.forward_backward(params, x, y, ws=ws, backend=bk)
+            best[g] = min(best[g], time.perf_counter() - t0)
+        rounds += 1
+    return best
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    """The cache's entries; [] when it is missing or not ours (it is only a cache)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return []
+    entries = doc.get("entries")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def _write(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Replace the cache atomically; a read-only or full disk only costs a re-measurement."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        doc = {"format": FORMAT, "version": 1, "entries": entries}
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def cached(cache_dir: Path) -> list[Measured]:
+    """This machine's remembered choices (other machines' entries are skipped)."""
+    here = machine.fingerprint()
+    out = []
+    for e in _read(cache_dir / CACHE_NAME):
+        if e.get("machine") != here or e.get("gemm") not in GEMMS:
+            continue
+        try:  # a hand-edited or damaged entry is skipped (and measured again)
+            secs = {str(k): float(v) for k, v in dict(e.get("seconds", {})).items()}
+            load = float(e["load"]) if e.get("load") is not None else math.nan
+        except (TypeError, ValueError):
+            continue
+        shape, when = str(e.get("shape")), str(e.get("when", ""))
+        out.append(Measured(e["gemm"], secs, shape, bool(e.get("fused")), when, load, True))
+    return out
+
+
+def choose(shape: StepShape, use_fused: bool, cache_dir: Path, remeasure: bool = False) -> Measured:
+    """The faster GEMM library for ``shape`` on this machine: from the cache, else measured
+    now (:func:`measure`) and remembered. Only oneMKL installed or not: numpy, unmeasured."""
+    if not blas.available():
+        return Measured("numpy", {}, shape.key, use_fused)
+    if not remeasure:
+        for m in cached(cache_dir):
+            if m.shape == shape.key and m.fused == use_fused:
+                return m
+    secs = measure(shape, use_fused)
+    gemm = min(secs, key=lambda g: secs[g])
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else math.nan
+    here = machine.fingerprint()
+    path = cache_dir / CACHE_NAME
+    keep = [
+        e
+        for e in _read(path)
+        if not (
+            e.get("machine") == here and e.get("shape") == shape.key and e.get("fused") == use_fused
+        )
+    ]
+    entry = {
+        "machine": here,
+        "shape": shape.key,
+        "fused": use_fused,
+        "gemm": gemm,
+        "seconds": secs,
+        "when": when,
+        "load": None if math.isnan(load) else load,
+    }
+    _write(path, [*keep, entry])
+    return Measured(gemm, secs, shape.key, use_fused, when, load)
+
+
+@dataclass(frozen=True)
+class Preference:
+    """What the user asked for; :meth:`resolve` makes the run's Backend from it."""
+
+    gemm: str = "auto"  # auto (measure, remember) | mkl | numpy
+    fused: bool = True  # the numba-compiled passes, when numba imports
+    cache_dir: Path | None = None  # where measured choices live; None: default_cache_dir()
+
+    def __post_init__(self) -> None:
+        if self.gemm not in ("auto", *GEMMS):
+            raise ValueError(f"gemm must be auto, mkl or numpy, got {self.gemm!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Preference:
+        """``RNN_DISSECT_GEMM`` (auto | mkl | numpy; ``RNN_DISSECT_MKL=0`` means numpy),
+        ``RNN_DISSECT_FUSED=0`` and the cache directory, read once. A value that cannot be
+        honoured is a :class:`UserError` (one line, exit 2)."""
+        env = os.environ if environ is None else environ
+        gemm = env.get("RNN_DISSECT_GEMM", "").strip().lower()
+        if not gemm:
+            gemm = "numpy" if env.get("RNN_DISSECT_MKL", "1") == "0" else "auto"
+        if gemm not in ("auto", *GEMMS):
+            raise UserError(f"RNN_DISSECT_GEMM={gemm!r} is not one of auto, mkl, numpy")
+        if gemm == "mkl" and not blas.available():
+            raise UserError(
+                "RNN_DISSECT_GEMM=mkl but oneMKL is not installed; pip install "
+                "rnn-dissect[mkl], or set RNN_DISSECT_GEMM=auto"
+            )
+        return cls(gemm, env.get("RNN_DISSECT_FUSED", "1") != "0", default_cache_dir(env))
+
+    def resolve(self, shape: StepShape) -> Backend:
+        """The Backend for a run of ``shape``: the library asked for, or with auto the
+        measured (or remembered) faster one; compiled passes if asked for and numba imports."""
+        use_fused = self.fused and fused.AVAILABLE
+        if self.gemm != "auto":
+            return Backend(self.gemm, use_fused)
+        cache = self.cache_dir or default_cache_dir()
+        return Backend(choose(shape, use_fused, cache).gemm, use_fused)
