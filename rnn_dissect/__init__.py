@@ -7,7 +7,12 @@ from rnn_dissect.render.notebook import install as _install_notebook_display
 
 _install_notebook_display(Graph)  # a Graph draws itself in Jupyter; the engine knows no renderer
 
-__all__ = ["Graph", "Kind", "Node", "explore"]
+from rnn_dissect import watch  # noqa: E402  the package is callable; torch only when called
+from rnn_dissect.reports.watch_page import explore_json as _explore_json  # noqa: E402
+
+watch.EXPORTERS["explore.json"] = _explore_json  # d.save(DIR) also writes the explorer's page
+
+__all__ = ["Graph", "Kind", "Node", "explore", "watch"]
 __version__ = "0.1.0"
 
 

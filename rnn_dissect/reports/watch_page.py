@@ -1,0 +1,24 @@
+"""The explorer's page for ``watch``'s ``d.save(DIR)``: DIR/explore.json from a part's document.
+
+Installed into :data:`rnn_dissect.watch.result.EXPORTERS` by the package's ``__init__`` (watch
+sits below the reports layer, as the engine sits below the notebook display it is given).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["explore_json"]
+
+
+def explore_json(doc: dict[str, Any], path: Path) -> None:
+    """Write the page data of a ``dissection.json`` document with nodes to ``path`` (atomic)."""
+    from rnn_dissect.reports.explore import document_data, dumps  # only when saving
+
+    cfg = doc.get("config", {})
+    title = f"{cfg.get('module', 'watched')}: layer {cfg.get('layer', 0)} {cfg.get('direction', '')}"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(dumps(document_data(doc, title=title.strip())), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,75 @@
+"""One recorded call of a watched ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``: plain numpy, no torch.
+
+What the hooks of :mod:`rnn_dissect.watch.hooks` copy out of one forward and the backward that
+follows it, in a fixed layout whatever the module's (B = batch, T = longest sequence,
+I = input size, H = hidden size, L = num_layers, D = 2 if bidirectional else 1):
+
+    x        (B, T, I)     the input, batch-major; a PackedSequence padded (zeros past a length)
+    lengths  (B,)          each sequence's length (T for every one unless packed)
+    h0       (L·D, B, H)   the initial state torch used (zeros when none was passed); c0 too
+    g_out    (B, T, D·H)   dL/d output that arrived in the real backward (zeros where none did)
+    g_hn     (L·D, B, H)   dL/dh_n (and g_cn: dL/dc_n for an LSTM)
+
+Row l·D + d of h0 / g_hn is layer l, direction d (0 forward, 1 reverse), torch's order. The
+batch order is the caller's (a PackedSequence's ``unsorted_indices`` already applied).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Call", "param_names"]
+
+
+def param_names(layer: int, direction: int) -> tuple[str, str, str, str]:
+    """torch's names of one layer-direction's W_ih, W_hh, b_ih, b_hh (``weight_hh_l1_reverse``)."""
+    sfx = f"_l{layer}" + ("_reverse" if direction else "")
+    return tuple(f"{w}{sfx}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))  # type: ignore[return-value]
+
+
+@dataclass
+class Call:
+    """One forward call of a watched module and the gradients its backward sent back."""
+
+    label: str  # the module's name ("encoder", or its class name) and call number
+    cell: str  # "rnn" | "lstm" | "gru"
+    nonlinearity: str  # "tanh" | "relu" (RNN only)
+    num_layers: int  # L
+    directions: int  # D: 1, or 2 if bidirectional
+    hidden_size: int  # H
+    batch_first: bool  # how the module was called (arrays here are always batch-major)
+    packed: bool  # the input was a PackedSequence
+    batched: bool  # False: unbatched input (T, I); arrays here carry B = 1
+    dtype: str  # the module's floating dtype, "float32" | "float64"
+    weights: dict[str, np.ndarray]  # torch name → value as the module held it at the forward
+    x: np.ndarray  # (B, T, I)
+    lengths: np.ndarray  # (B,) int
+    h0: np.ndarray  # (L·D, B, H)
+    c0: np.ndarray | None  # (L·D, B, H), LSTM only
+    g_out: np.ndarray  # (B, T, D·H) float64
+    g_hn: np.ndarray  # (L·D, B, H) float64
+    g_cn: np.ndarray | None  # (L·D, B, H) float64, LSTM only
+    arrived: set[str] = field(default_factory=set)  # which of output, h_n, c_n got a gradient
+    dropout_in_training: bool = False  # inter-layer dropout was active: no exact replay
+
+    @property
+    def B(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def T(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.x.shape[2])
+
+    def describe(self) -> str:
+        kind = {"rnn": f"RNN({self.nonlinearity})", "lstm": "LSTM", "gru": "GRU"}[self.cell]
+        bi = ", bidirectional" if self.directions == 2 else ""
+        return (
+            f"{self.label}: {kind} {self.input_size}→{self.hidden_size} × {self.num_layers} "
+            f"layer(s){bi}, B={self.B}, T={self.T}{' packed' if self.packed else ''}, {self.dtype}"
+        )

@@ -1,0 +1,155 @@
+"""The torch side of ``watch``: hooks that copy a module's call and the gradients sent back to it.
+
+A forward hook (``register_forward_hook(..., with_kwargs=True)``) copies the input (tensor or
+``PackedSequence``), the initial state (zeros when the caller passed none, as torch uses) and
+the weights as they are at that forward; tensor hooks (``Tensor.register_hook``) on the output
+and the final states copy the gradient that arrives there in the real backward,
+dL/d output (B, T, D·H), dL/dh_n and dL/dc_n (L·D, B, H). Hooks only read: they return None,
+so the model's outputs and every ``.grad`` are bitwise what they are without watching.
+
+Everything is converted at once to :class:`~rnn_dissect.watch.call.Call` (numpy, batch-major);
+nothing torch is kept but the hook handles, removed on exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from rnn_dissect.errors import UserError
+from rnn_dissect.watch.call import Call
+
+__all__ = ["CELL_OF", "check_module", "install_hooks"]
+
+CELL_OF = {"RNN_TANH": ("rnn", "tanh"), "RNN_RELU": ("rnn", "relu"), "LSTM": ("lstm", "tanh")}
+CELL_OF["GRU"] = ("gru", "tanh")
+
+
+def check_module(m: Any, name: str) -> None:
+    """Refuse, in one line, what the replay cannot reproduce exactly."""
+    if not isinstance(m, nn.RNNBase) or getattr(m, "mode", None) not in CELL_OF:
+        raise UserError(
+            f"watch takes torch.nn.RNN, LSTM or GRU modules; {name} is a {type(m).__name__} "
+            "(pass the recurrent layer itself, e.g. watch(model.encoder))"
+        )
+    if getattr(m, "proj_size", 0):
+        raise UserError(
+            f"{name}: LSTM proj_size={m.proj_size} is not replayed; watch a model built with proj_size=0"
+        )
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu").numpy().copy()
+
+
+def _unpack(p: PackedSequence) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, F) padded in the caller's batch order, and the lengths (B,)."""
+    padded, lengths = pad_packed_sequence(p, batch_first=True)
+    return padded, lengths
+
+
+class _Recorder:
+    """Turns one forward call into a :class:`Call` and fills its gradients as they arrive."""
+
+    def __init__(self, module: nn.RNNBase, label: str, calls: list[Call]) -> None:
+        self.module, self.label, self.calls = module, label, calls
+        self.count = 0
+
+    def __call__(self, m: nn.RNNBase, args: tuple, kwargs: dict, output: Any) -> None:
+        inp = args[0] if args else kwargs["input"]
+        hx = args[1] if len(args) > 1 else kwargs.get("hx")
+        cell, nonlin = CELL_OF[m.mode]
+        L, D, H = m.num_layers, 2 if m.bidirectional else 1, m.hidden_size
+        packed = isinstance(inp, PackedSequence)
+        if packed:
+            x, lengths = _unpack(inp)  # (B, T, I)
+            batched = True
+        else:
+            batched = inp.dim() == 3
+            x = inp if batched else inp.unsqueeze(1)
+            if not m.batch_first or not batched:
+                x = x.transpose(0, 1)  # (B, T, I)
+            lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+        B = x.shape[0]
+        out, state = output
+        h_n, c_n = state if cell == "lstm" else (state, None)
+        if hx is None:
+            h0 = np.zeros((L * D, B, H), dtype=_np(h_n).dtype)
+            c0 = None if cell != "lstm" else h0.copy()
+        else:
+            h0_t, c0_t = hx if cell == "lstm" else (hx, None)
+            h0 = _np(h0_t).reshape(L * D, B, H)
+            c0 = None if c0_t is None else _np(c0_t).reshape(L * D, B, H)
+        T = x.shape[1]
+        call = Call(
+            label=f"{self.label}#{self.count}",
+            cell=cell,
+            nonlinearity=nonlin,
+            num_layers=L,
+            directions=D,
+            hidden_size=H,
+            batch_first=bool(m.batch_first),
+            packed=packed,
+            batched=batched,
+            dtype=str(h_n.dtype).replace("torch.", ""),
+            weights={n: _np(getattr(m, n)) for n in m._flat_weights_names},
+            x=_np(x),
+            lengths=_np(lengths).astype(np.int64),
+            h0=h0,
+            c0=c0,
+            g_out=np.zeros((B, T, D * H)),
+            g_hn=np.zeros((L * D, B, H)),
+            g_cn=np.zeros((L * D, B, H)) if cell == "lstm" else None,
+            dropout_in_training=bool(m.training and m.dropout > 0 and L > 1),
+        )
+        self.count += 1
+        self.calls.append(call)
+        if isinstance(out, PackedSequence):
+            meta = (out.batch_sizes, out.sorted_indices, out.unsorted_indices)
+            _on_grad(out.data, call, "output", lambda g: _padded(g, meta, T))
+        else:
+            _on_grad(out, call, "output", lambda g: _batch_major(g, m.batch_first, batched))
+        _on_grad(h_n, call, "h_n", lambda g: g.reshape(L * D, B, H))
+        if c_n is not None:
+            _on_grad(c_n, call, "c_n", lambda g: g.reshape(L * D, B, H))
+
+
+def _padded(g: torch.Tensor, meta: tuple, T: int) -> torch.Tensor:
+    """A packed output's gradient (ΣT_b, D·H) → (B, T, D·H), zeros past each length."""
+    padded, _ = pad_packed_sequence(PackedSequence(g, *meta), batch_first=True, total_length=T)
+    return padded
+
+
+def _batch_major(g: torch.Tensor, batch_first: bool, batched: bool) -> torch.Tensor:
+    if not batched:
+        return g.unsqueeze(0)  # (T, D·H) → (1, T, D·H)
+    return g if batch_first else g.transpose(0, 1)
+
+
+def _on_grad(t: torch.Tensor, call: Call, key: str, to_layout: Any) -> None:
+    """Add the gradient that reaches ``t`` in backward into ``call`` (several backward passes
+    accumulate, as ``.grad`` does). The hook returns None: the gradient flows on unchanged."""
+    if not t.requires_grad:
+        return
+    target = {"output": call.g_out, "h_n": call.g_hn, "c_n": call.g_cn}[key]
+
+    def hook(g: torch.Tensor) -> None:
+        with torch.no_grad():
+            target[...] += to_layout(g).detach().to("cpu", torch.float64).numpy()
+        call.arrived.add(key)
+
+    t.register_hook(hook)
+
+
+def install_hooks(modules: Iterable[tuple[str, nn.RNNBase]], calls: list[Call]) -> list[Any]:
+    """Register the forward hooks; returns their handles (``.remove()`` each on exit)."""
+    handles = []
+    for label, m in modules:
+        check_module(m, label)
+        handles.append(m.register_forward_hook(_Recorder(m, label, calls), with_kwargs=True))
+    return handles

@@ -1,0 +1,144 @@
+"""One layer-direction of a watched module, recorded on the engine with torch's gradients as its head.
+
+A watched module is cut into L·D single-layer recordings per group of equal-length sequences.
+Each is an ordinary :class:`~rnn_dissect.bptt.unroll.Recording` (so every BPTT analysis reads
+it) whose head is the gradient torch sent back, as a loss surrogate:
+
+    L̃ = Σ_t ⟨g_t, h_t⟩ + ⟨g_hn, h_T⟩ [+ ⟨g_cn, c_T⟩]          g_t (G, H), constants
+
+so dL̃/dθ = Σ_t g_tᵀ ∂h_t/∂θ + … = dL/dθ exactly: the chain rule with torch's upstream
+gradient as the seed. g_t is the slice of dL/d output for this direction (top layer), or the
+gradient the layer above sent to its input x_t = [h^fwd_t, h^rev_t] (lower layers).
+
+Steps t = 1..T are the order the direction *processes* the sequence: position t − 1 forward,
+position T − t reverse (the valid sequence reversed, as torch runs it). Node ids are the
+char model's (``t{t}.l0.h``; ``l0`` always: one layer per recording; ``config()`` says which).
+Head nodes: ``t{t}.g`` (the seed, a constant), ``t{t}.gh`` = g ⊙ h, ``t{t}.loss`` = Σ;
+at T also ``hn.*`` and ``cn.*`` for the final states; ``loss`` = their sum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rnn_dissect.autograd.engine import Graph, Kind, Node
+from rnn_dissect.bptt.unroll import Recording, record
+from rnn_dissect.nets.cells import LayerParams
+
+__all__ = ["WatchedLayer", "attach_heads", "record_layer"]
+
+
+@dataclass
+class WatchedLayer(Recording):
+    """One layer-direction of a watched module over a group of sequences (a Recording)."""
+
+    label: str = field(kw_only=True)  # the module's call ("encoder#0")
+    layer: int = field(kw_only=True)  # l in the module
+    direction: int = field(kw_only=True)  # 0 forward, 1 reverse
+    batch: np.ndarray = field(kw_only=True)  # (G,) the sequences' indices in the module's batch
+    positions: np.ndarray = field(kw_only=True)  # (T,) position read at step t (index t − 1)
+    weight_names: tuple[str, ...] = field(kw_only=True)  # torch names W_ih, W_hh, b_ih, b_hh
+
+    def config(self) -> dict[str, Any]:
+        return {
+            **super().config(),
+            "module": self.label,
+            "layer": self.layer,
+            "direction": "reverse" if self.direction else "forward",
+            "sequences": self.batch.tolist(),
+            "positions": self.positions.tolist(),
+            "loss": "surrogate: Σ_t ⟨g_t, h_t⟩ + ⟨g_hn, h_T⟩ (+ ⟨g_cn, c_T⟩), g = torch's gradients",
+        }
+
+
+def record_layer(
+    cell: str,
+    nonlinearity: str,
+    weights: dict[str, np.ndarray],
+    names: tuple[str, ...],
+    x: np.ndarray,
+    init: dict[str, np.ndarray],
+    **meta: Any,
+) -> WatchedLayer:
+    """Record the forward pass of one layer-direction (no head yet; :func:`attach_heads`).
+
+    weights: torch name → float64 value; names: this layer-direction's four names (a missing
+    bias, ``bias=False``, is a zero constant). x: (G, T, I) float64 in processing order.
+    init: ``{"h": (G, H)}`` and ``{"c": …}`` for an LSTM. meta: the WatchedLayer fields.
+    """
+    g = Graph(np.float64)
+    params: dict[str, Node] = {}
+    nodes = []
+    for name in names:
+        if name in weights:
+            params[name] = g.param(weights[name], id=name, name=name)
+            nodes.append(params[name])
+        else:  # bias=False: torch adds nothing; a zero that nothing trains
+            rows = weights[names[0]].shape[0]
+            nodes.append(g.input(np.zeros(rows), id=name, name=f"{name} (absent)"))
+    layer = LayerParams(*nodes)
+    H = weights[names[1]].shape[1]
+    G, T = x.shape[:2]
+    states, steps, xs, cuts = record(
+        g,
+        cell,
+        [layer],
+        x,
+        {k: v[None] for k, v in init.items()},  # (1, G, H): one layer
+        nonlinearity=nonlinearity,
+    )
+    return WatchedLayer(
+        graph=g,
+        cell=cell,
+        hidden_size=H,
+        T=T,
+        B=G,
+        batched=True,
+        truncate=None,
+        params=params,
+        layers=[layer],
+        states=states,
+        steps=steps,
+        heads={},
+        tail=[],
+        step_losses={},
+        loss=states[0][T][0],  # replaced by attach_heads
+        inputs=xs,
+        cuts=cuts,
+        nonlinearity=nonlinearity,
+        weight_names=names,
+        **meta,
+    )
+
+
+def attach_heads(
+    run: WatchedLayer, seeds: np.ndarray, seed_h: np.ndarray, seed_c: np.ndarray | None
+) -> WatchedLayer:
+    """Append the surrogate head: seeds (G, T, H) = g_t per step, seed_h (G, H) at h_T,
+    seed_c (G, H) at c_T (LSTM). Returns ``run`` with heads, step_losses and loss set."""
+    g, T = run.graph, run.T
+
+    def dot(t: int, pre: str, state: Node, seed: np.ndarray, name: str) -> list[Node]:
+        kw: dict[str, Any] = dict(t=t)
+        s = g.target(np.ascontiguousarray(seed), id=f"{pre}.g", name=f"g ({name})", **kw)
+        gh = g.apply("mul", state, s, id=f"{pre}.gh", name=f"g ⊙ {name}", kind=Kind.OUTPUT, **kw)
+        loss = g.apply("sum", gh, id=f"{pre}.loss", name=f"⟨g, {name}⟩", kind=Kind.LOSS, **kw)
+        for n in (s, gh, loss):
+            n.layer = None  # the head belongs to a step, not to the layer's cell
+        return [s, gh, loss]
+
+    for t in range(1, T + 1):
+        run.heads[t] = dot(t, f"t{t}", run.h(0, t), seeds[:, t - 1], "h")
+        run.step_losses[t] = run.heads[t][-1]
+    run.heads[T] += dot(T, "hn", run.h(0, T), seed_h, "h_n")
+    if seed_c is not None:
+        run.heads[T] += dot(T, "cn", run.c(0, T), seed_c, "c_n")
+    ends = [n for n in run.heads[T][3:] if n.kind is Kind.LOSS]
+    total = g.apply("addn", *run.step_losses.values(), *ends, id="loss", name="L̃", kind=Kind.LOSS)
+    total.t = total.layer = None
+    run.tail = [total]
+    run.loss = total
+    return run
