@@ -18,7 +18,9 @@ def explore_json(doc: dict[str, Any], path: Path) -> None:
     from rnn_dissect.reports.explore import document_data, dumps  # only when saving
 
     cfg = doc.get("config", {})
-    title = f"{cfg.get('module', 'watched')}: layer {cfg.get('layer', 0)} {cfg.get('direction', '')}"
+    title = (
+        f"{cfg.get('module', 'watched')}: layer {cfg.get('layer', 0)} {cfg.get('direction', '')}"
+    )
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(dumps(document_data(doc, title=title.strip())), encoding="utf-8")
     os.replace(tmp, path)

@@ -137,6 +137,7 @@ def _on_grad(t: torch.Tensor, call: Call, key: str, to_layout: Any) -> None:
     if not t.requires_grad:
         return
     target = {"output": call.g_out, "h_n": call.g_hn, "c_n": call.g_cn}[key]
+    assert target is not None
 
     def hook(g: torch.Tensor) -> None:
         with torch.no_grad():

@@ -74,7 +74,7 @@ class Watched:
 
     def part(self, layer: int = 0, direction: int = 0, group: int = 0) -> Part:
         for p in self.parts:
-            if (p.layer, p.direction, p.group) == (layer, direction, self.groups[group]):
+            if (p.layer, p.direction) == (layer, direction) and p.group is self.groups[group]:
                 return p
         raise UserError(f"no part layer={layer} direction={direction} group={group}")
 
@@ -185,10 +185,16 @@ class Watched:
 
     # ----------------------------------------------------------------- files
 
-    def save(self, directory: str | Path, main: tuple[int, int, int] | None = None) -> Path:
+    def save(
+        self, directory: str | Path, main: tuple[int, int, int] | None = None, nodes: str = "main"
+    ) -> Path:
         """Write DIR/watch.json (totals, groups, parts), DIR/parts/l{l}.{fwd|rev}.g{i}/
-        dissection.json per part, and DIR/dissection.json (+ explore.json) of ``main`` (layer,
-        direction, group; default the top layer's forward direction, first group)."""
+        dissection.json per part, and DIR/dissection.json + explore.json of the ``main`` part
+        (layer, direction, group; default the top layer's forward direction, first group),
+        which ``rnn-dissect explore DIR`` opens. ``nodes``: which documents carry every graph
+        node — "main" (default), "all" (each part dir opens in the explorer too) or "none"."""
+        if nodes not in ("main", "all", "none"):
+            raise UserError(f'nodes={nodes!r}: pass "main", "all" or "none"')
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         c = self.call
@@ -197,13 +203,15 @@ class Watched:
         for p in self.parts:
             gi = next(i for i, g in enumerate(self.groups) if g is p.group)
             name = f"l{p.layer}.{'rev' if p.direction else 'fwd'}.g{gi}"
-            doc = self._document(p)
-            _write(out / "parts" / name / "dissection.json", dumps(doc))
+            is_main = (p.layer, p.direction, gi) == main
+            doc = self._document(p, nodes == "all" or (is_main and nodes == "main"))
+            text = dumps(doc)
+            _write(out / "parts" / name / "dissection.json", text)
             parts.append({"layer": p.layer, "direction": p.direction, "group": gi, "dir": name})
-            if (p.layer, p.direction, gi) == main:
-                _write(out / "dissection.json", dumps(doc))
+            if is_main:
+                _write(out / "dissection.json", text)
                 if "nodes" in doc and "explore.json" in EXPORTERS:
-                    EXPORTERS["explore.json"](json.loads(dumps(doc)), out / "explore.json")
+                    EXPORTERS["explore.json"](json.loads(text), out / "explore.json")
         summary = {
             "format": FORMAT,
             "version": 1,
@@ -224,16 +232,18 @@ class Watched:
         _write(out / "watch.json", dumps(plain(summary)))
         return out
 
-    def _document(self, p: Part) -> dict[str, Any]:
+    def _document(self, p: Part, nodes: bool) -> dict[str, Any]:
         run = p.dissection.run
-        floats = sum(2 * n.value.size for n in run.graph.nodes)
-        doc = p.dissection.to_dict(nodes=floats <= NODE_FLOATS)
+        floats = sum(2 * n.value.size for n in run.graph.nodes) if nodes else 0
+        doc = p.dissection.to_dict(nodes=nodes and floats <= NODE_FLOATS)
         doc["notes"] = [
             f"{self.call.describe()}; layer {p.layer} "
             f"{'reverse' if p.direction else 'forward'}, replayed in float64"
         ]
         if floats > NODE_FLOATS:
-            doc["notes"].append(f"{floats:,} node numbers: nodes not written (limit {NODE_FLOATS:,})")
+            doc["notes"].append(
+                f"{floats:,} node numbers: nodes not written (limit {NODE_FLOATS:,})"
+            )
         return doc
 
 

@@ -40,7 +40,9 @@ def _window(call: Call, window: Any) -> tuple[int, int]:
     try:
         start, stop = (int(v) for v in window)
     except (TypeError, ValueError):
-        raise UserError(f"window={window!r}: pass (start, stop) positions or a step count") from None
+        raise UserError(
+            f"window={window!r}: pass (start, stop) positions or a step count"
+        ) from None
     if not 0 <= start < stop:
         raise UserError(f"window=({start}, {stop}): need 0 ≤ start < stop")
     return start, stop
@@ -81,4 +83,3 @@ def plan(
             "or raise max_bytes"
         )
     return out
-

@@ -32,7 +32,9 @@ def dissect_call(call: Call, **kw: Any) -> Watched:
     frames = kw.pop("frames", None)
     bad = set(kw) - set(ANALYSES)
     if bad:
-        raise UserError(f"unknown option(s) {sorted(bad)}; known: batch, window, max_bytes, frames, {', '.join(ANALYSES)}")
+        raise UserError(
+            f"unknown option(s) {sorted(bad)}; known: batch, window, max_bytes, frames, {', '.join(ANALYSES)}"
+        )
     groups = plan(call, **sel, step_grads=kw.get("step_grads", True))
     parts = []
     for g in groups:
@@ -68,7 +70,9 @@ class Watch:
     def _of(self, module: Any) -> list[Call]:
         label = self._labels.get(id(module)) if not isinstance(module, str) else module
         if label is None:
-            raise UserError(f"{type(module).__name__} is not watched here; watched: {[n for n, _ in self.modules]}")
+            raise UserError(
+                f"{type(module).__name__} is not watched here; watched: {[n for n, _ in self.modules]}"
+            )
         return [c for c in self.calls if c.label.rsplit("#", 1)[0] == label]
 
     def dissection(self, module: Any = None, call: int | None = None, **kw: Any) -> Watched:
