@@ -1,5 +1,6 @@
 """Backpropagation through time, recorded and answered as plain data (no drawing here).
 
+- ``recording.py``   stacked layers recorded step by step (any model): what every analysis reads.
 - ``unroll.py``      the char model unrolled into one graph (h0/c0, truncation, many-to-one).
 - ``checks.py``      what an unroll accepts, checked up front.
 - ``stepgrads.py``   Q2: per-step, per-gate weight-gradient terms and the update ΔW.

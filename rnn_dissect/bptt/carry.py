@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_dissect.autograd.engine import Node
-from rnn_dissect.bptt.unroll import Recording
+from rnn_dissect.bptt.recording import Recording
 
 __all__ = ["StateEdgeRecorder", "StepCarry", "carries"]
 

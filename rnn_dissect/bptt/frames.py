@@ -26,7 +26,7 @@ from typing import Any
 
 from rnn_dissect.autograd.engine import Kind, Node
 from rnn_dissect.bptt.memory import CacheEntry
-from rnn_dissect.bptt.unroll import Recording
+from rnn_dissect.bptt.recording import Recording
 
 __all__ = ["frames"]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rnn_dissect.bptt.jacobians import block_norms, input_jacobian, step_jacobian
-from rnn_dissect.bptt.unroll import Recording
+from rnn_dissect.bptt.recording import Recording
 from rnn_dissect.bptt.verdict import Verdict, verdict
 
 __all__ = [

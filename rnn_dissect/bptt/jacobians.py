@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rnn_dissect.bptt.unroll import Recording
+from rnn_dissect.bptt.recording import Recording
 
 __all__ = ["block_norms", "input_jacobian", "step_jacobian"]
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from rnn_dissect import optim
 from rnn_dissect.autograd.engine import Kind, Node
-from rnn_dissect.bptt.unroll import Recording
+from rnn_dissect.bptt.recording import Recording
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import GATES
 
