@@ -181,7 +181,7 @@ def flow(
             if run.cell == "lstm":
                 ssv = np.stack([np.linalg.svd(m, compute_uv=False) for m in mats])  # (T, 2H)
             jac = [m[:H, :H].copy() for m in mats] if keep_jacobians else None
-            zs = [run.graph[f"t{t}.l{k}.z"].value[0] if run.cell == "gru" else None
+            zs = [run.node(t, k, "z").value[0] if run.cell == "gru" else None
                   for t in range(1, T + 1)]  # fmt: skip
             per = [
                 block_norms(m, run.cell, H, z, s[0]) for m, z, s in zip(mats, zs, sv, strict=True)

@@ -19,6 +19,7 @@ import numpy as np
 
 from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.gradflow import LayerFlow
+from rnn_dissect.nets.cells import STATES
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
 from rnn_dissect.render.numbers import num
 
@@ -215,7 +216,7 @@ def q1(d: Dissection) -> str:
         if lf.verdict.bound:
             out.append(f'<p class="why bound">{html.escape(lf.verdict.bound)}</p>')
         out += _paths(lf, cell)
-        S = 2 * H if cell == "lstm" else H
+        S = len(STATES[cell]) * H  # the state [h; c] or h
         if lf.last_jacobian is not None and S <= SHOW_JACOBIAN:
             out.append(_matrix(lf.last_jacobian, cell, H, T))
         out.append(_sv_table(lf, cell, T))

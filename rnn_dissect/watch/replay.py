@@ -143,7 +143,7 @@ def _window(
     if b < full.T:  # what reaches h_b, c_b from steps after the window
         seed_h = _grad(full.h(0, b)) - seeds[:, b - 1]  # minus the head's ⟨g_b, h_b⟩ part
         if call.cell == "lstm":  # c_b is read by step b + 1's f ⊙ c_prev only
-            seed_c = full.graph.edge_grad(full.graph[f"t{b + 1}.l0.fc"], full.c(0, b))
+            seed_c = full.graph.edge_grad(full.node(b + 1, 0, "fc"), full.c(0, b))
     xs = np.stack([n_.value for n_ in full.inputs[a:b]], axis=1)  # (G, b − a, I)
     w = {name: p.value for name, p in full.params.items()}
     run = record_layer(
