@@ -17,6 +17,7 @@ __all__ = ["build_parser", "entry", "main"]
 
 # Subcommand modules, in the order ``--help`` lists them.
 _COMMANDS = [
+    "tour",
     "nn",
     "convert",
     "train",

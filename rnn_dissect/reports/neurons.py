@@ -105,10 +105,12 @@ def write_report(
     snapshots: Sequence[Snapshot] | None = None,
     threshold: float = 0.5,
     snapshot_features: Sequence[Feature] | None = None,
+    figures: bool = True,
 ) -> Report:
     """Score, rank, draw and write (see the module docstring); returns what was written.
     ``snapshot_features``: the features over the snapshots' probe text, when it is not
-    ``acts.text`` (default: ``features``)."""
+    ``acts.text`` (default: ``features``). ``figures=False`` leaves out the PNG/SVG figures
+    (the JSON files and heatmaps.html are the same)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scores = score_units(acts, features)
@@ -126,16 +128,20 @@ def write_report(
     files[-1].write_text(json.dumps([_context_dict(c) for c in ctx], indent=1) + "\n")
 
     sats = gate_saturation(acts)
-    if sats:
+    if sats and figures:
         files += save_figure(saturation_figure(sats), out / "saturation")
     if snapshots:
         probe_features = features if snapshot_features is None else snapshot_features
-        files += _write_tuning(out, snapshots, probe_features, threshold)
+        files += _write_tuning(out, snapshots, probe_features, threshold, figures)
     return Report(scores, units, files)
 
 
 def _write_tuning(
-    out: Path, snapshots: Sequence[Snapshot], features: Sequence[Feature], threshold: float
+    out: Path,
+    snapshots: Sequence[Snapshot],
+    features: Sequence[Feature],
+    threshold: float,
+    figures: bool = True,
 ) -> list[Path]:
     curves = tuning_curves(snapshots, features, threshold)
     best = list(dict.fromkeys(c.unit for c in curves))
@@ -155,6 +161,8 @@ def _write_tuning(
     }
     files = [out / "tuning.json"]
     files[0].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    if not figures:
+        return files
     files += save_figure(score_curves_figure(curves), out / "score_curves")
     if norms:
         steps = curves[0].steps

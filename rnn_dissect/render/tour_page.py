@@ -1,0 +1,406 @@
+"""The tour's page: "Dissecting the RNN" as one self-contained HTML file.
+
+The words are :mod:`rnn_dissect.render.tour_text`; this module draws the figures its slots
+name and lays the page out. Everything is inline — CSS, SVG (:mod:`bptt_plots`, the
+Graphviz drawings), PNG figures as ``data:`` URIs, and the explorer (its own page, with its
+script, in an ``<iframe srcdoc sandbox="allow-scripts">`` so its styles and keys stay its
+own). Nothing is fetched; links to the credited posts are plain anchors.
+
+Every figure is a ``<figure data-fig=NAME>``; every computed number a ``<span class="v"
+data-key=KEY>`` (:func:`rnn_dissect.render.tour_text.fill`).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from rnn_dissect.bptt.dissection import Dissection
+from rnn_dissect.bptt.reach import Comparison
+from rnn_dissect.neurons.activations import UnitRef
+from rnn_dissect.neurons.extremes import UnitContexts
+from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores
+from rnn_dissect.neurons.tuning import Snapshot, TuningCurve, unit_image
+from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg, reach_figure
+from rnn_dissect.render.graph import inline_svg
+from rnn_dissect.render.heatmap import colour
+from rnn_dissect.render.neuron_plots import score_curves_figure
+from rnn_dissect.render.tour_text import CREDITS, INTRO, SECTIONS, fill, span
+
+__all__ = ["TourInputs", "render"]
+
+SHOW_CHARS = 96  # probe / context characters per heatmap row
+
+
+@dataclass
+class TourInputs:
+    numbers: dict[str, Any]  # tour.json's numbers: what the prose's slots read
+    nn_svg: str | None  # the 3:1:1 graph (None without Graphviz)
+    off_svg: str | None  # the same with the ReLU off
+    rnn: Dissection[Any]  # "hello" through an RNN (H 3)
+    lstm: Dissection[Any]  # … through an LSTM
+    rnn_page: str  # the explorer's page for each (reports.explore.page_html)
+    lstm_page: str
+    flow: Comparison
+    scores: Scores
+    snapshots: list[Snapshot]
+    tuning: dict[str, Any]  # tuning.json
+    contexts: dict[UnitRef, UnitContexts]
+    sample: str  # what the trained model writes
+
+
+CSS = """
+:root{--ink:#1b1f24;--mute:#5b6570;--line:#d8dde3;--soft:#f5f7fa;--accent:#0072B2}
+*{box-sizing:border-box}
+body{margin:0;font:17px/1.6 Georgia,"Times New Roman",serif;color:var(--ink);background:#fff}
+main{max-width:70rem;margin:0 auto;padding:1.5rem 1.5rem 4rem}
+header,section>p,section>h2,.credits{max-width:44rem}
+h1{font:700 2.3rem/1.2 system-ui,sans-serif;margin:1.5rem 0 .3rem}
+.sub{font:1.05rem system-ui,sans-serif;color:var(--mute);margin:0 0 1.2rem}
+h2{font:600 1.45rem/1.3 system-ui,sans-serif;margin:3rem 0 .6rem;padding-top:.6rem;border-top:1px solid var(--line)}
+nav{font:.95rem system-ui,sans-serif;margin:1rem 0 2rem;display:flex;flex-wrap:wrap;gap:.3rem .9rem}
+nav a{color:var(--accent);text-decoration:none}
+a{color:var(--accent)}
+.v{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;background:#eef5fb;padding:0 .2em;border-radius:.2em;white-space:nowrap}
+.eq{font:.95rem/1.5 ui-monospace,Menlo,Consolas,monospace;background:var(--soft);border-left:3px solid var(--accent);
+padding:.45rem .8rem;margin:.5rem 0;max-width:56rem;overflow-x:auto;white-space:pre-wrap}
+.eq .v{background:none;font-weight:700;font-size:1em}
+figure{margin:1rem 0 1.6rem;padding:0}
+figcaption{font:.88rem/1.4 system-ui,sans-serif;color:var(--mute);margin-top:.35rem;max-width:56rem}
+figure svg{max-width:100%;height:auto}
+figure img{max-width:100%;height:auto}
+.graph{overflow:auto;border:1px solid var(--line);border-radius:.4rem;padding:.3rem;max-height:44rem}
+.graph svg{max-width:100%;height:auto}
+.row{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
+.row>div{flex:1 1 26rem;min-width:0}
+iframe.explorer{width:100%;height:800px;border:1px solid var(--line);border-radius:.4rem;display:block}
+table{border-collapse:collapse;font:.9rem system-ui,sans-serif;margin:.6rem 0 1rem}
+td,th{border-bottom:1px solid var(--line);padding:.25rem .7rem;text-align:left}
+th{font-weight:600;color:var(--mute)}
+pre.sample{font:.85rem/1.35 ui-monospace,Menlo,Consolas,monospace;background:var(--soft);padding:.7rem .9rem;
+border-radius:.4rem;max-width:56rem;white-space:pre-wrap;overflow-wrap:anywhere}
+.hm{font:13px/1.25 ui-monospace,Menlo,Consolas,monospace;display:grid;grid-template-columns:max-content auto;gap:1px .8rem;align-items:center}
+.hm .lab{font:.8rem system-ui,sans-serif;color:var(--mute);text-align:right}
+.hm .txt{white-space:pre;overflow:hidden}
+.hm .txt span{color:#000}
+.hm .txt span.mark{outline:2px solid #000;outline-offset:-1px}
+code{font:.88em ui-monospace,Menlo,Consolas,monospace;background:var(--soft);padding:0 .25em;border-radius:.2em}
+.credits{font-size:.95rem;color:var(--mute);border-top:1px solid var(--line);margin-top:3rem;padding-top:1rem}
+"""
+
+
+def _png(fig: Figure, alt: str) -> str:
+    """A matplotlib figure as an inline PNG (``data:`` URI), 2× for sharp text."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=130, metadata={"Software": None})
+    b64 = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _figure(name: str, body: str, caption: str = "") -> str:
+    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
+    return f'<figure data-fig="{name}">{body}{cap}</figure>'
+
+
+def _explorer(name: str, page: str, title: str) -> str:
+    frame = (
+        f'<iframe class="explorer" title="{html.escape(title)}" sandbox="allow-scripts" '
+        f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
+    )
+    return _figure(
+        name,
+        frame,
+        "The explorer: ◀ ▶ or ← → step through the frames (forward, then backward), space "
+        "plays; click a node for its numbers; the tabs under the graph answer the four "
+        "questions for this text; drag to pan, wheel to zoom.",
+    )
+
+
+def _graph(name: str, svg: str | None, caption: str) -> str:
+    if svg is None:
+        body = "<p>The graph drawing needs Graphviz (<code>apt-get install graphviz</code>).</p>"
+    else:
+        body = f'<div class="graph">{inline_svg(svg)}</div>'
+    return _figure(name, body, caption)
+
+
+def _steps(d: Dissection[Any]) -> list[str]:
+    return [f"t={t}" for t in range(1, d.run.T + 1)]
+
+
+def _hm_row(text: str, values: np.ndarray, center: float, scale: float, mark: int = -1) -> str:
+    """One line of text, each character on its value's colour (newline shown as ↵)."""
+    out = []
+    for j, (ch, v) in enumerate(zip(text, values, strict=True)):
+        shown = {"\n": "↵", "\t": "→"}.get(ch, ch)
+        cls = ' class="mark"' if j == mark else ""
+        out.append(
+            f'<span{cls} style="background:{colour(float(v), center, scale)}" '
+            f'title="{float(v):.4g}">{html.escape(shown)}</span>'
+        )
+    return f'<div class="txt">{"".join(out)}</div>'
+
+
+def _scale(kind: str, values: np.ndarray) -> tuple[float, float]:
+    """(center, scale) as ``neurons``' heatmaps: σ gates around ½, c by its own max |c|."""
+    if kind in SIGMOID_GATES:
+        return 0.5, 0.5
+    if kind == "c":
+        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
+    return 0.0, 1.0
+
+
+def _unit(d: Mapping[str, Any]) -> UnitRef:
+    return UnitRef(int(d["layer"]), str(d["kind"]), int(d["unit"]))
+
+
+def _tuned_feature(n: Mapping[str, Any], tuning: Mapping[str, Any]) -> str | None:
+    """The feature whose tuning the page shows: the memory feature, else the strongest."""
+    f = n.get("neurons.memory.feature")
+    if f in tuning:
+        return str(f)
+    return max(tuning, key=lambda k: abs(tuning[k]["scores"][-1]), default=None)
+
+
+class _Figures:
+    """Each figure slot of :data:`SECTIONS` by name."""
+
+    def __init__(self, inp: TourInputs) -> None:
+        self.i = inp
+        self.n = inp.numbers
+
+    def nn_graph(self) -> str:
+        return _graph(
+            "nn_graph",
+            self.i.nn_svg,
+            "Colour = kind of node (legend in the drawing); a thicker border and a longer bar = "
+            "a larger gradient.",
+        )
+
+    def nn_off_graph(self) -> str:
+        return _graph(
+            "nn_off_graph", self.i.off_svg, "The ReLU is off: every gradient below h is zero."
+        )
+
+    def rnn_explorer(self) -> str:
+        return _explorer("rnn_explorer", self.i.rnn_page, "the RNN unrolled over hello")
+
+    def lstm_explorer(self) -> str:
+        return _explorer("lstm_explorer", self.i.lstm_page, "the LSTM unrolled over hello")
+
+    def q1_bars(self) -> str:
+        top = self.i.rnn.carry[-1]
+        svg = bars_svg(
+            {
+                "direct ‖dh_direct‖": [c.norms()["dh_direct"] for c in top],
+                "recurrent ‖dh_next‖": [c.norms()["dh_next"] for c in top],
+            },
+            _steps(self.i.rnn),
+            title="direct vs recurrent gradient",
+        )
+        return _figure(
+            "q1_bars", svg, "dL/dh_t split into its two parts, per step (log scale; hover a bar)."
+        )
+
+    def q1_lag(self) -> str:
+        lag = self.i.rnn.flow.layers[0].lag
+        T = self.i.rnn.run.T
+        if lag is None:
+            return _figure("q1_lag", "<p>The lag matrix was not computed.</p>")
+        svg = heatmap_svg(
+            lag, [f"L_{t}" for t in range(1, T + 1)], [f"h_{t}" for t in range(1, T + 1)],
+            cell=34, label_width=60, title="lag matrix",
+        )  # fmt: skip
+        return _figure("q1_lag", svg, "‖∂L_t′/∂h_t‖: darker = more gradient (hover a cell).")
+
+    def q1_reach(self) -> str:
+        c = self.i.flow
+        fig = reach_figure(
+            {r.cell: r.curve for r in c.rows},
+            {r.cell: r.reach for r in c.rows},
+            c.fall,
+            f"gradient reach, T = {c.steps}, H = {c.hidden}",
+        )
+        return _figure(
+            "q1_reach",
+            _png(fig, "gradient reach of RNN, LSTM and GRU"),
+            "‖∂L_T/∂h_(T−ℓ)‖ relative to its peak, against the lag ℓ (rnn-dissect flow).",
+        )
+
+    def q2_terms(self) -> str:
+        norms = self.i.rnn.step.norms
+        names = {"rnn.weight_ih_l0": "W_ih", "rnn.weight_hh_l0": "W_hh", "head.weight": "W_hy"}
+        svg = bars_svg(
+            {f"‖term of {v}‖": list(norms[k]) for k, v in names.items()},
+            _steps(self.i.rnn),
+            title="per-step weight-gradient terms",
+        )
+        return _figure(
+            "q2_terms", svg, "Each shared weight's gradient term at each step (their sum is dL/dW)."
+        )
+
+    def q3_bytes(self) -> str:
+        series = {}
+        for name, d in (("RNN", self.i.rnn), ("LSTM", self.i.lstm)):
+            per = np.zeros(d.run.T)
+            for e in d.memory.entries:
+                if e.t is not None and 1 <= e.t <= d.run.T:
+                    per[e.t - 1] += e.bytes
+            series[f"{name} bytes kept"] = list(per)
+        svg = bars_svg(series, _steps(self.i.rnn), log=False, title="forward cache per step")
+        return _figure("q3_bytes", svg, "What the forward pass keeps at each step, in bytes.")
+
+    def q4_carry(self) -> str:
+        r, lc = self.i.rnn.carry[0], self.i.lstm.carry[0]
+        series = {
+            "RNN ‖dh_next‖": [c.norms()["dh_next"] for c in r],
+            "RNN ‖dh_raw‖": [c.norms()["dh_raw"] for c in r],
+            "LSTM ‖dh_next‖": [c.norms()["dh_next"] for c in lc],
+            "LSTM ‖dc_next‖": [c.norms()["dc_next"] for c in lc],
+        }
+        svg = bars_svg(series, _steps(self.i.rnn), title="what backward carries")
+        return _figure(
+            "q4_carry", svg, "What each step receives from the next, per step (log scale)."
+        )
+
+    def lstm_gates(self) -> str:
+        rows = self.i.lstm.gates[0] if self.i.lstm.gates else []
+        series = {f"mean {g}": [float(np.mean(s[g])) for s in rows] for g in ("f", "i", "o")}
+        svg = bars_svg(series, _steps(self.i.lstm), log=False, title="LSTM gates per step")
+        return _figure(
+            "lstm_gates", svg, "Mean forget, input and output gate per step (0 = closed, 1 = open)."
+        )
+
+    def tuning_unit(self) -> str:
+        f = _tuned_feature(self.n, self.i.tuning)
+        if f is None or not self.i.snapshots:
+            return _figure("tuning_unit", "<p>No snapshots were recorded.</p>")
+        u = _unit(self.i.tuning[f])
+        steps, image = unit_image(self.i.snapshots, u)  # (S,), (S, N)
+        text = self.i.snapshots[0].acts.text[:SHOW_CHARS]
+        center, scale = _scale(u.kind, image)
+        rows = [
+            f'<div class="lab">step {int(s)}</div>{_hm_row(text, row[: len(text)], center, scale)}'
+            for s, row in zip(steps, image, strict=True)
+        ]
+        cap = fill(
+            f"{{neurons.tuned.{f}.unit}}, the unit that tracks {html.escape(f)} best at the end "
+            f"(score {{neurons.tuned.{f}.final}} on the probe text), at every snapshot.",
+            self.n,
+        )
+        return _figure("tuning_unit", f'<div class="hm">{"".join(rows)}</div>', cap)
+
+    def score_curves(self) -> str:
+        curves = [
+            TuningCurve(
+                name, _unit(t), np.array(t["steps"]), np.array(t["scores"]),
+                np.array(t["best_any"]), t["threshold"], t["crossed_at"],
+            )
+            for name, t in self.i.tuning.items()
+        ]  # fmt: skip
+        if not curves:
+            return _figure("score_curves", "<p>No snapshots were recorded.</p>")
+        fig = score_curves_figure(curves)
+        return _figure(
+            "score_curves",
+            _png(fig, "each feature's best unit's score over training"),
+            "Score against training step; a circle marks where it first reached the threshold.",
+        )
+
+    def contexts(self) -> str:
+        rows = []
+        shown = 0
+        for u, uc in self.i.contexts.items():
+            if shown == 4:
+                break
+            feats = [
+                f
+                for f in self.i.scores.features
+                if self.n.get(f"neurons.best.{f}.unit") == f"layer {u.layer} {u.kind}{u.unit}"
+            ]
+            if not feats:
+                continue
+            shown += 1
+            for c in uc.top[:2]:
+                center, scale = _scale(u.kind, c.values)
+                k = c.position - c.start
+                lo = max(0, k - SHOW_CHARS // 2)
+                text, vals = c.text[lo : lo + SHOW_CHARS], c.values[lo : lo + SHOW_CHARS]
+                label = f"l{u.layer} {u.kind}{u.unit} ({', '.join(feats[:2])})"
+                rows.append(
+                    f'<div class="lab">{html.escape(label)}</div>'
+                    f"{_hm_row(text, vals, center, scale, k - lo)}"
+                )
+        return _figure(
+            "contexts",
+            f'<div class="hm">{"".join(rows)}</div>',
+            "Each unit's two highest-activation contexts (outlined: the extreme character).",
+        )
+
+
+def _detectors(n: Mapping[str, Any], scores: Scores) -> str:
+    head = "<tr><th>feature</th><th>best unit</th><th>score</th><th>first reached the threshold on the probe text</th></tr>"
+    rows = []
+    for f in scores.features:
+        if f"neurons.best.{f}.unit" not in n:
+            continue
+        crossed = (
+            f"step {span(n, f'neurons.tuned.{f}.crossed_at')}"
+            if n.get(f"neurons.tuned.{f}.crossed_at") is not None
+            else "not yet"
+        )
+        rows.append(
+            f"<tr><td>{html.escape(f)}</td><td>{span(n, f'neurons.best.{f}.unit')}</td>"
+            f"<td>{span(n, f'neurons.best.{f}.score')}</td><td>{crossed}</td></tr>"
+        )
+    return f'<table data-testid="detectors">{head}{"".join(rows)}</table>'
+
+
+def render(inp: TourInputs) -> str:
+    """The whole page."""
+    n = inp.numbers
+    figs = _Figures(inp)
+    extra: dict[str, Callable[[], str]] = {
+        "sample": lambda: f'<pre class="sample">{html.escape(inp.sample)}</pre>',
+        "detectors": lambda: _detectors(n, inp.scores),
+    }
+    nav = " ".join(f'<a href="#{sid}">{html.escape(h)}</a>' for sid, h, _ in SECTIONS)
+    body = [
+        "<header><h1>Dissecting the RNN</h1>",
+        '<p class="sub">from the 3:1:1 network to the neurons of a trained LSTM, every number '
+        "computed</p>",
+        *(f'<p class="prose">{fill(p, n)}</p>' for p in INTRO),
+        f"<nav>{nav}</nav></header>",
+    ]
+    for sid, heading, blocks in SECTIONS:
+        body.append(f'<section id="{sid}"><h2>{html.escape(heading)}</h2>')
+        for kind, arg in blocks:
+            if kind == "p":
+                body.append(f'<p class="prose">{fill(arg, n)}</p>')
+            elif kind == "eq":
+                body.append(f'<div class="eq">{fill(html.escape(arg), n)}</div>')
+            elif kind == "fig":
+                body.append(getattr(figs, arg)())
+            else:
+                body.append(extra[arg]())
+        body.append("</section>")
+    body.append(
+        '<footer class="credits">' + "".join(f"<p>{fill(p, n)}</p>" for p in CREDITS) + "</footer>"
+    )
+    return _shell(body)
+
+
+def _shell(body: Sequence[str]) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        "<title>Dissecting the RNN</title>\n"
+        f"<style>{CSS}</style></head><body><main>\n" + "\n".join(body) + "\n</main></body></html>\n"
+    )

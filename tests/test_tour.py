@@ -1,0 +1,265 @@
+"""``rnn-dissect tour``: one self-contained page whose every number is computed.
+
+One tiny tour (TINY: an LSTM of 16 units for a few seconds, on a small corpus) is built once;
+then: the page in Debian's Chromium from file:// with every other request aborted (no console
+errors, the sections in order, every figure drawn, the embedded explorer steps); every number
+in the prose equals tour.json's; tour.json's numbers equal what the commands themselves
+(``nn``, ``rnn``, ``rnn --cell lstm``, ``flow``, ``neurons``) write when run on their own;
+bad user input is one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from browser import browser, needs_chromium
+
+from rnn_dissect.cli import main
+from rnn_dissect.render.tour_text import SECTIONS
+from rnn_dissect.reports import tour
+
+IDS = ["nn", "rnn", "q1", "q2", "q3", "q4", "lstm", "neurons"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("tour")
+    corpus = root / "corpus.txt"
+    from rnn_dissect.train import loop
+
+    corpus.write_text(inspect.getsource(loop) * 2, encoding="utf-8")  # ~40 KB of Python
+    out = root / "out"
+    tour.write_tour(out, replace(tour.TINY, corpus=str(corpus)), quiet=True)
+    return out, json.loads((out / "tour.json").read_text(encoding="utf-8"))
+
+
+class _Spans(HTMLParser):
+    """Collects every ``span.v`` (key, text) and the text of each ``p.prose`` with those
+    spans taken out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spans: list[tuple[str, str]] = []
+        self.prose: list[str] = []
+        self._key: str | None = None
+        self._in_prose = 0
+        self._buf = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "iframe":
+            return
+        if tag == "p" and "prose" in (a.get("class") or ""):
+            self._in_prose, self._buf = 1, ""
+        if tag == "span" and a.get("class") == "v":
+            self._key, self._text = a["data-key"], ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "span" and self._key is not None:
+            self.spans.append((self._key, self._text))
+            self._key = None
+        if tag == "p" and self._in_prose:
+            self.prose.append(self._buf)
+            self._in_prose = 0
+
+    def handle_data(self, data: str) -> None:
+        if self._key is not None:
+            self._text += data
+        elif self._in_prose:
+            self._buf += data
+
+
+def _value(text: str) -> Any:
+    t = text.replace("−", "-").replace(",", "")
+    if t == "—":
+        return None
+    try:
+        return float(t)
+    except ValueError:
+        return text
+
+
+def test_every_prose_number_is_tour_jsons(built):
+    out, doc = built
+    numbers = doc["numbers"]
+    p = _Spans()
+    p.feed((out / "index.html").read_text(encoding="utf-8"))
+    assert len(p.spans) > 100 and len(p.prose) > 20
+    for key, text in p.spans:
+        want, got = numbers[key], _value(text)
+        if isinstance(want, str):
+            assert got == want or text == want, key
+        elif want is None:
+            assert got is None, key
+        else:
+            assert got == pytest.approx(want, rel=1e-3, abs=1e-12), (key, text, want)
+    for para in p.prose:  # no number typed into the prose: all came through a slot
+        assert not re.search(r"\d", para), para
+    # every section of the text, and the keys it names, made it onto the page
+    used = {k for k, _ in p.spans}
+    assert {"nn.loss", "rnn.loss", "lstm.loss", "flow.rnn.reach", "train.steps"} <= used
+    assert [s for s, _, _ in SECTIONS] == IDS
+
+
+def _nodes(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["id"]: n for n in doc["nodes"]}
+
+
+def test_tour_json_equals_the_commands_own_json(built, tmp_path, capsys):
+    out, doc = built
+    n = doc["numbers"]
+    # nn, and nn with the ReLU off
+    assert main(["nn", "--out", str(tmp_path / "nn")]) == 0
+    assert main(["nn", "--x", "-0.5,1.2,-2.0", "--out", str(tmp_path / "off")]) == 0
+    nn = json.loads((tmp_path / "nn" / "dissection.json").read_text())
+    off = json.loads((tmp_path / "off" / "dissection.json").read_text())
+    a, b = _nodes(nn), _nodes(off)
+    assert n["nn.loss"] == nn["loss"] and n["nn.loss_after"] == nn["sgd"]["loss_after"]
+    assert n["nn.yhat"] == a["yhat"]["value"][0] and n["nn.z1"] == a["z1"]["value"][0]
+    assert n["nn.d_z2"] == a["z2"]["grad"][0] and n["nn.d_h"] == a["h1"]["grad"][0]
+    assert (
+        n["nn.d_W1_0"] == a["W1"]["grad"][0][0] and n["nn.W2_new"] == nn["sgd"]["new"]["W2"][0][0]
+    )
+    assert n["nn.off.z1"] == b["z1"]["value"][0] < 0 and n["nn.off.d_h"] == b["h1"]["grad"][0]
+    assert n["nn.off.d_z1"] == 0 and n["nn.off.d_W1_norm"] == np.linalg.norm(b["W1"]["grad"]) == 0
+    # rnn and lstm on "hello"
+    for cell in ("rnn", "lstm"):
+        d = tmp_path / cell
+        assert main(["rnn", "--cell", cell, "--out", str(d)]) == 0
+        r = json.loads((d / "dissection.json").read_text())
+        assert n[f"{cell}.loss"] == r["loss"]
+        assert (
+            n[f"{cell}.mem.measured"] == r["memory"]["measured_bytes"] == n[f"{cell}.mem.formula"]
+        )
+        assert n[f"{cell}.mem.states"] == r["memory"]["parts"]["states"]
+        whh = np.array(r["grads"]["rnn.weight_hh_l0"])
+        terms = np.array(r["step_grads"]["rnn.weight_hh_l0"])  # (T, G·H, H)
+        assert n[f"{cell}.whh_norm"] == pytest.approx(np.linalg.norm(whh), rel=1e-15)
+        for t in range(r["config"]["T"] if "T" in r["config"] else len(terms)):
+            assert n[f"{cell}.term.{t + 1}"] == pytest.approx(np.linalg.norm(terms[t]), rel=1e-12)
+        assert n[f"{cell}.whh_sum_err"] == pytest.approx(
+            np.abs(terms.sum(0) - whh).max(), abs=1e-15
+        )
+        c1 = r["carry"][0][0]  # layer 0, t = 1
+        assert n[f"{cell}.dh_next.1"] == pytest.approx(np.linalg.norm(c1["dh_next"]), rel=1e-14)
+        if cell == "lstm":
+            assert n["lstm.dc_next.1"] == pytest.approx(np.linalg.norm(c1["dc_next"]), rel=1e-14)
+            f_mean = np.mean([np.mean(s["f"]) for s in r["gates"][0]])
+            assert n["lstm.gate.f"] == pytest.approx(f_mean, rel=1e-14)
+        lag = np.array(r["flow"]["layers"][0]["lag"])
+        assert n[f"{cell}.lag_far"] == lag[-1, 0] and n[f"{cell}.lag_near"] == lag[-1, -1]
+    # flow
+    assert main(["flow", "--out", str(tmp_path / "flow")]) == 0
+    flow = json.loads((tmp_path / "flow" / "flow.json").read_text())
+    assert n["flow.T"] == flow["steps"]
+    for row in flow["rows"]:
+        assert n[f"flow.{row['cell']}.reach"] == row["reach"]
+        assert n[f"flow.{row['cell']}.decay"] == row["decay_per_step"]
+    # neurons on the tour's own training run
+    chars = str(tour.TINY.neuron_chars)
+    assert (
+        main(["neurons", str(out / "run"), "--out", str(tmp_path / "neu"), "--max-chars", chars])
+        == 0
+    )
+    for name in ("neurons.json", "tuning.json", "contexts.json"):
+        assert (tmp_path / "neu" / name).read_bytes() == (out / "neurons" / name).read_bytes(), name
+    neu = json.loads((tmp_path / "neu" / "neurons.json").read_text())
+    tuning = json.loads((tmp_path / "neu" / "tuning.json").read_text())
+    assert n["neurons.n_chars"] == neu["n_chars"] == tour.TINY.neuron_chars
+    for f, ranked in neu["features"].items():
+        if not ranked:
+            continue
+        top = ranked[0]
+        assert n[f"neurons.best.{f}.unit"] == f"layer {top['layer']} {top['kind']}{top['unit']}"
+        assert n[f"neurons.best.{f}.score"] == top["score"]
+    for f, t in tuning.items():
+        assert n[f"neurons.tuned.{f}.crossed_at"] == t["crossed_at"]
+        assert n[f"neurons.tuned.{f}.final"] == t["scores"][-1]
+    snaps = sorted((out / "run" / "snapshots").glob("step*"))
+    assert n["neurons.snapshots"] == len(snaps) >= 2
+    capsys.readouterr()
+
+
+@needs_chromium
+def test_the_page_offline_in_chromium(built):
+    out, doc = built
+    url = (out / "index.html").resolve().as_uri()
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        asked: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        def route(r: Any) -> None:
+            asked.append(r.request.url)
+            r.continue_() if r.request.url == url else r.abort()
+
+        page.route("**/*", route)
+        page.goto(url)
+        ids = page.eval_on_selector_all("main section[id]", "els => els.map(e => e.id)")
+        assert ids == IDS
+        figs = page.eval_on_selector_all("figure[data-fig]", "els => els.map(e => e.dataset.fig)")
+        assert len(figs) >= 14
+        for name in figs:
+            fig = page.locator(f'figure[data-fig="{name}"]')
+            fig.scroll_into_view_if_needed()
+            if fig.locator("iframe").count():
+                continue  # the explorers: below
+            kinds = fig.evaluate(
+                """f => ({svg: [...f.querySelectorAll('svg')].map(s => s.querySelectorAll('rect,path,text,polygon').length),
+                   img: [...f.querySelectorAll('img')].map(i => i.complete ? i.naturalWidth : 0),
+                   hm: f.querySelectorAll('.txt span').length})"""
+            )
+            drawn = [v for v in kinds["svg"] + kinds["img"] if v > 0]
+            assert drawn or kinds["hm"] > 0, (name, kinds)
+            assert all(v > 0 for v in kinds["svg"] + kinds["img"]), (name, kinds)
+        # the explorers: drawn, and their controls step through the frames
+        for name, cell in (("rnn_explorer", "RNN"), ("lstm_explorer", "LSTM")):
+            page.locator(f'figure[data-fig="{name}"]').scroll_into_view_if_needed()
+            frame = page.frame_locator(f'figure[data-fig="{name}"] iframe')
+            counter = frame.get_by_test_id("frame")
+            total = counter.inner_text().split("/")[1].strip()
+            assert counter.inner_text() == f"frame 0 / {total}" and int(total) > 8
+            assert cell in frame.locator("body").inner_text()
+            assert frame.locator("svg [data-node-id]").count() > 20
+            frame.get_by_test_id("step-next").click()
+            frame.get_by_test_id("step-next").click()
+            assert counter.inner_text() == f"frame 2 / {total}"
+            frame.get_by_test_id("step-prev").click()
+            assert counter.inner_text() == f"frame 1 / {total}"
+        # the numbers Chromium shows are tour.json's
+        shown = page.eval_on_selector_all(
+            "span.v", "els => els.map(e => [e.dataset.key, e.textContent])"
+        )
+        for key, text in shown:
+            want = doc["numbers"][key]
+            if isinstance(want, float):
+                assert _value(text) == pytest.approx(want, rel=1e-3, abs=1e-12), key
+        assert errors == []
+        assert asked == [url]  # nothing else was even requested
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    assert main(["tour", "--out", str(busy), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not empty" in err[0] and str(busy) in err[0]
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]  # nothing touched
+    assert main(["tour", "--out", str(tmp_path / "a"), "--minutes", "0", "--quiet"]) == 2
+    assert "--minutes" in capsys.readouterr().err
+    assert main(["tour", "--out", str(tmp_path / "b"), "--corpus", str(tmp_path / "no.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--corpus" in err[0] and "does not exist" in err[0]
+    assert main(["tour", "--minutes", "soon"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
