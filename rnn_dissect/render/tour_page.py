@@ -75,6 +75,7 @@ padding:.45rem .8rem;margin:.5rem 0;max-width:56rem;overflow-x:auto;white-space:
 figure{margin:1rem 0 1.6rem;padding:0}
 figcaption{font:.88rem/1.4 system-ui,sans-serif;color:var(--mute);margin-top:.35rem;max-width:56rem}
 figure svg{max-width:100%;height:auto}
+figure svg.plot{width:min(100%,40rem)}
 figure img{max-width:100%;height:auto}
 .graph{overflow:auto;border:1px solid var(--line);border-radius:.4rem;padding:.3rem;max-height:44rem}
 .graph svg{max-width:100%;height:auto}

@@ -165,6 +165,8 @@ def write_tour(out: str | Path, cfg: TourConfig = TourConfig(), *, quiet: bool =
         with st.stage("corpus", "reading the corpus") as task:
             report = _TrainReport(st, None, cfg.snapshots)
             out.mkdir(parents=True, exist_ok=True)
+            if not (out / "tour.json").is_file():  # claims the directory: a rerun may replace it
+                (out / "tour.json").write_text('{"format": "rnn-dissect/tour", "numbers": null}\n')
             for sub in ("neurons",):  # a previous tour's output, replaced
                 shutil.rmtree(out / sub, ignore_errors=True)
             trainer = _open_training(out, cfg, report)
@@ -187,6 +189,8 @@ def write_tour(out: str | Path, cfg: TourConfig = TourConfig(), *, quiet: bool =
         train_task = report.task = st.progress.add_task(what, total=None, info="")
         t0 = time.perf_counter()
         trainer.fit(time_limit=train_s)
+        if trainer.cfg.snapshot_every and trainer.state.step % trainer.cfg.snapshot_every:
+            trainer.snapshot()  # the trained weights are always the last snapshot
         st.seconds["train"] = round(time.perf_counter() - t0, 3)
         st.progress.update(train_task, total=trainer.state.step, completed=trainer.state.step)
 
@@ -223,14 +227,14 @@ def write_tour(out: str | Path, cfg: TourConfig = TourConfig(), *, quiet: bool =
                     neu.scores, neu.snapshots, tuning, neu.contexts, text,
                 )
             )  # fmt: skip
-            (out / "tour.json").write_text(
-                json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
-                encoding="utf-8",
-            )
             index = out / "index.html"
             tmp = index.with_suffix(".html.tmp")
             tmp.write_text(page, encoding="utf-8")
             tmp.replace(index)
+    doc["seconds"] = st.seconds  # now with the page's own
+    (out / "tour.json").write_text(
+        json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+    )
     shutil.rmtree(out / "run" / ".cache", ignore_errors=True)
     return index
 
