@@ -11,6 +11,7 @@ from typing import Any
 
 from rnn_dissect.cli.rnn_cmd import one_line_errors
 from rnn_dissect.reports.tour import TourConfig, write_tour
+from rnn_dissect.train.kernels.choice import Preference
 
 __all__ = ["register", "run"]
 
@@ -46,8 +47,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    index = write_tour(
-        args.out, TourConfig(minutes=args.minutes, corpus=args.corpus), quiet=args.quiet
-    )
+    cfg = TourConfig(minutes=args.minutes, corpus=args.corpus)
+    index = write_tour(args.out, cfg, quiet=args.quiet, kernels=Preference.from_env())
     print(f"open {index}   ({index.resolve().as_uri()})")
     return 0

@@ -42,6 +42,7 @@ from rnn_dissect.render.tour_page import TourInputs, render
 from rnn_dissect.reports import tour_numbers as nums
 from rnn_dissect.reports import tour_parts as parts
 from rnn_dissect.reports.explore import page_html
+from rnn_dissect.train.kernels.choice import Preference
 from rnn_dissect.train.loop import Trainer, open_run
 from rnn_dissect.train.sample import default_prime, sample
 
@@ -127,7 +128,9 @@ class _TrainReport:
             p.update(self.task, info=f"val loss {f['val_loss']:.3f}")
 
 
-def _open_training(out: Path, cfg: TourConfig, report: _TrainReport) -> Trainer:
+def _open_training(
+    out: Path, cfg: TourConfig, report: _TrainReport, kernels: Preference | None
+) -> Trainer:
     settings: dict[str, Any] = {
         "cell": cfg.cell,
         "hidden_size": cfg.hidden,
@@ -145,13 +148,21 @@ def _open_training(out: Path, cfg: TourConfig, report: _TrainReport) -> Trainer:
     }
     if cfg.corpus is not None:
         settings["files"] = (str(Path(cfg.corpus).resolve()),)
-    trainer = open_run(out / "run", settings, force=True, report=report)
+    trainer = open_run(out / "run", settings, force=True, report=report, kernels=kernels)
     report.trainer = trainer
     return trainer
 
 
-def write_tour(out: str | Path, cfg: TourConfig = TourConfig(), *, quiet: bool = False) -> Path:
-    """Compute every part, write ``out/index.html`` and ``out/tour.json``; return the page."""
+def write_tour(
+    out: str | Path,
+    cfg: TourConfig = TourConfig(),
+    *,
+    quiet: bool = False,
+    kernels: Preference | None = None,
+) -> Path:
+    """Compute every part, write ``out/index.html`` and ``out/tour.json``; return the page.
+    ``kernels``: the training's GEMM preference (:mod:`rnn_dissect.train.kernels.choice`;
+    default ``Preference()``)."""
     if not (math.isfinite(cfg.minutes) and cfg.minutes > 0):
         raise UserError(f"--minutes {cfg.minutes} must be a positive number")
     if cfg.corpus is not None and not Path(cfg.corpus).is_file():
@@ -169,7 +180,7 @@ def write_tour(out: str | Path, cfg: TourConfig = TourConfig(), *, quiet: bool =
                 (out / "tour.json").write_text('{"format": "rnn-dissect/tour", "numbers": null}\n')
             for sub in ("neurons",):  # a previous tour's output, replaced
                 shutil.rmtree(out / sub, ignore_errors=True)
-            trainer = _open_training(out, cfg, report)
+            trainer = _open_training(out, cfg, report, kernels)
             st.progress.update(task, info=f"{len(trainer.train_data):,} characters")
         with st.stage("nn", "the 3:1:1 network (nn)"):
             nn = parts.nn_part()
