@@ -335,3 +335,28 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     exec(compile(block.group(1), str(NOTES), "exec"), scope)
     assert scope["d"].check(scope["model"].encoder) <= 1e-4
     assert (tmp_path / "out" / "watch" / "explore.json").is_file()
+
+
+@pytest.mark.parametrize("cell", ["RNN", "GRU", "LSTM"])
+def test_unbatched_input_no_bias_and_a_given_initial_state(cell):
+    torch.manual_seed(7)
+    kw = {"nonlinearity": "relu"} if cell == "RNN" else {}
+    m = getattr(nn, cell)(3, 4, num_layers=2, bias=False, bidirectional=True, **kw).double()
+    x = torch.randn(6, 3, dtype=torch.float64)  # (T, I): no batch axis
+    h0 = torch.randn(4, 4, dtype=torch.float64, requires_grad=True)  # (L·D, H)
+    c0 = torch.randn(4, 4, dtype=torch.float64, requires_grad=True)
+    with watch(m) as w:
+        out, state = m(x, (h0, c0) if cell == "LSTM" else h0)
+        h_n = state[0] if cell == "LSTM" else state
+        (out.sin().sum() + h_n.pow(2).sum()).backward()
+    d = w.dissection()
+    assert "bias_ih_l0" not in d.grads
+    assert_grads(d, m, 1e-9)
+    assert rel(d.grads["h0"][:, 0], h0.grad) <= 1e-9
+    for p in d.parts:  # the forward cache, measured tensor by tensor = its closed form
+        assert p.dissection.memory.measured_bytes == p.dissection.memory.formula_bytes
+    states = {"RNN": 1, "GRU": 6, "LSTM": 7}[cell] * 6 + 1 - (cell != "RNN")  # per layer-direction
+    inputs = [3, 3, 8, 8]  # layer 1 reads both directions of layer 0
+    assert d.cache_bytes == sum(8 * (states * 4 + 6 * i) for i in inputs)
+    if cell == "LSTM":
+        assert rel(d.grads["c0"][:, 0], c0.grad) <= 1e-9

@@ -72,6 +72,12 @@ class Watched:
             out[key] = np.stack([np.concatenate(r) for r in per_row])
         return out
 
+    @property
+    def cache_bytes(self) -> int:
+        """What a float64 forward over the replayed steps keeps for its backward, Σ over parts
+        (each part's ``dissection.memory``: measured entry by entry, and its formula)."""
+        return sum(p.dissection.memory.measured_bytes for p in self.parts)
+
     def part(self, layer: int = 0, direction: int = 0, group: int = 0) -> Part:
         for p in self.parts:
             if (p.layer, p.direction) == (layer, direction) and p.group is self.groups[group]:
