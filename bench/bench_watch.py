@@ -56,13 +56,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="B=8, T=30, H=64")
     args = ap.parse_args()
-    B, T, H, I = (8, 30, 64, 16) if args.quick else (32, 100, 256, 64)
+    B, T, H, n_in = (8, 30, 64, 16) if args.quick else (32, 100, 256, 64)
     torch.set_num_threads(1)
     print_header()
-    print(f"LSTM tagger: B={B}, T={T}, H={H}, I={I}, float32; torch {torch.__version__}, 1 thread")
+    print(
+        f"LSTM tagger: B={B}, T={T}, H={H}, I={n_in}, float32; torch {torch.__version__}, 1 thread"
+    )
     torch.manual_seed(0)
-    model = Tagger(I, H)
-    x, y = torch.randn(B, T, I), torch.randint(0, 10, (B, T))
+    model = Tagger(n_in, H)
+    x, y = torch.randn(B, T, n_in), torch.randint(0, 10, (B, T))
 
     def step() -> None:
         model.zero_grad()
@@ -70,7 +72,9 @@ def main() -> None:
 
     step()  # warm-up
     base, base_wall = cpu_time(step, 5)
-    print(f"baseline torch forward+backward: {base * 1e3:.1f} ms CPU ({base_wall * 1e3:.1f} ms wall)")
+    print(
+        f"baseline torch forward+backward: {base * 1e3:.1f} ms CPU ({base_wall * 1e3:.1f} ms wall)"
+    )
 
     def watched() -> object:
         with watch(model.rnn, max_bytes=8 << 30) as w:
