@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from browser import browser, needs_chromium
 
 from rnn_dissect.bptt.dissection import dissect_text
 from rnn_dissect.nets.model import CharModel, ModelConfig
@@ -120,3 +121,77 @@ def test_heatmap_page_names_every_feature_and_unit_score_and_stays_readable(tmp_
     assert "2AUC-1 = 2·ROC-AUC − 1" in said[0] and "AUC exact, from ranks" in said[0]
     assert said[1].startswith("  units: l1 c48 = layer 1, kind c, unit 48; kinds: h hidden")
     assert "f forget gate" in said[1]
+
+
+@needs_chromium
+def test_stepping_keeps_graph_and_numbers_in_view_at_1400x900(tmp_path):
+    """Item 3: at 1400×900 the computed node and the frame's numbers are both on screen at
+    every frame stepped through; forward frames hide the not-yet-computed gradients; rows say
+    dL/dh backward and show input characters, not only their indices."""
+    from rnn_dissect.render.graph import to_svg
+
+    d, _ = _page("lstm")
+    svg = to_svg(d.run.graph)
+    (tmp_path / "w.html").write_text(
+        bptt_walkthrough.render(d, svg, [], "hello world"), encoding="utf-8"
+    )
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "w.html").as_uri())
+        page.evaluate("document.querySelector('.stepper').scrollIntoView()")
+        seen = set()
+        for k in range(62):
+            if k % 7 == 0 or k in (30, 31, 32):  # forward, the loss, backward
+                box = page.evaluate(
+                    """() => { const vis = e => { const r = e.getBoundingClientRect();
+                      return r.bottom > 0 && r.top < innerHeight && r.right > 0 && r.left < innerWidth
+                        && r.width > 0; };
+                    const hot = document.querySelector('#graph g.node.hl-computed');
+                    const g = document.getElementById('graph').getBoundingClientRect();
+                    const h = hot.getBoundingClientRect();
+                    const cell = document.querySelector('#frame-rows td.v');
+                    return {hot: vis(hot) && h.left < g.right && h.right > g.left
+                              && h.top < g.bottom && h.bottom > g.top,
+                            nums: vis(cell) && cell.textContent.length > 0,
+                            phase: document.body.dataset.phase,
+                            stroke: getComputedStyle(hot.querySelector('path')).stroke,
+                            grad: [...document.querySelectorAll('#graph text.grad')]
+                              .filter(t => getComputedStyle(t).visibility === 'visible').length,
+                            rows: [...document.querySelectorAll('#frame-rows tr')]
+                              .map(r => r.innerText)}; }"""
+                )
+                assert box["hot"] and box["nums"], (k, box)
+                assert box["stroke"] == "rgb(17, 17, 17)"  # an outline, not a kind's colour
+                if box["phase"] == "forward":
+                    assert box["grad"] == 0, k  # no ∇ shown before backward computed it
+                else:
+                    assert box["grad"] > 0 and box["rows"][0].split("\t")[1].startswith("dL/d")
+                seen.add(box["phase"])
+                if k == 0:  # t = 1 reads x = 'h'
+                    x = next(r for r in box["rows"] if "(t1.x)" in r)
+                    assert '"h" (index' in x, x
+                if k == 30:  # the loss frame keeps scalars: "scalar, 8 bytes", not "shape , 8"
+                    kept = [r for r in box["rows"] if r.startswith("cache")]
+                    assert any(r.endswith("scalar, 8 bytes") for r in kept), kept
+                    assert not any("shape ," in r for r in kept)
+            page.keyboard.press("ArrowRight")
+        assert seen == {"forward", "backward"} and errors == []
+
+
+def test_captions_name_what_they_mean(cell_page):
+    """Item 9: captions never say "hands on nothing" nor "h, h, c": a name from another step or
+    layer says which; backward frames speak of dL/dh."""
+    _, d, _ = cell_page
+    caps = bptt_walkthrough.frame_data(d)["captions"]
+    assert not any("nothing" in c for c in caps)
+    for c in caps:
+        named = re.split(r"[:;]", c)
+        for part in named[1:]:
+            words = [w.strip() for w in part.split(" from ")[-1].split(",")]
+            assert len(words) == len(set(words)), c  # no name twice in one list
+    layer1 = next(c for c in caps if c.startswith("Forward at step t=2, layer 1"))
+    assert "from h (layer 0), h (t=1)" in layer1
+    back = next(c for c in caps if c.startswith("Backward at step t=2, layer 0"))
+    assert "sends dL/dh (t=1)" in back and "computes dL/dh" in back

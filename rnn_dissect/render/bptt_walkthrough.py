@@ -15,14 +15,17 @@ keys — writing text with ``textContent`` only. The data block::
     cache    cache entry name → {shape, bytes, t, layer}
     captions one sentence per frame: what it does
 
-On the graph, the frame's computed nodes are outlined orange, the values (forward) or
-gradients (backward) it reads blue, what it carries on purple, the rest dimmed.
+On the graph (beside the frame's numbers, both one screen high at ≥ 900 px), the frame's
+computed nodes get a solid outline, the values (forward) or gradients (backward) it reads a
+dashed one, what it carries on a dotted one, the rest is dimmed: colour stays the node's kind.
+The CSS and the script are ``render/static/walkthrough.css`` / ``walkthrough.js``.
 """
 
 from __future__ import annotations
 
 import html
 import json
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -37,71 +40,9 @@ __all__ = ["MAX_VALUES", "frame_data", "render"]
 
 MAX_VALUES = 16  # a node's numbers are embedded up to this many entries; norms always
 
-_CSS = """
-.frame{border:1px solid var(--line);border-radius:.5rem;padding:.6rem .8rem;margin:.6rem 0}
-.nav{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap;position:sticky;top:0;background:#fff;
-padding:.4rem 0;z-index:2}
-.nav button{font-size:1rem;padding:.35rem .9rem;border-radius:.4rem;border:1px solid #888;background:#f5f7fa}
-.role{font-weight:600}.r-computed{color:#b36b00}.r-reads{color:#0072B2}.r-carries{color:#7a3b8f}
-.r-cache{color:#444}.r-params{color:#777}
-svg g.node.hl-computed path:first-of-type{stroke:#E69F00!important;stroke-width:7px}
-svg g.node.hl-reads path:first-of-type{stroke:#56B4E9!important;stroke-width:6px}
-svg g.node.hl-carries path:first-of-type{stroke:#CC79A7!important;stroke-width:6px}
-svg g.node.hl-dim{opacity:.35}
-.plot{max-width:100%;height:auto}
-#frame-rows td.v{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem}
-@media (max-width:600px){#frame-rows td{padding:.15rem .3rem;font-size:.8rem}#frame-rows td.v{word-break:break-all}}
-h2,h3{scroll-margin-top:3.5rem}
-#graph{max-height:75vh}#graph svg{max-width:none!important}#graph.fit svg{max-width:100%!important}
-"""
 
-_JS = """
-(function(){
-const D=JSON.parse(document.getElementById('walkthrough-data').textContent);
-const F=D.frames;let i=0;
-const el=id=>document.getElementById(id);
-function fmt(v){if(v===null)return'null';if(typeof v==='number'){let s=Number(v.toPrecision(6)).toString();
-return s==='-0'?'0':s;}return '['+v.map(fmt).join(', ')+']';}
-function show(a){const n=D.nodes[a];return n?n:null;}
-function row(tb,role,label,text,title){const tr=document.createElement('tr');
-const a=document.createElement('td');a.textContent=role;a.className='role r-'+role;
-const b=document.createElement('td');b.textContent=label;
-const c=document.createElement('td');c.textContent=text;if(title)c.title=title;c.className='v';
-tr.append(a,b,c);tb.append(tr);}
-function num(n,field){const v=n[field];if(v!==null&&v!==undefined)return fmt(v);
-const nm=n[field+'_norm'];return nm===null?'—':'shape '+n.shape.join('×')+'  ‖·‖='+fmt(nm);}
-function render(){const f=F[i];const fwd=f.phase==='forward';
-el('frame-count').textContent='frame '+(i+1)+' / '+F.length;
-el('frame-title').textContent=(fwd?'Forward':'Backward')+(f.t===null?' · total loss':' · t = '+f.t)
-+(f.layer===null?(f.part==='head'?' · head':''):' · layer '+f.layer);
-el('frame-caption').textContent=D.captions[i];
-const tb=el('frame-rows');tb.textContent='';const field=fwd?'value':'grad';
-for(const id of f.computed){const n=show(id);row(tb,'computed',n.name+'  ('+id+')',num(n,field));}
-for(const id of f.reads){const n=show(id);row(tb,'reads',n.name+'  ('+id+')',num(n,field));}
-for(const id of f.carries){const n=show(id);let t;
-if(fwd)t=num(n,'value');else{const s=f.sent&&f.sent[id];t=s===undefined?'—':(s===null?'(large; see dissection.json)':fmt(s));}
-row(tb,'carries',n.name+'  ('+id+')'+(fwd?'':' ← sent'),t);}
-for(const c of f.cache){const e=D.cache[c];row(tb,'cache',c,e?('shape '+e.shape.join('×')+', '+e.bytes+' bytes'):'');}
-if(f.params.length)row(tb,'params',f.params.join(', '),fwd?'read':'gradient term added');
-if(f.cut)row(tb,'carries','truncation cut','the carried gradient stops here');
-const on={};for(const id of f.computed)on[id]='hl-computed';
-for(const id of f.params)on[id]='hl-param';for(const id of f.reads)on[id]=on[id]||'hl-reads';for(const id of f.carries)on[id]=on[id]||'hl-carries';
-document.querySelectorAll('#graph g.node').forEach(g=>{g.classList.remove('hl-computed','hl-reads','hl-carries','hl-dim');
-if(g.id==='legend')return;g.classList.add(on[g.id]||'hl-dim');});
-const box=el('graph'),hot=box&&box.querySelector('g.node.hl-computed');
-if(hot&&!box.classList.contains('fit')){const r=hot.getBoundingClientRect(),c=box.getBoundingClientRect();
-box.scrollLeft+=r.left-c.left-(c.width-r.width)/2;box.scrollTop+=r.top-c.top-(c.height-r.height)/2;}
-el('prev').disabled=i===0;el('next').disabled=i===F.length-1;
-document.body.dataset.frame=String(i);}
-function go(k){i=Math.max(0,Math.min(F.length-1,k));render();}
-el('prev').addEventListener('click',()=>go(i-1));el('next').addEventListener('click',()=>go(i+1));
-const fit=el('fit');if(fit)fit.addEventListener('click',()=>{el('graph').classList.toggle('fit');
-fit.textContent=el('graph').classList.contains('fit')?'graph: actual size':'graph: fit width';render();});
-document.addEventListener('keydown',e=>{if(e.key==='ArrowRight'){go(i+1);e.preventDefault();}
-else if(e.key==='ArrowLeft'){go(i-1);e.preventDefault();}});
-if(F.length)render();
-})();
-"""
+def _static(name: str) -> str:
+    return resources.files("rnn_dissect.render").joinpath("static", name).read_text("utf-8")
 
 
 def _arr(a: np.ndarray | None) -> Any:
@@ -117,26 +58,44 @@ def _norm(a: np.ndarray | None) -> float | None:
     return n if np.isfinite(n) else None
 
 
-def _caption(f: dict[str, Any], names: dict[str, str]) -> str:
-    def say(ids: list[str]) -> str:
-        return ", ".join(names.get(i, i) for i in ids) or "nothing"
+def _caption(f: dict[str, Any], nodes: dict[str, dict[str, Any]], layers: int) -> str:
+    def say(ids: list[str], grad: bool = False) -> str:
+        """Names, with the step or layer when they differ from the frame's: "h (t=0)";
+        ``grad``: as dL/dh."""
+        out = []
+        for i in ids:
+            n = nodes.get(i, {"name": i, "t": None, "layer": None})
+            where = []
+            if n["t"] is not None and n["t"] != f["t"] and not n["name"].endswith(str(n["t"])):
+                where.append(f"t={n['t']}")
+            if layers > 1 and None not in (n["layer"], f["layer"]) and n["layer"] != f["layer"]:
+                where.append(f"layer {n['layer']}")
+            name = n["name"]
+            if grad:
+                name = f"dL/d({name})" if any(c in name for c in " ⊙·()/") else f"dL/d{name}"
+            out.append(name + (f" ({', '.join(where)})" if where else ""))
+        return ", ".join(out)
 
     where = "the total loss" if f["t"] is None else f"step t={f['t']}"
     if f["part"] == "cell":
         where += f", layer {f['layer']}"
     elif f["part"] == "head":
         where += ", the head (output and loss)"
+    onto = "the total loss" if f["part"] == "head" else "the next step"
     if f["phase"] == "forward":
         return (
-            f"Forward at {where}: computes {say(f['computed'])} from {say(f['reads'])}"
+            f"Forward at {where}: computes {say(f['computed'])} from {say(f['reads']) or 'constants'}"
             + (f" and the weights {', '.join(f['params'])}" if f["params"] else "")
-            + f"; keeps {len(f['cache'])} tensor(s) for backward; hands on {say(f['carries'])}."
+            + f"; keeps {len(f['cache'])} tensor(s) for backward"
+            + (f"; passes {say(f['carries'])} on to {onto}." if f["carries"] else ".")
         )
     s = (
-        f"Backward at {where}: gradient arrives at {say(f['reads'])}; computes the gradients "
-        f"of {say(f['computed'])}, reading the forward cache back"
+        f"Backward at {where}: "
+        + (f"{say(f['reads'], True)} arrive" if f["reads"] else "starts from dL/dL = 1")
+        + f"; computes "
+        f"{say(f['computed'], True)}, reading the forward cache back"
         + (f", adds a term to dL/d of {', '.join(f['params'])}" if f["params"] else "")
-        + f"; sends gradient to {say(f['carries'])}."
+        + (f"; sends {say(f['carries'], True)} back." if f["carries"] else ".")
     )
     return s + (
         " A truncation cut: what reaches the detached state goes no further." if f["cut"] else ""
@@ -178,7 +137,6 @@ def frame_data(d: Dissection) -> dict[str, Any]:
                 sent[pid] = _arr(np.asarray(total))
             f["sent"] = sent
         out.append(f)
-    names = {nid: v["name"] for nid, v in nodes.items()}
     cache = {
         e.name: {"shape": list(e.shape), "bytes": e.bytes, "t": e.t, "layer": e.layer}
         for e in d.memory.entries
@@ -187,7 +145,8 @@ def frame_data(d: Dissection) -> dict[str, Any]:
         "frames": out,
         "nodes": nodes,
         "cache": cache,
-        "captions": [_caption(f, names) for f in out],
+        "captions": [_caption(f, nodes, run.num_layers) for f in out],
+        "vocab": list(run.model.config.vocab),
         "T": run.T,
     }
 
@@ -213,29 +172,34 @@ def render(
     if run.truncate:
         summary += f" Truncated BPTT: the state is detached every {run.truncate} steps."
     parts = [
-        f"<style>{_CSS}</style>",
+        f"<style>{_static('walkthrough.css')}</style>",
         f'<p class="why">{html.escape(summary[:2000])}</p>',
         *(f'<p class="note">{html.escape(n)}</p>' for n in notes),
         "<h2>Step through forward and backward</h2>",
     ]
     if d.frames:
+        zoom = (
+            '<button id="zoom-out" type="button" aria-label="zoom out">−</button>'
+            '<span id="zoom-level">100%</span>'
+            '<button id="zoom-in" type="button" aria-label="zoom in">+</button>'
+            if svg is not None
+            else ""
+        )
         parts += [
             '<p class="why">Forward t = 1..T, then backward t = T..1. Buttons or the ← → keys. '
-            "On the graph: orange = computed now, blue = read (a value forward, an arriving "
-            "gradient backward), purple = carried on (h_t forward; dh_next, dc_next backward).</p>",
-            '<div class="nav"><button id="prev" type="button">◀ Prev</button>'
+            "Colour on the graph means a node's kind only; the frame is marked by outlines: "
+            "solid = computed now, dashed = read (a value forward, an arriving gradient "
+            "backward), dotted = carried on (h_t forward; dh_next, dc_next backward). Forward "
+            "frames hide the gradient lines, which backward has not computed yet.</p>",
+            '<div class="stepper"><div class="nav"><button id="prev" type="button">◀ Prev</button>'
             '<button id="next" type="button">Next ▶</button>'
-            '<span id="frame-count"></span>'
-            + (
-                '<button id="fit" type="button">graph: fit width</button>'
-                if svg is not None
-                else ""
-            )
-            + "</div>",
-            '<div class="frame"><b id="frame-title"></b><p id="frame-caption" class="why"></p>'
-            '<div class="scroll"><table><tbody id="frame-rows"></tbody></table></div></div>',
+            f'<span id="frame-count"></span>{zoom}</div>'
+            f'<div class="panes{"" if svg is not None else " solo"}">'
+            + (f'<div class="graph" id="graph">{inline_svg(svg)}</div>' if svg is not None else "")
+            + '<div class="frame"><b id="frame-title"></b><p id="frame-caption" class="why"></p>'
+            '<table><tbody id="frame-rows"></tbody></table></div></div></div>',
         ]
-    if svg is not None:
+    elif svg is not None:
         parts.append(f'<div class="graph" id="graph">{inline_svg(svg)}</div>')
     parts.append(answers(d))
     if d.frames:
@@ -243,6 +207,6 @@ def render(
             '<script type="application/json" id="walkthrough-data">'
             + _script_json(frame_data(d))
             + "</script>",
-            f"<script>{_JS}</script>",
+            f"<script>{_static('walkthrough.js')}</script>",
         ]
     return page(title, *parts)
