@@ -14,7 +14,7 @@ the step K where the cosine decay begins are chosen while it runs, from a clock:
    ``decay_frac``: N as above and K = max(k, N − round(F · N)) (the cosine spans the last F of
    the run, starting no earlier than now); nothing changes after that.
 
-Before K the learning rate does not depend on N (see :func:`rnn_dissect.train.loop.lr_at`), so
+Before K the learning rate does not depend on N (see :func:`rnn_dissect.train.config.lr_at`), so
 every step's rate equals the one the final (N, K) give: ``--steps N --decay-start K`` repeats
 the run bit for bit. Drift after K is not corrected — changing N then would bend the part of
 the cosine already walked; the trainer lets a sized run overrun by 10% to finish its decay.
