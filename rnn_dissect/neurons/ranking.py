@@ -136,6 +136,42 @@ def _exact_auc(acts: Activations, key: Key, Y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _score_array(
+    acts: Activations,
+    key: Key,
+    X: np.ndarray,
+    Y: np.ndarray,
+    x_mean: np.ndarray,
+    is_bool: np.ndarray,
+    sample: np.ndarray | None,
+    bins: int,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """One array's units against every feature, in one streaming pass: Pearson r (F, H), the
+    score (F, H) — r for numeric features, 2·AUC − 1 for boolean ones, histogram AUC when
+    ``sample`` (rows giving the bins' range) is given, else exact — and the score's error
+    bound (0 when exact)."""
+    hist = None
+    for transform in (KIND_TRANSFORM.get(key[1], "identity"), "identity"):
+        try:
+            if sample is not None:
+                hist = HistogramAUC(sample, Y.shape[1], bins, transform)
+            sums = _pass(acts, key, X, Y, x_mean, hist)
+            break
+        except OutOfDomainError:  # e.g. an "h" that is not tanh-bounded: bin raw values
+            continue
+    r = sums.result()  # (F, H)
+    score, err = r.copy(), 0.0
+    if is_bool.any():
+        if hist is None:
+            auc_fh = _exact_auc(acts, key, Y)
+        else:
+            auc_fh, bound = hist.result()
+            if np.isfinite(bound).any():
+                err = 2 * float(np.nanmax(bound))
+        score[is_bool] = np.nan_to_num(2 * auc_fh - 1)  # constant label -> 0
+    return r, score, err
+
+
 def score_units(
     acts: Activations,
     features: Sequence[Feature],
@@ -169,27 +205,11 @@ def score_units(
     pearson_cols, score_cols = [], []
     score_error = 0.0
     for key in keys:
-        use_hist = method == "histogram" and bool(is_bool.any())
-        sample = acts.rows_at(key, sample_idx) if use_hist else None  # (S, H): bins' range
-        hist = None
-        for transform in (KIND_TRANSFORM.get(key[1], "identity"), "identity"):
-            try:
-                if sample is not None:
-                    hist = HistogramAUC(sample, Y.shape[1], bins, transform)
-                sums = _pass(acts, key, X, Y, x_mean, hist)
-                break
-            except OutOfDomainError:  # e.g. an "h" that is not tanh-bounded: bin raw values
-                continue
-        r = sums.result()  # (F, H)
-        score = r.copy()
-        if is_bool.any():
-            if hist is None:
-                auc_fh = _exact_auc(acts, key, Y)
-            else:
-                auc_fh, bound = hist.result()
-                if np.isfinite(bound).any():
-                    score_error = max(score_error, 2 * float(np.nanmax(bound)))
-            score[is_bool] = np.nan_to_num(2 * auc_fh - 1)  # constant label -> 0
+        sample = None
+        if method == "histogram" and is_bool.any():
+            sample = acts.rows_at(key, sample_idx)  # (S, H): the bins' range
+        r, score, err = _score_array(acts, key, X, Y, x_mean, is_bool, sample, bins)
+        score_error = max(score_error, err)
         units += acts.units(key)
         pearson_cols.append(r)
         score_cols.append(score)
