@@ -179,6 +179,15 @@ class Trainer:
             self.report("note", {"text": text})
         self.report("sized", {"steps": steps})
 
+    def _follow_rank0(self) -> None:
+        """Under torchrun each rank sizes the budget from its own clock: every rank takes
+        rank 0's (steps, decay_start), so all stop at the same step (two small broadcasts a
+        step; nothing with one process)."""
+        cfg, agree = self.cfg, self.backend.agree
+        steps, k0 = agree(cfg.steps), agree(cfg.decay_start)
+        if (steps, k0) != (cfg.steps, cfg.decay_start):
+            self.cfg = replace(cfg, steps=steps, decay_start=k0)
+
     # ------------------------------------------------------------------ the loop
     def fit(self, time_limit: float | None = None) -> str:
         """Train until ``steps`` (or ``time_limit`` seconds, or Ctrl-C); save; return why it
@@ -216,6 +225,7 @@ class Trainer:
                     sizing, val = budget.after_step(st.step, self.validate)
                     if sizing:
                         self._resized(sizing, budget)
+                    self._follow_rank0()
                 self._bookkeep(norm, val, base + _clock() - t_begin)
                 st.train_seconds = base + _clock() - t_begin
                 last = st.step == self.cfg.steps
