@@ -156,7 +156,7 @@ def main() -> None:
     print(f"approximate (baseline): {cpu_a:.1f} s CPU, {wall_a:.1f} s wall")
     print(
         f"exact (default): {cpu_e:.1f} s CPU, {wall_e:.1f} s wall — {info['segments']} segments, "
-        f"{info['passes']} passes, {info['segments_rerun']} re-run, {info['rerun_chars']:,} chars re-read"
+        f"{info['passes']} pass(es), {info['segments_rerun']} re-run, {info['rerun_chars']:,} chars re-read"
     )
     print(
         f"exact / approximate: {cpu_e / cpu_a:.2f}× CPU, {wall_e / wall_a:.2f}× wall (target ≤ 1.3×)"
