@@ -174,9 +174,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--chars", type=int, default=10_000, help="characters collected")
     ap.add_argument("--warmup", type=int, default=100, help="collection warm-up")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     ap.add_argument("--dir", type=Path, default=Path("/tmp/rnn-dissect-bench-torch"))
     ap.add_argument("--keep", action="store_true", help="keep the collected activations")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)  # on a shared machine 1 spins least
     header(args.device)
     if args.part in ("train", "both"):
         bench_train(args)
