@@ -22,7 +22,7 @@ from test_collect import text_and_model, torch_reference
 from test_torch_backend import HIDE_TORCH, REPO
 
 from rnn_dissect import cli
-from rnn_dissect.nets.torch_forward import TorchForward, linear_scan
+from rnn_dissect.nets.torch_forward import TorchForward, ieee_fp32, linear_scan
 from rnn_dissect.neurons import activations
 from rnn_dissect.neurons.activations import KINDS
 from rnn_dissect.neurons.collect import collect
@@ -45,6 +45,17 @@ def test_linear_scan_is_the_sequential_recurrence() -> None:
             c = f[t] * c + u[t]
             want.append(c)
         torch.testing.assert_close(linear_scan(f, u, c0), torch.stack(want), rtol=0, atol=1e-12)
+
+
+def test_cuda_runs_in_ieee_float32_not_tf32(monkeypatch) -> None:
+    """cuDNN's RNN kernels default to TF32 (~1e-3): a GPU run turns it off (the flags are
+    only flags: this runs without a GPU)."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    ieee_fp32(torch.device("cpu"))
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    ieee_fp32(torch.device("cuda", 0))
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - exercised by the torch-less subprocess
         "`pip install 'rnn-dissect[torch]'`, or use --backend numpy"
     ) from None
 
-__all__ = ["TorchForward", "device_of", "linear_scan"]
+__all__ = ["TorchForward", "device_of", "ieee_fp32", "linear_scan"]
 
 Tensor = torch.Tensor
 _MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -66,6 +66,16 @@ def device_of(name: str, local_rank: int = 0) -> torch.device:
             "use --device cpu"
         )
     return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def ieee_fp32(device: torch.device) -> None:
+    """On a GPU, float32 means IEEE float32 here: cuDNN's RNN kernels default to TF32 on
+    Ampere and later (a 10-bit mantissa, ~1e-3 relative), which would put the values far
+    outside float32 rounding of the numpy engine's. Process-wide (torch's flag); nothing on
+    the CPU."""
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False  # the legacy switch sets conv and rnn alike
+        torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def linear_scan(f: Tensor, u: Tensor, c0: Tensor) -> Tensor:
@@ -99,6 +109,7 @@ class TorchForward(Forward):
     def of(cls, model: CharModel, dtype: Any = np.float32, device: str = "cpu") -> TorchForward:
         base = Forward.of(model, dtype)
         dev = device_of(device)
+        ieee_fp32(dev)
         tdt = torch.float64 if np.dtype(dtype) == np.float64 else torch.float32
         cfg = model.config
         V, H = len(cfg.vocab), cfg.hidden_size

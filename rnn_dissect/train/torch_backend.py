@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rnn_dissect.errors import UserError
-from rnn_dissect.nets.torch_forward import device_of
+from rnn_dissect.nets.torch_forward import device_of, ieee_fp32
 from rnn_dissect.train.backends import Inspect, StepResult, eval_windows, world_from_env
 from rnn_dissect.train.kernels import dropout_masks
 from rnn_dissect.train.rundir import TrainState
@@ -127,6 +127,7 @@ class TorchBackend:
         if self.world > 1:
             self._join(cfg, device)
         self.device = device_of(device, int(os.environ.get("LOCAL_RANK", "0")))
+        ieee_fp32(self.device)  # IEEE float32 on a GPU: the numpy run to float32 rounding
         B = cfg.batch_size
         self.b = B // self.world  # this rank's streams
         self.rows = slice(self.rank * self.b, (self.rank + 1) * self.b)
