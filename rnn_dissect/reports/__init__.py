@@ -8,4 +8,5 @@ The CLI parses flags and makes one call here; each module below is one command's
 - ``flow.py``           ``flow``: RNN vs LSTM vs GRU gradient reach, table, JSON and plot.
 - ``neurons.py``        ``neurons``: collect, score, write the report, print the best units.
 - ``neuron_inputs.py``  what ``neurons`` reads: text, ``--unit``/``--regex`` specs, snapshots.
+- ``watch_page.py``     ``watch``'s ``d.save(DIR)``: the explorer page of the main part.
 """
