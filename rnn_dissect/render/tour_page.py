@@ -65,7 +65,7 @@ header,section>p,section>h2,.credits{max-width:44rem}
 h1{font:700 2.3rem/1.2 system-ui,sans-serif;margin:1.5rem 0 .3rem}
 .sub{font:1.05rem system-ui,sans-serif;color:var(--mute);margin:0 0 1.2rem}
 h2{font:600 1.45rem/1.3 system-ui,sans-serif;margin:3rem 0 .6rem;padding-top:.6rem;border-top:1px solid var(--line)}
-nav{font:.95rem system-ui,sans-serif;margin:1rem 0 2rem;display:flex;flex-wrap:wrap;gap:.3rem .9rem}
+nav{font:.95rem system-ui,sans-serif;margin:1rem 0 2rem;display:grid;grid-template-columns:repeat(2,max-content);gap:.2rem 2rem}
 nav a{color:var(--accent);text-decoration:none}
 a{color:var(--accent)}
 .v{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;background:#eef5fb;padding:0 .2em;border-radius:.2em;white-space:nowrap}
@@ -75,7 +75,6 @@ padding:.45rem .8rem;margin:.5rem 0;max-width:56rem;overflow-x:auto;white-space:
 figure{margin:1rem 0 1.6rem;padding:0}
 figcaption{font:.88rem/1.4 system-ui,sans-serif;color:var(--mute);margin-top:.35rem;max-width:56rem}
 figure svg{max-width:100%;height:auto}
-figure svg.plot{width:min(100%,40rem)}
 figure img{max-width:100%;height:auto}
 .graph{overflow:auto;border:1px solid var(--line);border-radius:.4rem;padding:.3rem;max-height:44rem}
 .graph svg{max-width:100%;height:auto}
@@ -316,25 +315,27 @@ class _Figures:
         )
 
     def contexts(self) -> str:
+        """The three strongest detectors and the memory feature's unit, two contexts each."""
+        n = self.n
+        best: dict[str, str] = {}  # unit name → features it is best for
+        ranked = sorted(
+            (f for f in self.i.scores.features if f"neurons.best.{f}.score" in n),
+            key=lambda f: -abs(n[f"neurons.best.{f}.score"]),
+        )
+        mem = n.get("neurons.memory.feature")
+        for f in [*ranked[:3], *([mem] if mem else [])]:
+            best.setdefault(n[f"neurons.best.{f}.unit"], f)
         rows = []
-        shown = 0
         for u, uc in self.i.contexts.items():
-            if shown == 4:
-                break
-            feats = [
-                f
-                for f in self.i.scores.features
-                if self.n.get(f"neurons.best.{f}.unit") == f"layer {u.layer} {u.kind}{u.unit}"
-            ]
-            if not feats:
+            name = f"layer {u.layer} {u.kind}{u.unit}"
+            if name not in best:
                 continue
-            shown += 1
             for c in uc.top[:2]:
                 center, scale = _scale(u.kind, c.values)
                 k = c.position - c.start
                 lo = max(0, k - SHOW_CHARS // 2)
                 text, vals = c.text[lo : lo + SHOW_CHARS], c.values[lo : lo + SHOW_CHARS]
-                label = f"l{u.layer} {u.kind}{u.unit} ({', '.join(feats[:2])})"
+                label = f"l{u.layer} {u.kind}{u.unit} ({best[name]})"
                 rows.append(
                     f'<div class="lab">{html.escape(label)}</div>'
                     f"{_hm_row(text, vals, center, scale, k - lo)}"
@@ -342,7 +343,8 @@ class _Figures:
         return _figure(
             "contexts",
             f'<div class="hm">{"".join(rows)}</div>',
-            "Each unit's two highest-activation contexts (outlined: the extreme character).",
+            "The three strongest detectors and the best memory unit: each one's two "
+            "highest-activation contexts (outlined: the character where it peaks).",
         )
 
 

