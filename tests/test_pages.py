@@ -5,6 +5,7 @@ from values the page shows; the LSTM's cell path diag(f_t) equals the forget gat
 from __future__ import annotations
 
 import html
+import json
 import re
 
 import numpy as np
@@ -195,3 +196,40 @@ def test_captions_name_what_they_mean(cell_page):
     assert "from h (layer 0), h (t=1)" in layer1
     back = next(c for c in caps if c.startswith("Backward at step t=2, layer 0"))
     assert "sends dL/dh (t=1)" in back and "computes dL/dh" in back
+
+
+def test_dissect_notes_agree_and_large_arrays_are_brief(tmp_path, monkeypatch, capsys):
+    """Item 5: the notes never say singular values are written and skipped at once, and name
+    S; arrays over the limit are shape + norm in dissection.json (--full-arrays: all), said in
+    a note; --json without --out writes no files."""
+    from rnn_dissect.cli import main
+    from rnn_dissect.reports import rnn as rnn_report
+
+    big = CharModel.init(ModelConfig("lstm", tuple("abcdefg"), 256, 2), seed=0)
+    kw, notes = rnn_report.plan(big, 8, None)
+    assert not kw["jacobians"] and not any("their singular values are" in n for n in notes)
+    assert any("S = 512, the state size ([h; c]: 2·256)" in n for n in notes)
+
+    monkeypatch.setattr(rnn_report, "BIG_ARRAY", 30)
+    monkeypatch.chdir(tmp_path)
+    args = ["rnn", "--cell", "lstm", "--text", "hello world", "--json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert list(tmp_path.iterdir()) == []  # --json alone: stdout only, no out/rnn
+    d = dissect_text(
+        CharModel.init(ModelConfig("lstm", tuple("helo wrd"), 3), seed=0), "hello world"
+    )
+    w = doc["grads"]["rnn.weight_ih_l0"]  # 12×8 = 96 numbers > 30
+    assert w["shape"] == [12, 8] and w["norm"] == pytest.approx(
+        np.linalg.norm(d.grads["rnn.weight_ih_l0"]), rel=1e-12
+    )
+    assert doc["grads"]["rnn.bias_ih_l0"] == pytest.approx(
+        list(d.grads["rnn.bias_ih_l0"]), rel=1e-12
+    )
+    assert "left_out" in doc["weights"]["update"]["delta"]["rnn.weight_hh_l0"]
+    assert any("--full-arrays" in n and "rnn.weight_ih_l0" in n for n in doc["notes"])
+    assert main([*args, "--full-arrays", "--out", str(tmp_path / "o")]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert np.array_equal(np.array(full["grads"]["rnn.weight_ih_l0"]), d.grads["rnn.weight_ih_l0"])
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "dissection.json", "graph.svg", "walkthrough.html"]  # fmt: skip

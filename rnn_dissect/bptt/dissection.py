@@ -121,9 +121,16 @@ class Dissection(Generic[R]):
             return None
         return [[c.dc for c in row if c.dc is not None] for row in self.carry]
 
-    def to_dict(self, nodes: bool = False) -> dict[str, Any]:
-        """The ``dissection.json`` document as plain data (``nodes``: every graph node too)."""
-        return plain(self.to_data(nodes))
+    def to_dict(self, nodes: bool = False, max_array: int | None = None) -> dict[str, Any]:
+        """The ``dissection.json`` document as plain data (``nodes``: every graph node too).
+        ``max_array``: a parameter's gradient (``grads``) and update (``weights.update.delta``)
+        with more numbers than this are written as ``{"shape", "norm", "left_out"}``."""
+        doc = self.to_data(nodes)
+        if max_array is not None:
+            doc["grads"] = {k: _brief(v, max_array) for k, v in doc["grads"].items()}
+            delta = doc["weights"]["update"]["delta"]
+            doc["weights"]["update"]["delta"] = {k: _brief(v, max_array) for k, v in delta.items()}
+        return plain(doc)
 
     def to_data(self, nodes: bool = False) -> dict[str, Any]:
         """:meth:`to_dict` with numpy arrays left as arrays (cheap: nothing is converted);
@@ -149,7 +156,7 @@ class Dissection(Generic[R]):
                 "step_norms": self.step.norms,
                 "block_norms": self.step.block_norms,
                 "blocks": list(self.step.blocks),
-                "update": self.update.to_dict(),
+                "update": {**self.update.to_dict(), "delta": dict(self.update.delta)},
             },
             "flow": {
                 "max_lag": self.flow.max_lag,
@@ -179,6 +186,18 @@ class Dissection(Generic[R]):
     def to_json(self, nodes: bool = False) -> str:
         """:meth:`to_dict` as the deterministic text :func:`rnn_dissect.document.dumps` writes."""
         return dumps(self.to_dict(nodes))
+
+
+def _brief(a: Any, max_array: int) -> Any:
+    """An array with more than ``max_array`` numbers as its shape and norm."""
+    a = np.asarray(a)
+    if a.size <= max_array:
+        return a
+    return {
+        "shape": list(a.shape),
+        "norm": float(np.linalg.norm(a)),
+        "left_out": f"{a.size:,} numbers (> {max_array:,}); --full-arrays writes them",
+    }
 
 
 def _carry_dict(c: StepCarry) -> dict[str, Any]:

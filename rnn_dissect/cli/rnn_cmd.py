@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rnn_dissect.reports import rnn as rnn_report
+from rnn_dissect.reports.rnn import BIG_ARRAY
 
 __all__ = ["add_run_flags", "one_line_errors", "register", "run", "run_options"]
 
@@ -92,12 +93,22 @@ def add_run_flags(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument(
         "--out",
         type=Path,
-        default=Path(default_out),
         metavar="DIR",
-        help=f"output directory (default {default_out}; its three files are overwritten)",
+        help=f"output directory (default {default_out}, or none with --json; its three files "
+        "are overwritten)",
+    )
+    p.set_defaults(default_out=Path(default_out))
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print dissection.json to stdout instead of the summary (and write no files "
+        "unless --out is given)",
     )
     p.add_argument(
-        "--json", action="store_true", help="print dissection.json to stdout instead of the summary"
+        "--full-arrays",
+        action="store_true",
+        help=f"write every gradient and update ΔW in dissection.json (default: arrays over "
+        f"{BIG_ARRAY:,} numbers are written as shape and norm)",
     )
     p.add_argument(
         "--backend",
@@ -147,7 +158,8 @@ def register(subparsers: Any) -> None:
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The shared flags as keyword arguments of :func:`rnn_dissect.reports.rnn.dissect_and_write`."""
     return {
-        "out": args.out,
+        "out": args.out if args.out is not None or args.json else args.default_out,
+        "full_arrays": args.full_arrays,
         "truncate": args.truncate,
         "clip": args.clip,
         "lr": args.lr,

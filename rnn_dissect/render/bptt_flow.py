@@ -215,6 +215,12 @@ def q1(d: Dissection) -> str:
         out.append(f'<p class="eq wrap verdict">{html.escape(lf.verdict.reason)}</p>')
         if lf.verdict.bound:
             out.append(f'<p class="why bound">{html.escape(lf.verdict.bound)}</p>')
+        if lf.blocks is None:
+            out.append(
+                '<p class="note">The step Jacobians were not computed at this size (see the '
+                "note at the top): no path table, no singular values, no bound — the lag "
+                "matrix and the verdict above are measured in full.</p>"
+            )
         out += _paths(lf, cell)
         S = len(STATES[cell]) * H  # the state [h; c] or h
         if lf.last_jacobian is not None and S <= SHOW_JACOBIAN:

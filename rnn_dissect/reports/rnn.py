@@ -42,6 +42,9 @@ SVD_WORK = 300_000_000  # T·L·S³: singular values of every step Jacobian
 LAG_WORK = 500_000_000  # T·min(T, max_lag)·L·S²: every layer's lag matrix (capped by --max-lag)
 MAX_FRAMES_T = 300  # step-through frames (and their embedded numbers) up to this T
 MAX_GRAPH_NODES = 800  # graph.svg is drawn up to this many nodes
+BIG_ARRAY = (
+    65_536  # a gradient or ΔW with more numbers is written as shape and norm (--full-arrays)
+)
 
 
 def check_text(text: str) -> None:
@@ -114,15 +117,18 @@ def plan(model: CharModel, T: int, max_lag: int | None) -> tuple[dict[str, Any],
             f"{KEEP_STEP_TERMS:,}); their norms are."
         )
     kw["keep_jacobians"] = T * L * H * H <= KEEP_JACOBIANS
-    if not kw["keep_jacobians"]:
-        notes.append(
-            f"Step Jacobian matrices are not written (T·L·H² = {T * L * H * H:,} > {KEEP_JACOBIANS:,}); "
-            "their singular values are."
-        )
     kw["jacobians"] = T * L * S**3 <= SVD_WORK
+    state = f"S = {S}, the state size" + (f" ([h; c]: 2·{H})" if S != H else "")
     if not kw["jacobians"]:
         notes.append(
-            f"Jacobian singular values are skipped (T·L·S³ = {T * L * S**3:,} > {SVD_WORK:,})."
+            f"Step Jacobians are not computed at this size: their singular values cost "
+            f"T·L·S³ = {T * L * S**3:,} > {SVD_WORK:,} ({state}), so Q1 has no σ table and no "
+            "spectral bound; the lag matrices and the verdicts are measured in full."
+        )
+    elif not kw["keep_jacobians"]:
+        notes.append(
+            f"Step Jacobian matrices are not written (T·L·H² = {T * L * H * H:,} > "
+            f"{KEEP_JACOBIANS:,}); their singular values are."
         )
     if max_lag is None and T * T * L * S * S > LAG_WORK:
         kw["max_lag"] = max(1, LAG_WORK // (T * L * S * S))
@@ -142,7 +148,7 @@ def dissect_and_write(
     model: CharModel,
     text: str,
     *,
-    out: Path,
+    out: Path | None,
     truncate: int | None = None,
     clip: float | None = None,
     lr: float = 0.1,
@@ -151,6 +157,7 @@ def dissect_and_write(
     h0: str | None = None,
     c0: str | None = None,
     as_json: bool = False,
+    full_arrays: bool = False,
     backend: str = "numpy",
     device: str = "cpu",
 ) -> int:
@@ -177,7 +184,13 @@ def dissect_and_write(
     d = dissect_text(
         model, text, truncate=truncate, lr=lr, optimizer=optimizer, clip=clip, **init, **kw
     )
-    doc = d.to_dict()
+    doc = d.to_dict(max_array=None if full_arrays else BIG_ARRAY)
+    big = [k for k, g in d.grads.items() if g.size > BIG_ARRAY]
+    if big and not full_arrays:
+        notes.append(
+            f"dissection.json gives {', '.join(big)} (over {BIG_ARRAY:,} numbers each) as shape "
+            "and norm, for their gradients and updates ΔW; --full-arrays writes every number."
+        )
     sources = {k: v for k, v in (("h0", h0), ("c0", c0)) if v is not None}
     if init:  # where the initial state came from, and its values
         doc["initial_state"] = {
@@ -197,7 +210,11 @@ def dissect_and_write(
               file=log)  # fmt: skip
     if torch_rec is not None and check is not None:
         print(check.line(torch_rec), file=log)
-    write(out, d, text, text_json, notes, log)
+    if out is not None:
+        write(out, d, text, text_json, notes, log)
+    else:  # --json without --out: the document went to stdout, no files
+        for n in notes:
+            print(f"note: {n}", file=log)
     if torch_rec is not None and not torch_rec["agrees"]:
         print(
             "error: PyTorch's forward pass disagrees with the float64 engine's "
