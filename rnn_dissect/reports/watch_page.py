@@ -18,6 +18,7 @@ def explore_json(doc: dict[str, Any], path: Path) -> None:
     from rnn_dissect.reports.explore import document_data, dumps  # only when saving
 
     cfg = doc.get("config", {})
+    doc = {**doc, "config": {"vocab": [], **cfg}}  # the page names a vocabulary; floats have none
     title = (
         f"{cfg.get('module', 'watched')}: layer {cfg.get('layer', 0)} {cfg.get('direction', '')}"
     )

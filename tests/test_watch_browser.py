@@ -1,0 +1,40 @@
+"""A watched module's saved dissection in Debian's Chromium: `rnn-dissect explore DIR --export`
+gives a page that runs without console errors, shows the replay's (surrogate) loss to the
+last bit and walks every frame of the dissection.json it was made from."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from browser import browser, needs_chromium
+from test_explore_browser import open_page
+
+from rnn_dissect.cli import main
+
+pytestmark = needs_chromium
+torch = pytest.importorskip("torch")
+
+
+def test_saved_watch_opens_in_the_explorer(tmp_path):
+    from rnn_dissect import watch
+
+    torch.manual_seed(0)
+    m = torch.nn.LSTM(3, 4, batch_first=True).double()
+    with watch(m) as w:
+        out, (h_n, c_n) = m(torch.randn(2, 4, 3, dtype=torch.float64))
+        (out.pow(2).sum() + c_n.sum()).backward()
+    d = w.dissection()
+    d.save(tmp_path)
+    page_file = tmp_path / "page.html"
+    assert main(["explore", str(tmp_path), "--export", str(page_file)]) == 0
+    frames = json.loads((tmp_path / "dissection.json").read_text())["frames"]
+    with browser() as b:
+        page, errors, _, _ = open_page(b, page_file.as_uri())
+        loss = page.get_by_test_id("loss")
+        assert float(loss.get_attribute("data-value")) == d.part().dissection.loss
+        frame = page.get_by_test_id("frame")
+        for k in range(1, len(frames) + 1):
+            page.keyboard.press("ArrowRight")
+            assert frame.inner_text() == f"frame {k} / {len(frames)}"
+        assert errors == [], errors
