@@ -22,7 +22,7 @@ def test_saved_watch_opens_in_the_explorer(tmp_path):
     torch.manual_seed(0)
     m = torch.nn.LSTM(3, 4, batch_first=True).double()
     with watch(m) as w:
-        out, (h_n, c_n) = m(torch.randn(2, 4, 3, dtype=torch.float64))
+        out, (_, c_n) = m(torch.randn(2, 4, 3, dtype=torch.float64))
         (out.pow(2).sum() + c_n.sum()).backward()
     d = w.dissection()
     d.save(tmp_path)
