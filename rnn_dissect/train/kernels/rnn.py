@@ -75,6 +75,10 @@ def _backward(
     fast = backend.passes(dHs.dtype)
     Hf = fused.whole(Hs) if fast else Hs
     hh = backend.fixed(w.W_hh_bwd, ws, tag + "b")
+    if not fast:  # 1 − h_t² for all steps at once: two passes per step fewer in the loop
+        D = ws.get("dtanh", (T, B, H), dHs.dtype)  # (T, B, H)
+        np.multiply(Hs[1:], Hs[1:], out=D)
+        np.subtract(1.0, D, out=D)
     for t in reversed(range(T)):
         if t < T - 1:
             hh(dA[t + 1], tmp)  # dh_next
@@ -83,10 +87,7 @@ def _backward(
             continue
         if t < T - 1:
             np.add(dA[t], tmp, out=dA[t])
-        h = Hs[t + 1]
-        np.multiply(h, h, out=tmp)
-        np.subtract(1.0, tmp, out=tmp)  # 1 − h²
-        np.multiply(dA[t], tmp, out=dA[t])
+        np.multiply(dA[t], D[t], out=dA[t])
     return [(0, dA.reshape(T * B, H), "both")]
 
 
