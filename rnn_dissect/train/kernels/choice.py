@@ -5,7 +5,7 @@ Sapphire Rapids Xeon oneMKL's packed GEMM wins, on an AMD EPYC (Zen 4) numpy's O
 (``bench/bench_train_step.py --part 2``: LSTM 0.95× of torch with oneMKL, 1.12× with
 OpenBLAS). So, the first time a shape is trained on a machine, :func:`choose` times a short
 training step — the real kernels at the run's cell, H, layers, batch and vocabulary, T ≤ 16
-steps — with each library, alternating, best of a few (≈ 0.1–0.8 s), picks the faster and
+steps — with each library, alternating, best of a few (≈ 0.1–1 s), picks the faster and
 writes it to ``gemm-choice.json`` in the user cache directory (``$XDG_CACHE_HOME/rnn-dissect``,
 else ``~/.cache/rnn-dissect``), keyed by :func:`~rnn_dissect.train.kernels.machine.fingerprint`
 (CPU model, cores, numpy/BLAS/oneMKL versions) and the shape. Later runs read it: the same
@@ -92,8 +92,9 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def measure(shape: StepShape, use_fused: bool, budget: float = 0.6) -> dict[str, float]:
     """Best seconds of one training step (forward + backward, float32, T = min(S, 16)) per
-    available GEMM library. Libraries alternate within each round so a drift of the
-    machine's speed hits both; at least 2 rounds, more while under ``budget`` seconds."""
+    available GEMM library. Libraries alternate within each round (which goes first too) so
+    a drift of the machine's speed hits both, each timed after an untimed step of its own;
+    at least 2 rounds, more while under ``budget`` seconds."""
     libs = [g for g in GEMMS if g != "mkl" or blas.available()]
     cfg = ModelConfig(
         shape.cell, tuple(chr(32 + i) for i in range(shape.vocab)), shape.hidden, shape.layers
@@ -113,6 +114,9 @@ def measure(shape: StepShape, use_fused: bool, budget: float = 0.6) -> dict[str,
         order = libs if rounds % 2 == 0 else libs[::-1]
         for g in order:
             bk, ws = runs[g]
+            # untimed first: the other library's threads still spin for a while after its
+            # last call (OpenBLAS's, libiomp5's), which would slow this one's next step
+            kernel.forward_backward(params, x, y, ws=ws, backend=bk)
             t0 = time.perf_counter()
             kernel.forward_backward(params, x, y, ws=ws, backend=bk)
             best[g] = min(best[g], time.perf_counter() - t0)
