@@ -238,3 +238,30 @@ def test_minimal_file_with_unusable_shapes(tmp_path: Path) -> None:
     assert "rows/cols must be 1, 3 or 4" in user_error(p)
     p = raw(tmp_path / "b.safetensors", {"w": np.zeros((3, 3))}, vocab)
     assert "not an RNN state dict" in user_error(p)
+
+
+def test_a_relu_rnn_keeps_its_nonlinearity(tmp_path):
+    """The config carries the nonlinearity: a relu RNN saved and loaded is still relu (the
+    metadata says so; tanh files have no such key), its unroll equals torch's
+    nn.RNN(nonlinearity="relu") in float64, and the tanh-only paths refuse it in one line."""
+    from rnn_dissect.bptt.unroll import bptt
+    from rnn_dissect.nets.forward import Forward
+    from rnn_dissect.weights.interop import to_torch
+
+    m = CharModel.init(ModelConfig("rnn", tuple("abc"), 4, 2, nonlinearity="relu"), seed=3)
+    checkpoint.save(m, tmp_path / "relu.safetensors")
+    checkpoint.save(CharModel.init(ModelConfig("rnn", tuple("abc"), 4)), tmp_path / "t.safetensors")
+    assert checkpoint.read_info(tmp_path / "relu.safetensors").metadata["nonlinearity"] == "relu"
+    assert "nonlinearity" not in checkpoint.read_info(tmp_path / "t.safetensors").metadata
+    back = checkpoint.load(tmp_path / "relu.safetensors")
+    assert back.config == m.config
+    x, y = np.array([0, 1, 2, 1, 0]), np.array([1, 2, 1, 0, 2])
+    run = bptt(back, x, y)
+    rnn, head = to_torch(back)
+    assert rnn.nonlinearity == "relu"
+    out, _ = rnn(torch.nn.functional.one_hot(torch.tensor(x), 3).double())
+    loss = torch.nn.functional.cross_entropy(head(out), torch.tensor(y))
+    assert abs(float(run.loss.value) - loss.item()) <= 1e-12
+    with pytest.raises(UserError, match="relu RNN") as e:
+        Forward.of(back)
+    assert "\n" not in str(e.value)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_dissect.errors import UserError
 from rnn_dissect.nets.cells import STATES  # the state each cell carries from step to step
 from rnn_dissect.nets.model import CharModel
 
@@ -83,6 +84,11 @@ class Forward:
 
     @classmethod
     def of(cls, model: CharModel, dtype: Any = np.float32) -> Forward:
+        if model.config.nonlinearity != "tanh":  # the equations above, and the kernels, are tanh
+            raise UserError(
+                f"this is a {model.config.nonlinearity} RNN; only `rnn`/`dissect` read it "
+                "(sampling, neurons and training run tanh cells)"
+            )
         p = {k: np.asarray(v, dtype=dtype) for k, v in model.params.items()}
         layers = [
             LayerWeights(
