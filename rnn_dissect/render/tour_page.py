@@ -1,7 +1,7 @@
 """The tour's page: "Dissecting the RNN" as one self-contained HTML file.
 
 The words are :mod:`rnn_dissect.render.tour_text`; this module draws the figures its slots
-name and lays the page out. Everything is inline — CSS, SVG (:mod:`bptt_plots`, the
+name (the neurons section's in :mod:`rnn_dissect.render.tour_neurons`) and lays the page out. Everything is inline — CSS, SVG (:mod:`bptt_plots`, the
 Graphviz drawings), PNG figures as ``data:`` URIs, and the explorer (its own page, with its
 script, in an ``<iframe srcdoc sandbox="allow-scripts">`` so its styles and keys stay its
 own). Nothing is fetched; links to the credited posts are plain anchors.
@@ -12,31 +12,26 @@ data-key=KEY>`` (:func:`rnn_dissect.render.tour_text.fill`).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.reach import Comparison
 from rnn_dissect.neurons.activations import UnitRef
 from rnn_dissect.neurons.extremes import UnitContexts
-from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores
-from rnn_dissect.neurons.tuning import Snapshot, TuningCurve, unit_image
+from rnn_dissect.neurons.ranking import Scores
+from rnn_dissect.neurons.tuning import Snapshot
+from rnn_dissect.render import tour_neurons as tn
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg, reach_figure
 from rnn_dissect.render.graph import inline_svg
-from rnn_dissect.render.heatmap import colour
-from rnn_dissect.render.neuron_plots import score_curves_figure
-from rnn_dissect.render.tour_text import CREDITS, INTRO, SECTIONS, fill, span
+from rnn_dissect.render.tour_figures import figure, png
+from rnn_dissect.render.tour_text import CREDITS, INTRO, SECTIONS, fill
 
 __all__ = ["TourInputs", "render"]
-
-SHOW_CHARS = 96  # probe / context characters per heatmap row
 
 
 @dataclass
@@ -96,25 +91,12 @@ code{font:.88em ui-monospace,Menlo,Consolas,monospace;background:var(--soft);pad
 """
 
 
-def _png(fig: Figure, alt: str) -> str:
-    """A matplotlib figure as an inline PNG (``data:`` URI), 2× for sharp text."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=130, metadata={"Software": None})
-    b64 = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
-
-
-def _figure(name: str, body: str, caption: str = "") -> str:
-    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return f'<figure data-fig="{name}">{body}{cap}</figure>'
-
-
 def _explorer(name: str, page: str, title: str) -> str:
     frame = (
         f'<iframe class="explorer" title="{html.escape(title)}" sandbox="allow-scripts" '
         f'srcdoc="{html.escape(page, quote=True)}"></iframe>'
     )
-    return _figure(
+    return figure(
         name,
         frame,
         "The explorer: ◀ ▶ or ← → step through the frames (forward, then backward), space "
@@ -128,45 +110,11 @@ def _graph(name: str, svg: str | None, caption: str) -> str:
         body = "<p>The graph drawing needs Graphviz (<code>apt-get install graphviz</code>).</p>"
     else:
         body = f'<div class="graph">{inline_svg(svg)}</div>'
-    return _figure(name, body, caption)
+    return figure(name, body, caption)
 
 
 def _steps(d: Dissection[Any]) -> list[str]:
     return [f"t={t}" for t in range(1, d.run.T + 1)]
-
-
-def _hm_row(text: str, values: np.ndarray, center: float, scale: float, mark: int = -1) -> str:
-    """One line of text, each character on its value's colour (newline shown as ↵)."""
-    out = []
-    for j, (ch, v) in enumerate(zip(text, values, strict=True)):
-        shown = {"\n": "↵", "\t": "→"}.get(ch, ch)
-        cls = ' class="mark"' if j == mark else ""
-        out.append(
-            f'<span{cls} style="background:{colour(float(v), center, scale)}" '
-            f'title="{float(v):.4g}">{html.escape(shown)}</span>'
-        )
-    return f'<div class="txt">{"".join(out)}</div>'
-
-
-def _scale(kind: str, values: np.ndarray) -> tuple[float, float]:
-    """(center, scale) as ``neurons``' heatmaps: σ gates around ½, c by its own max |c|."""
-    if kind in SIGMOID_GATES:
-        return 0.5, 0.5
-    if kind == "c":
-        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
-    return 0.0, 1.0
-
-
-def _unit(d: Mapping[str, Any]) -> UnitRef:
-    return UnitRef(int(d["layer"]), str(d["kind"]), int(d["unit"]))
-
-
-def _tuned_feature(n: Mapping[str, Any], tuning: Mapping[str, Any]) -> str | None:
-    """The feature whose tuning the page shows: the memory feature, else the strongest."""
-    f = n.get("neurons.memory.feature")
-    if f in tuning:
-        return str(f)
-    return max(tuning, key=lambda k: abs(tuning[k]["scores"][-1]), default=None)
 
 
 class _Figures:
@@ -205,7 +153,7 @@ class _Figures:
             _steps(self.i.rnn),
             title="direct vs recurrent gradient",
         )
-        return _figure(
+        return figure(
             "q1_bars", svg, "dL/dh_t split into its two parts, per step (log scale; hover a bar)."
         )
 
@@ -213,12 +161,12 @@ class _Figures:
         lag = self.i.rnn.flow.layers[0].lag
         T = self.i.rnn.run.T
         if lag is None:
-            return _figure("q1_lag", "<p>The lag matrix was not computed.</p>")
+            return figure("q1_lag", "<p>The lag matrix was not computed.</p>")
         svg = heatmap_svg(
             lag, [f"L_{t}" for t in range(1, T + 1)], [f"h_{t}" for t in range(1, T + 1)],
             cell=34, label_width=60, title="lag matrix",
         )  # fmt: skip
-        return _figure("q1_lag", svg, "‖∂L_t′/∂h_t‖: darker = more gradient (hover a cell).")
+        return figure("q1_lag", svg, "‖∂L_t′/∂h_t‖: darker = more gradient (hover a cell).")
 
     def q1_reach(self) -> str:
         c = self.i.flow
@@ -228,9 +176,9 @@ class _Figures:
             c.fall,
             f"gradient reach, T = {c.steps}, H = {c.hidden}",
         )
-        return _figure(
+        return figure(
             "q1_reach",
-            _png(fig, "gradient reach of RNN, LSTM and GRU"),
+            png(fig, "gradient reach of RNN, LSTM and GRU"),
             "‖∂L_T/∂h_(T−ℓ)‖ relative to its peak, against the lag ℓ (rnn-dissect flow).",
         )
 
@@ -242,7 +190,7 @@ class _Figures:
             _steps(self.i.rnn),
             title="per-step weight-gradient terms",
         )
-        return _figure(
+        return figure(
             "q2_terms", svg, "Each shared weight's gradient term at each step (their sum is dL/dW)."
         )
 
@@ -255,7 +203,7 @@ class _Figures:
                     per[e.t - 1] += e.bytes
             series[f"{name} bytes kept"] = list(per)
         svg = bars_svg(series, _steps(self.i.rnn), log=False, title="forward cache per step")
-        return _figure("q3_bytes", svg, "What the forward pass keeps at each step, in bytes.")
+        return figure("q3_bytes", svg, "What the forward pass keeps at each step, in bytes.")
 
     def q4_carry(self) -> str:
         r, lc = self.i.rnn.carry[0], self.i.lstm.carry[0]
@@ -266,104 +214,29 @@ class _Figures:
             "LSTM ‖dc_next‖": [c.norms()["dc_next"] for c in lc],
         }
         svg = bars_svg(series, _steps(self.i.rnn), title="what backward carries")
-        return _figure(
-            "q4_carry", svg, "What each step receives from the next, per step (log scale)."
+        return figure(
+            "q4_carry",
+            svg,
+            "What each step receives from the next, per step (log scale); nothing arrives at "
+            "the last step, which has no next.",
         )
 
     def lstm_gates(self) -> str:
         rows = self.i.lstm.gates[0] if self.i.lstm.gates else []
         series = {f"mean {g}": [float(np.mean(s[g])) for s in rows] for g in ("f", "i", "o")}
         svg = bars_svg(series, _steps(self.i.lstm), log=False, title="LSTM gates per step")
-        return _figure(
+        return figure(
             "lstm_gates", svg, "Mean forget, input and output gate per step (0 = closed, 1 = open)."
         )
 
     def tuning_unit(self) -> str:
-        f = _tuned_feature(self.n, self.i.tuning)
-        if f is None or not self.i.snapshots:
-            return _figure("tuning_unit", "<p>No snapshots were recorded.</p>")
-        u = _unit(self.i.tuning[f])
-        steps, image = unit_image(self.i.snapshots, u)  # (S,), (S, N)
-        text = self.i.snapshots[0].acts.text[:SHOW_CHARS]
-        center, scale = _scale(u.kind, image)
-        rows = [
-            f'<div class="lab">step {int(s)}</div>{_hm_row(text, row[: len(text)], center, scale)}'
-            for s, row in zip(steps, image, strict=True)
-        ]
-        cap = fill(
-            f"{{neurons.tuned.{f}.unit}}, the unit that tracks {html.escape(f)} best at the end "
-            f"(score {{neurons.tuned.{f}.final}} on the probe text), at every snapshot.",
-            self.n,
-        )
-        return _figure("tuning_unit", f'<div class="hm">{"".join(rows)}</div>', cap)
+        return tn.tuning_unit(self.n, self.i.tuning, self.i.snapshots)
 
     def score_curves(self) -> str:
-        curves = [
-            TuningCurve(
-                name, _unit(t), np.array(t["steps"]), np.array(t["scores"]),
-                np.array(t["best_any"]), t["threshold"], t["crossed_at"],
-            )
-            for name, t in self.i.tuning.items()
-        ]  # fmt: skip
-        if not curves:
-            return _figure("score_curves", "<p>No snapshots were recorded.</p>")
-        fig = score_curves_figure(curves)
-        return _figure(
-            "score_curves",
-            _png(fig, "each feature's best unit's score over training"),
-            "Score against training step; a circle marks where it first reached the threshold.",
-        )
+        return tn.score_curves(self.i.tuning)
 
     def contexts(self) -> str:
-        """The three strongest detectors and the memory feature's unit, two contexts each."""
-        n = self.n
-        best: dict[str, str] = {}  # unit name → features it is best for
-        ranked = sorted(
-            (f for f in self.i.scores.features if f"neurons.best.{f}.score" in n),
-            key=lambda f: -abs(n[f"neurons.best.{f}.score"]),
-        )
-        mem = n.get("neurons.memory.feature")
-        for f in [*ranked[:3], *([mem] if mem else [])]:
-            best.setdefault(n[f"neurons.best.{f}.unit"], f)
-        rows = []
-        for u, uc in self.i.contexts.items():
-            name = f"layer {u.layer} {u.kind}{u.unit}"
-            if name not in best:
-                continue
-            for c in uc.top[:2]:
-                center, scale = _scale(u.kind, c.values)
-                k = c.position - c.start
-                lo = max(0, k - SHOW_CHARS // 2)
-                text, vals = c.text[lo : lo + SHOW_CHARS], c.values[lo : lo + SHOW_CHARS]
-                label = f"l{u.layer} {u.kind}{u.unit} ({best[name]})"
-                rows.append(
-                    f'<div class="lab">{html.escape(label)}</div>'
-                    f"{_hm_row(text, vals, center, scale, k - lo)}"
-                )
-        return _figure(
-            "contexts",
-            f'<div class="hm">{"".join(rows)}</div>',
-            "The three strongest detectors and the best memory unit: each one's two "
-            "highest-activation contexts (outlined: the character where it peaks).",
-        )
-
-
-def _detectors(n: Mapping[str, Any], scores: Scores) -> str:
-    head = "<tr><th>feature</th><th>best unit</th><th>score</th><th>first reached the threshold on the probe text</th></tr>"
-    rows = []
-    for f in scores.features:
-        if f"neurons.best.{f}.unit" not in n:
-            continue
-        crossed = (
-            f"step {span(n, f'neurons.tuned.{f}.crossed_at')}"
-            if n.get(f"neurons.tuned.{f}.crossed_at") is not None
-            else "not yet"
-        )
-        rows.append(
-            f"<tr><td>{html.escape(f)}</td><td>{span(n, f'neurons.best.{f}.unit')}</td>"
-            f"<td>{span(n, f'neurons.best.{f}.score')}</td><td>{crossed}</td></tr>"
-        )
-    return f'<table data-testid="detectors">{head}{"".join(rows)}</table>'
+        return tn.contexts(self.n, self.i.scores, self.i.contexts)
 
 
 def render(inp: TourInputs) -> str:
@@ -372,7 +245,7 @@ def render(inp: TourInputs) -> str:
     figs = _Figures(inp)
     extra: dict[str, Callable[[], str]] = {
         "sample": lambda: f'<pre class="sample">{html.escape(inp.sample)}</pre>',
-        "detectors": lambda: _detectors(n, inp.scores),
+        "detectors": lambda: tn.detectors(n, inp.scores),
     }
     nav = " ".join(f'<a href="#{sid}">{html.escape(h)}</a>' for sid, h, _ in SECTIONS)
     body = [

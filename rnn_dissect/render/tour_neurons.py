@@ -1,0 +1,156 @@
+"""The neurons section's figures: a unit over the probe text across snapshots (text as the
+x-axis, as LSTMVis draws it), the score curves, the strongest contexts, the detectors table.
+
+Plain data in (the numbers, ``tuning.json``, the snapshots, the contexts), HTML out; each
+figure is a ``<figure data-fig=NAME>`` (:func:`rnn_dissect.render.tour_figures.figure`).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rnn_dissect.neurons.activations import UnitRef
+from rnn_dissect.neurons.extremes import UnitContexts
+from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores
+from rnn_dissect.neurons.tuning import Snapshot, TuningCurve, unit_image
+from rnn_dissect.render.heatmap import colour
+from rnn_dissect.render.neuron_plots import score_curves_figure
+from rnn_dissect.render.tour_figures import figure as _figure
+from rnn_dissect.render.tour_figures import png as _png
+from rnn_dissect.render.tour_text import fill, span
+
+__all__ = ["SHOW_CHARS", "contexts", "detectors", "score_curves", "tuning_unit"]
+
+SHOW_CHARS = 96  # probe / context characters per heatmap row
+
+
+def _hm_row(text: str, values: np.ndarray, center: float, scale: float, mark: int = -1) -> str:
+    """One line of text, each character on its value's colour (newline shown as ↵)."""
+    out = []
+    for j, (ch, v) in enumerate(zip(text, values, strict=True)):
+        shown = {"\n": "↵", "\t": "→"}.get(ch, ch)
+        cls = ' class="mark"' if j == mark else ""
+        out.append(
+            f'<span{cls} style="background:{colour(float(v), center, scale)}" '
+            f'title="{float(v):.4g}">{html.escape(shown)}</span>'
+        )
+    return f'<div class="txt">{"".join(out)}</div>'
+
+
+def _scale(kind: str, values: np.ndarray) -> tuple[float, float]:
+    """(center, scale) as ``neurons``' heatmaps: σ gates around ½, c by its own max |c|."""
+    if kind in SIGMOID_GATES:
+        return 0.5, 0.5
+    if kind == "c":
+        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
+    return 0.0, 1.0
+
+
+def _unit(d: Mapping[str, Any]) -> UnitRef:
+    return UnitRef(int(d["layer"]), str(d["kind"]), int(d["unit"]))
+
+
+def _tuned_feature(n: Mapping[str, Any], tuning: Mapping[str, Any]) -> str | None:
+    """The feature whose tuning the page shows: the memory feature, else the strongest."""
+    f = n.get("neurons.memory.feature")
+    if f in tuning:
+        return str(f)
+    return max(tuning, key=lambda k: abs(tuning[k]["scores"][-1]), default=None)
+
+
+def tuning_unit(
+    n: Mapping[str, Any], tuning: Mapping[str, Any], snapshots: Sequence[Snapshot]
+) -> str:
+    """One unit over the probe text at every snapshot: the memory feature's best unit."""
+    f = _tuned_feature(n, tuning)
+    if f is None or not snapshots:
+        return _figure("tuning_unit", "<p>No snapshots were recorded.</p>")
+    u = _unit(tuning[f])
+    steps, image = unit_image(snapshots, u)  # (S,), (S, N)
+    text = snapshots[0].acts.text[:SHOW_CHARS]
+    center, scale = _scale(u.kind, image)
+    rows = [
+        f'<div class="lab">step {int(s)}</div>{_hm_row(text, row[: len(text)], center, scale)}'
+        for s, row in zip(steps, image, strict=True)
+    ]
+    cap = fill(
+        f"{{neurons.tuned.{f}.unit}}, the unit that tracks {html.escape(f)} best at the end "
+        f"(score {{neurons.tuned.{f}.final}} on the probe text), at every snapshot.",
+        n,
+    )
+    return _figure("tuning_unit", f'<div class="hm">{"".join(rows)}</div>', cap)
+
+
+def score_curves(tuning: Mapping[str, Any]) -> str:
+    """Each feature's best unit's score at every snapshot (tuning.json)."""
+    curves = [
+        TuningCurve(
+            name, _unit(t), np.array(t["steps"]), np.array(t["scores"]),
+            np.array(t["best_any"]), t["threshold"], t["crossed_at"],
+        )
+        for name, t in tuning.items()
+    ]  # fmt: skip
+    if not curves:
+        return _figure("score_curves", "<p>No snapshots were recorded.</p>")
+    fig = score_curves_figure(curves)
+    return _figure(
+        "score_curves",
+        _png(fig, "each feature's best unit's score over training"),
+        "Score against training step; a circle marks where it first reached the threshold.",
+    )
+
+
+def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, UnitContexts]) -> str:
+    """The three strongest detectors and the memory feature's unit, two contexts each."""
+    best: dict[str, str] = {}  # unit name → features it is best for
+    ranked = sorted(
+        (f for f in scores.features if f"neurons.best.{f}.score" in n),
+        key=lambda f: -abs(n[f"neurons.best.{f}.score"]),
+    )
+    mem = n.get("neurons.memory.feature")
+    for f in [*ranked[:3], *([mem] if mem else [])]:
+        best.setdefault(n[f"neurons.best.{f}.unit"], f)
+    rows = []
+    for u, uc in contexts.items():
+        name = f"layer {u.layer} {u.kind}{u.unit}"
+        if name not in best:
+            continue
+        for c in uc.top[:2]:
+            center, scale = _scale(u.kind, c.values)
+            k = c.position - c.start
+            lo = max(0, k - SHOW_CHARS // 2)
+            text, vals = c.text[lo : lo + SHOW_CHARS], c.values[lo : lo + SHOW_CHARS]
+            label = f"l{u.layer} {u.kind}{u.unit} ({best[name]})"
+            rows.append(
+                f'<div class="lab">{html.escape(label)}</div>'
+                f"{_hm_row(text, vals, center, scale, k - lo)}"
+            )
+    return _figure(
+        "contexts",
+        f'<div class="hm">{"".join(rows)}</div>',
+        "The three strongest detectors and the best memory unit: each one's two "
+        "highest-activation contexts (outlined: the character where it peaks).",
+    )
+
+
+def detectors(n: Mapping[str, Any], scores: Scores) -> str:
+    """Per feature: its best unit, the score, the step it first reached the threshold."""
+    head = "<tr><th>feature</th><th>best unit</th><th>score</th><th>first reached the threshold on the probe text</th></tr>"
+    rows = []
+    for f in scores.features:
+        if f"neurons.best.{f}.unit" not in n:
+            continue
+        crossed = (
+            f"step {span(n, f'neurons.tuned.{f}.crossed_at')}"
+            if n.get(f"neurons.tuned.{f}.crossed_at") is not None
+            else "not yet"
+        )
+        rows.append(
+            f"<tr><td>{html.escape(f)}</td><td>{span(n, f'neurons.best.{f}.unit')}</td>"
+            f"<td>{span(n, f'neurons.best.{f}.score')}</td><td>{crossed}</td></tr>"
+        )
+    return f'<table data-testid="detectors">{head}{"".join(rows)}</table>'
