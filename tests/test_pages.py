@@ -233,3 +233,53 @@ def test_dissect_notes_agree_and_large_arrays_are_brief(tmp_path, monkeypatch, c
     assert np.array_equal(np.array(full["grads"]["rnn.weight_ih_l0"]), d.grads["rnn.weight_ih_l0"])
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
         "dissection.json", "graph.svg", "walkthrough.html"]  # fmt: skip
+
+
+def test_nn_page_lists_what_backward_kept_with_bytes(tmp_path):
+    """Item 7: the 3:1:1 page lists every saved tensor of every op, with its bytes (= its
+    numbers × 8, float64), and the total counts a shared tensor once."""
+    from rnn_dissect.cli import main
+
+    assert main(["nn", "--out", str(tmp_path)]) == 0
+    page = (tmp_path / "walkthrough.html").read_text(encoding="utf-8")
+    doc = json.loads((tmp_path / "dissection.json").read_text(encoding="utf-8"))
+    rows = re.findall(r'<tr data-node="([^"]+)" data-saved="([^"]+)">(.*?)</tr>', page)
+    want = [(n["id"], s["name"], s) for n in doc["nodes"] for s in n["saved"]]
+    assert [(a, b) for a, b, _ in rows] == [(a, b) for a, b, _ in want] and len(rows) >= 6
+    owned = {}
+    for (_, _, cells), (nid, _, s) in zip(rows, want, strict=True):
+        nbytes = int(re.search(r'<td class="bytes">(\d+)</td>', cells).group(1))
+        assert nbytes == s["bytes"] == 8 * int(np.prod(s["shape"]))
+        owned[s["ref"] or nid + s["name"]] = nbytes
+    total = int(re.search(r'<span class="saved-total">(\d+)</span>', page).group(1))
+    assert total == sum(owned.values()) and total < sum(s["bytes"] for _, _, s in want)
+
+
+@needs_chromium
+def test_nn_341_every_equation_result_inside_its_box(tmp_path):
+    """Item 4: at 1400×900 no equation line hides its bold result past its box, the "Try it"
+    command shows whole, and the graph's node text is drawn at a readable size."""
+    from rnn_dissect.cli import main
+
+    assert main(["nn", "--sizes", "3:4:1", "--out", str(tmp_path)]) == 0
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        page.goto((tmp_path / "walkthrough.html").as_uri())
+        bad = page.evaluate(
+            """() => { const out = [];
+              for (const e of document.querySelectorAll('.eq')) {
+                const r = e.getBoundingClientRect();
+                if (e.scrollWidth > e.clientWidth + 1) out.push('scrolls: ' + e.textContent);
+                for (const n of e.querySelectorAll('.n')) { const q = n.getBoundingClientRect();
+                  if (q.right > r.right + 0.5 || q.left < r.left - 0.5 || q.bottom > r.bottom + 0.5)
+                    out.push('outside: ' + e.textContent); } }
+              return out; }"""
+        )
+        assert bad == []
+        n_results = page.locator(".eq .n").count()
+        assert n_results >= 10
+        sizes = page.evaluate(
+            """() => [...document.querySelectorAll('.graph g.node text')]
+                 .map(t => t.getBoundingClientRect().height).filter(h => h > 0)"""
+        )
+        assert sorted(sizes)[len(sizes) // 2] >= 11  # median node text ≥ 11 px tall

@@ -56,6 +56,44 @@ def _sgd(update: SGDUpdate) -> str:
     )
 
 
+def _saved(net: MLP) -> str:
+    """What the backward pass kept from the forward pass: per op, each saved tensor with the
+    node it belongs to, its shape and bytes; the total counts a tensor shared by two ops once."""
+    rows, owned = [], {}
+    for n in net.graph.nodes:
+        for st in n.saved_tensors():
+            key = st.ref or f"{n.id}.{st.name}"  # the same node's value, read by two ops: once
+            owned[key] = st.nbytes
+            shape = "×".join(map(str, st.shape)) or "scalar"
+            whose = (
+                f"{net.graph[st.ref].name} ({st.ref})"
+                if st.ref
+                else "an extra array the op computed"
+            )
+            rows.append(
+                f'<tr data-node="{html.escape(n.id)}" data-saved="{html.escape(st.name)}">'
+                f"<td>{html.escape(n.name)} = {html.escape(n.op)}(…)</td>"
+                f"<td>{html.escape(st.name)}</td><td>{html.escape(whose)}</td>"
+                f'<td>{shape}</td><td class="bytes">{st.nbytes}</td></tr>'
+            )
+    total = sum(owned.values())
+    return "\n".join(
+        [
+            '<h2 id="saved">What backward kept</h2>',
+            '<p class="why">To run backward, each op keeps some tensors from the forward pass '
+            "(its inputs, or its own output: σ′ = ŷ(1 − ŷ) needs only ŷ) — these, with their "
+            "bytes, are the memory a forward pass holds for backward.</p>",
+            '<div class="scroll"><table class="saved"><tr><th>op</th><th>saved as</th>'
+            "<th>which tensor (node)</th><th>shape</th><th>bytes</th></tr>",
+            *rows,
+            "</table></div>",
+            f'<p class="eq wrap">total kept: <span class="saved-total">{total}</span> bytes in '
+            f"{len(owned)} tensors (float64: 8 bytes per number; a tensor two ops read is "
+            "counted once)</p>",
+        ]
+    )
+
+
 def _try(net: MLP) -> str:
     """Commands to see the other ReLU case: move b₁ so that z₁ = ±1 for every unit."""
     g = net.graph
@@ -99,7 +137,7 @@ def render(net: MLP, update: SGDUpdate, svg: str | None, title: str | None = Non
             "<code>apt-get install graphviz</code>, then run the command again.</p>"
         )
     else:
-        graph = f'<div class="graph">{inline_svg(svg)}</div>'
+        graph = f'<div class="graph wide">{inline_svg(svg)}</div>'
     summary = (
         f"{sizes}: {net.sizes[0]} inputs, {net.sizes[1]} hidden ReLU unit"
         f"{'s' * (net.sizes[1] > 1)}, {net.sizes[2]} sigmoid output"
@@ -118,6 +156,7 @@ def render(net: MLP, update: SGDUpdate, svg: str | None, title: str | None = Non
         graph,
         forward(net),
         backward(net),
+        _saved(net),
         _sgd(update),
         _try(net),
         "<h2>Every node</h2>",

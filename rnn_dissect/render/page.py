@@ -1,7 +1,9 @@
 """The shell of a self-contained HTML page, shared by the walkthroughs.
 
 Inline CSS, no script, nothing fetched from the network; a viewport meta and a fluid layout
-so it reads on a phone (equations wrap on narrow screens, wide drawings scroll sideways).
+so it reads on a phone: equations wrap (their result never hides past the right edge), wide
+drawings scroll sideways (``.graph.wide``: the window's width, the drawing at its own size so
+its text stays readable).
 Every piece of text goes through :func:`html.escape`. A number that comes from a graph is
 written with :func:`number`: ``<span class="n" data-node=ID data-field=F data-index=I
 title=REPR>``, so tests (and curious readers) can check it against the graph exactly.
@@ -24,7 +26,7 @@ body{margin:0;font:16px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-seri
 main{max-width:56rem;margin:0 auto;padding:1rem}
 h1{font-size:1.5rem;margin:.5rem 0}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid var(--line)}
 .eq{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92rem;background:var(--soft);
-border-left:3px solid var(--line);padding:.45rem .7rem;margin:.35rem 0;overflow-x:auto;white-space:nowrap}
+border-left:3px solid var(--line);padding:.45rem .7rem;margin:.35rem 0;white-space:normal;overflow-wrap:anywhere}
 .why{color:var(--mute);font-size:.93rem;margin:.1rem 0 .6rem}
 .n{font-weight:600}.g{color:#8a3b00}
 .badge{display:inline-block;padding:0 .45rem;border-radius:.6rem;font-size:.8rem;color:#fff}
@@ -33,6 +35,8 @@ border-left:3px solid var(--line);padding:.45rem .7rem;margin:.35rem 0;overflow-
 .graph{overflow:auto;border:1px solid var(--line);border-radius:.5rem;padding:.3rem;-webkit-overflow-scrolling:touch}
 .graph svg{max-width:none;height:auto}
 @media (min-width:700px){.graph svg{max-width:100%}}
+.graph.wide{width:min(96vw,1500px);margin-left:calc(50% - min(48vw,750px))}
+.graph.wide svg{max-width:none}
 .wrap{white-space:normal}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid var(--line);padding:.2rem .45rem;text-align:left}
