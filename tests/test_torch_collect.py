@@ -25,7 +25,7 @@ from rnn_dissect import cli
 from rnn_dissect.nets.torch_forward import TorchForward, ieee_fp32, linear_scan
 from rnn_dissect.neurons import activations
 from rnn_dissect.neurons.activations import KINDS
-from rnn_dissect.neurons.collect import collect
+from rnn_dissect.neurons.collect import collect, describe
 from rnn_dissect.neurons.features import bracket_depth
 from rnn_dissect.reports import torch_check
 from rnn_dissect.weights import checkpoint
@@ -149,6 +149,7 @@ def test_neurons_cli_backend_torch_writes_the_numpy_activations(ckpt, tmp_path, 
     for key in want.ordered_keys():
         np.testing.assert_allclose(got.arrays[key], want.arrays[key], atol=3e-6)
     assert json.loads((out / "neurons.json").read_text())["n_chars"] == len(text)
+    assert describe(got.collection).endswith(", read by torch (cpu)")
     rc = cli.main(["neurons", str(path), "--out", str(tmp_path / "x"), "--device", "cuda"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "needs --backend torch" in err

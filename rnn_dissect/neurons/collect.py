@@ -205,10 +205,11 @@ def describe(collection: dict[str, Any]) -> str:
             "characters early and were not checked against one sequential pass, so units "
             "that remember longer than that may be wrong (drop --approximate for exact values)"
         )
+    by = f", read by {collection['backend']}" if "backend" in collection else ""
     if n == 1:
-        return "exact activations: one sequential pass"
+        return f"exact activations: one sequential pass{by}"
     return (
         f"exact activations: equal to one sequential pass — {n} segments read in lock-step, "
         f"{collection['passes']} passes, {collection['rerun_chars']:,} characters re-read "
-        f"(tolerance {collection['tolerance']:g})"
+        f"(tolerance {collection['tolerance']:g}){by}"
     )
