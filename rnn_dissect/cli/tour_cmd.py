@@ -6,6 +6,7 @@ Flag parsing only; the parts, the page and ``tour.json`` are :mod:`rnn_dissect.r
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = TourConfig(minutes=args.minutes, corpus=args.corpus)
-    index = write_tour(args.out, cfg, quiet=args.quiet, kernels=Preference.from_env())
+    try:
+        index = write_tour(args.out, cfg, quiet=args.quiet, kernels=Preference.from_env())
+    except KeyboardInterrupt:  # outside training (there Ctrl-C ends training early)
+        print(
+            f"stopped; {args.out} holds a partial tour (run again to replace it)", file=sys.stderr
+        )
+        return 130
     print(f"open {index}   ({index.resolve().as_uri()})")
     return 0

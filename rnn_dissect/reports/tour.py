@@ -203,7 +203,8 @@ def write_tour(
         what = f"training a small {cfg.cell.upper()} ({train_s:.0f} s)"
         train_task = report.task = st.progress.add_task(what, total=None, info="")
         t0 = time.perf_counter()
-        trainer.fit(time_limit=train_s)
+        if trainer.fit(time_limit=train_s) == "interrupted":  # Ctrl-C: the step ends, saved
+            st.progress.update(train_task, info="stopped (Ctrl-C): the page uses what it learned")
         if trainer.cfg.snapshot_every and trainer.state.step % trainer.cfg.snapshot_every:
             trainer.snapshot()  # the trained weights are always the last snapshot
         st.seconds["train"] = round(time.perf_counter() - t0, 3)
