@@ -364,3 +364,21 @@ def test_unbatched_input_no_bias_and_a_given_initial_state(cell):
     assert d.cache_bytes == sum(8 * (states * 4 + 6 * i) for i in inputs)
     if cell == "LSTM":
         assert rel(d.grads["c0"][:, 0], c0.grad) <= 1e-9
+
+
+@pytest.mark.parametrize("cell", ["RNN", "GRU"])
+def test_window_exact_for_rnn_and_gru_both_directions(cell):
+    torch.manual_seed(8)
+    m = getattr(nn, cell)(2, 3, num_layers=2, bidirectional=True, batch_first=True).double()
+    with watch(m) as w:
+        out, h_n = m(torch.randn(2, 7, 2, dtype=torch.float64))
+        (out.tanh().sum() + h_n.pow(2).sum()).backward()
+    full, win = w.dissection(), w.dissection(window=(2, 5))
+    assert_grads(win, m, 1e-9)
+    for key, v in win.sequence(1).items():
+        ref = full.sequence(1)[key]
+        assert v["positions"].tolist() == [2, 3, 4]
+        np.testing.assert_allclose(v["h"], ref["h"][2:5], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(v["dh"], ref["dh"][2:5], rtol=1e-12, atol=1e-15)
+    with pytest.raises(UserError, match="unknown option"):
+        watch(m, bach=[0])

@@ -26,15 +26,19 @@ __all__ = ["Watch", "dissect_call"]
 ANALYSES = ("lr", "optimizer", "step_grads", "lag", "max_lag", "jacobians", "keep_jacobians")
 
 
-def dissect_call(call: Call, **kw: Any) -> Watched:
-    """Replay ``call`` (keywords: batch, window, max_bytes, and dissect_run's analyses)."""
-    sel = {k: kw.pop(k) for k in ("batch", "window", "max_bytes") if k in kw}
-    frames = kw.pop("frames", None)
-    bad = set(kw) - set(ANALYSES)
+def check_options(kw: dict[str, Any]) -> None:
+    bad = set(kw) - {"batch", "window", "max_bytes", "frames", *ANALYSES}
     if bad:
         raise UserError(
             f"unknown option(s) {sorted(bad)}; known: batch, window, max_bytes, frames, {', '.join(ANALYSES)}"
         )
+
+
+def dissect_call(call: Call, **kw: Any) -> Watched:
+    """Replay ``call`` (keywords: batch, window, max_bytes, and dissect_run's analyses)."""
+    check_options(kw)
+    sel = {k: kw.pop(k) for k in ("batch", "window", "max_bytes") if k in kw}
+    frames = kw.pop("frames", None)
     groups = plan(call, **sel, step_grads=kw.get("step_grads", True))
     parts = []
     for g in groups:
@@ -49,6 +53,7 @@ class Watch:
     def __init__(self, modules: Any, **defaults: Any) -> None:
         from rnn_dissect.watch.hooks import install_hooks  # torch: only here
 
+        check_options(defaults)
         self.modules = _named(modules)
         self.defaults = {"max_bytes": MAX_BYTES, **defaults}
         self.calls: list[Call] = []
