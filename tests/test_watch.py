@@ -338,6 +338,7 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     scope: dict = {}
     exec(compile(block.group(1), str(NOTES), "exec"), scope)
     assert scope["d"].check(scope["model"].encoder) <= 1e-4
+    assert scope["d"].grads["weight_hh_l1_reverse"].shape == (96, 24)  # as its comment says
     assert (tmp_path / "out" / "watch" / "explore.json").is_file()
 
 

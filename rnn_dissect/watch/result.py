@@ -11,7 +11,6 @@ matrices, forward cache.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -217,7 +216,7 @@ class Watched:
             if is_main:
                 _write(out / "dissection.json", text)
                 if "nodes" in doc and "explore.json" in EXPORTERS:
-                    EXPORTERS["explore.json"](json.loads(text), out / "explore.json")
+                    EXPORTERS["explore.json"](doc, out / "explore.json")
         summary = {
             "format": FORMAT,
             "version": 1,
