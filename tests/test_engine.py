@@ -16,11 +16,13 @@ TOL = 1e-10
 
 
 def rel(a: np.ndarray, b: np.ndarray) -> float:
-    """max |a − b| relative to the larger tensor's largest entry — or to 1e-6 when both are
-    smaller: a gradient that cancels down to ~1e-9 from O(1) terms carries their roundoff
-    (~1e-16 absolute), which no order of summation avoids (hypothesis found one: 3e-9)."""
+    """max |a − b| relative to the larger tensor's largest entry — or to 1e-4 when both are
+    smaller: a gradient that cancels down to ~1e-8 from O(1) terms carries their roundoff
+    (a few 1e-16 absolute), which no order of summation avoids (hypothesis found 3e-9 and
+    1.6e-10 relative to a 1e-6 floor: 3e-16 and 1.6e-16 absolute). With TOL = 1e-10 the
+    floor still asks for agreement to 1e-14 absolute."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0), 1e-6)
+    scale = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0), 1e-4)
     return float(np.abs(a - b).max(initial=0.0) / scale)
 
 
