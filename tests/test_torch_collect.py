@@ -195,21 +195,34 @@ def test_dissect_backend_torch_compares_with_the_exact_engine(
 
 
 def test_without_torch_neurons_work_and_torch_is_one_line(ckpt, tmp_path) -> None:
+    """One interpreter with torch hidden runs three commands in-process (one start-up)."""
     path, text = ckpt
     (tmp_path / "hide_torch.py").write_text(HIDE_TORCH)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
-    run_cli = "import hide_torch, runpy; runpy.run_module('rnn_dissect', run_name='__main__')"
-
-    def without_torch(*args: object) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-c", run_cli, *map(str, args)]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
-    ok = without_torch("neurons", path, "--text", tmp_path / "t.txt", "--out", tmp_path / "n")
-    assert ok.returncode == 0, ok.stderr
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"}
+    script = (
+        "import hide_torch, contextlib, io, json, sys\n"
+        "from rnn_dissect import cli\n"
+        "out = []\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    err = io.StringIO()\n"
+        "    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        out.append([cli.main(args), err.getvalue()])\n"
+        "print(json.dumps(out))\n"
+    )
+    bad = ["--out", str(tmp_path / "t"), "--backend", "torch"]
+    runs = [
+        ["neurons", str(path), "--text", str(tmp_path / "t.txt"), "--out", str(tmp_path / "n")],
+        ["neurons", str(path), *bad],
+        ["dissect", str(path), "--text", text[:10], *bad],
+    ]
+    r = subprocess.run([sys.executable, "-c", script, json.dumps(runs)], env=env,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (rc_ok, err_ok), *errors = json.loads(r.stdout.splitlines()[-1])
+    assert rc_ok == 0, err_ok
     assert (tmp_path / "n" / "neurons.json").is_file()
-    for cmd in (["neurons", path], ["dissect", path, "--text", text[:10]]):
-        bad = without_torch(*cmd, "--out", tmp_path / "t", "--backend", "torch")
-        assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
-        assert bad.stderr.startswith("error: --backend torch needs PyTorch")
-        assert not (tmp_path / "t").exists()
+    for rc, err in errors:
+        assert rc == 2 and err.count("\n") == 1, err
+        assert err.startswith("error: --backend torch needs PyTorch")
+    assert not (tmp_path / "t").exists()
