@@ -283,3 +283,44 @@ def test_nn_341_every_equation_result_inside_its_box(tmp_path):
                  .map(t => t.getBoundingClientRect().height).filter(h => h > 0)"""
         )
         assert sorted(sizes)[len(sizes) // 2] >= 11  # median node text ≥ 11 px tall
+
+
+def test_terminal_graph_print_progress_space_and_resume(tmp_path, capsys):
+    """Item 8: print(graph) lists the nodes and says how to draw them; the collection reports
+    progress to its end; streaming checks free space first and says the folder is temporary;
+    train --resume says where it resumes."""
+    from rnn_dissect import Graph
+    from rnn_dissect.cli import main
+    from rnn_dissect.errors import UserError
+    from rnn_dissect.neurons.collect import collect
+    from rnn_dissect.reports.collect_live import check_space
+
+    g = Graph()
+    W = g.param(np.array([[0.5, -0.3]]), name="W")
+    x = g.input(np.array([1.0, 2.0]), name="x")
+    loss = g.apply("linear", x, W).tanh().sum()
+    g.backward(loss)
+    text = str(g)
+    assert all(n.id in text for n in g.nodes) and "0.990066" in text  # dL/dW[0]
+    assert "to_svg(graph)" in text and repr(g).startswith("<Graph: 5 nodes (1 parameter")
+
+    model = CharModel.init(ModelConfig("lstm", tuple("ab "), 4), seed=0)
+    ticks: list[tuple[int, int]] = []
+    collect(model, "ab ba " * 400, warmup=50, progress=lambda d, t: ticks.append((d, t)))
+    assert len(ticks) >= 2 and ticks[-1] == (1, 1)
+    done = [d / t for d, t in ticks]
+    assert done == sorted(done) and done[-2] == 1.0  # the first pass reached its end
+
+    with pytest.raises(UserError, match="MB are free"):
+        check_space(tmp_path / "activations", 1 << 62, keep=False)
+    said = check_space(tmp_path / "activations", 1000, keep=False)
+    assert "temporary folder, deleted at the end" in said
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("hello world, hello there. " * 80, encoding="utf-8")
+    run = ["train", str(corpus), "--out", str(tmp_path / "run"), "--hidden", "8", "--layers",
+           "1", "--seq-len", "8", "--batch", "2", "--eval-every", "2", "--sample-every", "0"]  # fmt: skip
+    assert main([*run, "--steps", "2"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--steps", "4"]) == 0
+    assert "resuming from step 2 of 4" in capsys.readouterr().err

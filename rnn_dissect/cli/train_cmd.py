@@ -134,6 +134,8 @@ class _Live:
             cfg = f["config"]
             if self.quiet:
                 return
+            if f["step"]:  # --resume
+                self.console.print(f"resuming from step {f['step']:,} of {f['steps'] or '?'}")
             self.console.print(
                 f"training {cfg.cell} H={cfg.hidden_size} L={cfg.num_layers}, seq {cfg.seq_len} × batch "
                 f"{cfg.batch_size}, {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), float32, {self.engine}"

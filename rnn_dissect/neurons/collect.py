@@ -43,6 +43,7 @@ time, and come back memory-mapped: memory stays at ``max_buffer_bytes`` however 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ def collect(
     tol: float | None = None,
     backend: str = "numpy",
     device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Activations:
     """Every unit's activation after each character of ``text`` (N characters).
 
@@ -108,6 +110,8 @@ def collect(
     ``numpy`` steps :class:`Forward`; ``torch`` runs the fused recurrent kernels and the gates
     all at once (:class:`~rnn_dissect.nets.torch_forward.TorchForward`) on ``device``
     (cpu | cuda); the segments, the check and the arrays written are the same.
+    ``progress(done, total)``: called after each chunk of the first pass (the bulk of the
+    work; ``done`` = steps read by every segment in lock-step), and once more when done.
     """
     idx = model.encode(text)  # (N,)
     N = len(idx)
@@ -123,7 +127,7 @@ def collect(
     row_bytes = H * np.dtype(dtype).itemsize * len(keys)  # one row of every array
     C_max = max(1, max_buffer_bytes // (B * row_bytes))  # time steps per chunk
 
-    segs = _speculate(fwd, idx, own, warmup, store, keys, C_max)
+    segs = _speculate(fwd, idx, own, warmup, store, keys, C_max, progress)
     info: dict[str, Any] = {
         "mode": "exact" if exact else "approximate",
         "segments": B,
@@ -138,6 +142,8 @@ def collect(
                  "rerun_chars": check.rerun_chars}  # fmt: skip
     else:
         info |= {"passes": 1}
+    if progress is not None:
+        progress(1, 1)
     if store.writer is not None:
         return store.writer.close(collection=info)
     return Activations(cell, model.config.vocab, text, store.arrays, collection=info)
@@ -164,6 +170,7 @@ def _speculate(
     store: _Store,
     keys: list[Key],
     C_max: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Segments:
     """Pass 1: every segment in lock-step from a zero state ``warmup`` characters early.
     Returns the segments with each one's start state (before its first row) and end state."""
@@ -191,6 +198,8 @@ def _speculate(
             lo, hi = max(s, r + t0), min(e, r + t1)  # text rows of this chunk that b owns
             for key in keys if lo < hi else ():
                 store.write(key, lo, view[key][lo - r - t0 : hi - r - t0, b])  # (hi − lo, H)
+        if progress is not None:
+            progress(t1, T)
     return Segments(own, start, end)
 
 

@@ -46,7 +46,7 @@ from rnn_dissect.render.neuron_plots import (
     score_curves_figure,
     unit_training_figure,
 )
-from rnn_dissect.reports import neuron_inputs, neuron_page
+from rnn_dissect.reports import collect_live, neuron_inputs, neuron_page
 from rnn_dissect.reports.neuron_page import colour_scale
 from rnn_dissect.reports.neuron_page import label as _label
 from rnn_dissect.weights import checkpoint
@@ -277,22 +277,24 @@ def analyse_and_write(
     size = len(chars) * kinds * cfg.hidden_size * 4  # float32 bytes of every array
     stream = size > memory_mb << 20 or keep_activations
     act_dir = out / "activations"
+    where = collect_live.check_space(act_dir, size, keep_activations) if stream else ""
     print(
         f"{cfg.cell} H={cfg.hidden_size} L={cfg.num_layers}: {len(chars):,} characters of "
-        f"{origin}, {size / 2**20:,.0f} MB of float32 activations"
-        f"{' streamed to ' + str(act_dir) if stream else ''}"
+        f"{origin}, {size / 2**20:,.0f} MB of float32 activations{where}"
         f"{f', read by PyTorch on {device}' if backend == 'torch' else ''}",
         file=sys.stderr,
     )
-    acts = collect(
-        net,
-        chars,
-        exact=not approximate,
-        warmup=warmup,
-        out_dir=act_dir if stream else None,
-        backend=backend,
-        device=device,
-    )
+    with collect_live.collecting(len(chars)) as tick:
+        acts = collect(
+            net,
+            chars,
+            exact=not approximate,
+            warmup=warmup,
+            out_dir=act_dir if stream else None,
+            backend=backend,
+            device=device,
+            progress=tick,
+        )
     acts = acts.layer_only(layer)
     feats = _features(chars, patterns)
     snaps = neuron_inputs.snapshots(source, layer)
