@@ -196,6 +196,16 @@ if AVAILABLE:
                 dhzb[j] = dhb[j] * sgb[H + j]
 
     @jit
+    def onehot_grad(d, idx, out):
+        """out[v] += Σ_{r: idx[r] = v} d[r] for d (N, n), idx (N,), out (V, n): outᵀ is
+        dᵀ @ onehot(idx), the one-hot layer's weight gradient, without its N·V·n FLOPs."""
+        N, n = d.shape
+        for r in range(N):
+            o, dr = out[idx[r]], d[r]
+            for j in range(n):
+                o[j] += dr[j]
+
+    @jit
     def add3(a, b, c):
         """a += b + c (2-D, same shape)."""
         R, C = a.shape

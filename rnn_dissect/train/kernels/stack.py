@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from rnn_dissect.train.kernels import fused
 from rnn_dissect.train.kernels.backend import REFERENCE, Backend
 from rnn_dissect.train.kernels.workspace import XW, Blocks, CellSpec, LayerWeights, Workspace
 
@@ -63,9 +64,10 @@ class Layer:
     """What one layer's forward leaves for its backward."""
 
     w: LayerWeights
-    hcat: Array  # (T+1, B, H+E): h_{t-1} in [:, :, :H]; layer 0 also onehot(x_t) in [:, :, H:]
+    hcat: Array  # (T+1, B, H+E): h_{t-1} in [:, :, :H]; layer 0 may keep onehot(x_t) in [:, :, H:]
     x: Array | None  # the layer's dense input (T, B, H), None for the one-hot layer 0
     cache: Any
+    idx: Array | None = None  # layer 0: the input indices (T·B,), time-major
 
 
 def run_layers(
@@ -92,8 +94,9 @@ def run_layers(
         w = spec.prepare(params, k)
         xw = XW(w, x, idx if k == 0 else None, ws, k, backend)
         # Layer 0 keeps onehot(x_t) beside h_{t-1}, so its backward gets dW_hh and dW_ih
-        # from ONE (G·H, T·B) @ (T·B, H+V) GEMM.
-        E = V if (k == 0 and train) else 0
+        # from ONE (G·H, T·B) @ (T·B, H+V) GEMM — unless the compiled passes are on: then
+        # dW_ih is summed row by row (fused.onehot_grad), without the GEMM's T·B·G·H·V FLOPs.
+        E = V if (k == 0 and train and not backend.passes(dtype)) else 0
         hcat = ws.get(f"h{k}", (T + 1, B, H + E), dtype)
         if E:
             hcat[:, :, H:] = 0
@@ -105,7 +108,7 @@ def run_layers(
         state_k, cache = spec.forward(w, xw, s0k, Hs, ws, f"l{k}", train, backend)
         for dst, src in zip(sT, state_k, strict=True):
             dst[k] = src
-        layers.append(Layer(w, hcat, x, cache))
+        layers.append(Layer(w, hcat, x, cache, idx.reshape(-1) if k == 0 else None))
         if masks is not None and k < L - 1:
             x = ws.get(f"drop{k}", (T, B, H), dtype)  # (T, B, H)
             np.multiply(Hs[1:], masks[k], out=x)
@@ -192,7 +195,8 @@ def layer_grads(
 
         dW_hh = dÃᵀ [h_{t-1}]    dW_ih = dÃᵀ [x_t]    db = Σ_n dÃ_n    dX = dÃ W_ih   (k > 0)
 
-    For layer 0 one GEMM against ``[h_{t-1} | onehot(x_t)]`` gives dW_hh and dW_ih at once.
+    For layer 0 one GEMM against ``[h_{t-1} | onehot(x_t)]`` gives dW_hh and dW_ih at once;
+    with the compiled passes, dW_ih[:, v] = Σ_{n: x_n = v} dÃ_n is summed row by row instead.
     Returns the four gradients (torch's short names) and dX (T, B, H), None for layer 0."""
     T, B = lay.hcat.shape[0] - 1, lay.hcat.shape[1]
     N, H = T * B, lay.w.W_hh_bwd.shape[1]
@@ -204,13 +208,14 @@ def layer_grads(
     dW_hh = np.empty((G * H, H), dtype=dtype)
     db_ih = np.empty(G * H, dtype=dtype)
     db_hh = np.empty(G * H, dtype=dtype)
+    scatter = k == 0 and lay.idx is not None and backend.passes(dtype)
     dX: Array | None = None
     if k > 0:
         dX = ws.get(f"dx{k}", (T, B, H), dtype)
         dX.fill(0)
     for r0, blk, role in blocks:
         rows = slice(r0, r0 + blk.shape[1])
-        if k == 0 and role == "both":  # one GEMM gives both weight gradients
+        if k == 0 and role == "both" and not scatter:  # one GEMM gives both weight gradients
             dW = ws.get(f"dW{r0}", (blk.shape[1], hcat.shape[1]), dtype)  # (rows, H+V)
             backend.matmul(blk.T, hcat, out=dW)
             if blk.shape[1] == G * H:  # all rows: use the halves in place
@@ -219,7 +224,11 @@ def layer_grads(
                 dW_hh[rows], dW_ih[rows] = dW[:, :H], dW[:, H:]
         elif role in ("both", "hh"):
             backend.matmul(blk.T, Hprev, out=dW_hh[rows])
-        if role == "ih" or (role == "both" and k > 0):
+        if scatter and role in ("both", "ih"):
+            acc = np.zeros((n_in, blk.shape[1]), dtype=dtype)  # (V, rows)
+            fused.onehot_grad(blk, lay.idx, acc)
+            dW_ih[rows] = acc.T
+        elif role == "ih" or (role == "both" and k > 0):
             X = hcat[:, H:] if lay.x is None else lay.x.reshape(N, H)  # onehot | input
             backend.matmul(blk.T, X, out=dW_ih[rows])
         if role in ("both", "ih"):
