@@ -280,7 +280,7 @@ SECTIONS: list[tuple[str, str, list[Block]]] = [
         [
             (
                 "p",
-                "Now train one. A small {train.cell} ({train.L} layers of {train.H} units, "
+                "Now train one. A small {train.cell} (layers × units per layer: {train.L} × {train.H}, "
                 "vocabulary of {train.vocab} characters) trained for {train.seconds} seconds on "
                 "this machine: {train.steps} steps, {train.chars} characters read. Its best "
                 "validation loss was {train.best_val} nats per character. This is what it "
