@@ -152,6 +152,40 @@ def test_clicked_node_shows_the_jsons_numbers(chromium, export):
     assert errors == [], errors
 
 
+NODE_BOXES = """sel => [...document.querySelectorAll(sel)].map(e => {
+  const r = (e.querySelector('.frame') || e).getBoundingClientRect();
+  return [e.getAttribute('data-node-id') || e.textContent.trim(), r.left, r.top, r.right, r.bottom];
+})"""
+
+
+def overlapping(a, b):
+    """The pairs of boxes (name, left, top, right, bottom) of ``a`` and ``b`` that share area."""
+    return [
+        (p[0], q[0])
+        for p in a
+        for q in b
+        if p is not q and min(p[3], q[3]) > max(p[1], q[1]) and min(p[4], q[4]) > max(p[2], q[2])
+    ]
+
+
+def test_zoom_controls_cover_no_node(chromium, tmp_path):
+    page_file = tmp_path / "x.html"
+    argv = ["explore", "--cell", "lstm", "--hidden", "8", "--text", "hello world"]
+    assert main([*argv, "--export", str(page_file)]) == 0
+    page, errors, _, _ = open_page(chromium, page_file.as_uri())
+    controls = ".rde-gtools button, .rde-gtools label"
+    assert page.locator(controls).count() == 5
+    for frames in (0, 3, 12):  # the overview, a forward frame (its cell open), a backward one
+        for _ in range(frames):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(50)
+        nodes = page.evaluate(NODE_BOXES, "svg [data-node-id]")
+        assert any(n[0] == "t1.x" for n in nodes)  # the input row is drawn and measured
+        assert overlapping(nodes, page.evaluate(NODE_BOXES, controls)) == [], frames
+        page.keyboard.press("Home")
+    assert errors == [], errors
+
+
 def test_markup_in_the_text_stays_text_and_the_token_is_required(chromium):
     server = serve(open_source(None, text="hello", cell="rnn", hidden=3))
     try:

@@ -126,7 +126,7 @@ export function mount(root, data, host = {}) {
       top.root,
       el("div", { class: "rde-main" },
         el("div", { class: "rde-left" },
-          el("div", { class: "rde-stage" }, params.root, el("div", { class: "rde-canvas" }, graph.svg, graph.tools)),
+          el("div", { class: "rde-stage" }, params.root, el("div", { class: "rde-canvas" }, graph.tools, graph.svg)),
           createLegend(model), stepper.root, notes, answers.root),
         inspector.root));
     root.replaceChildren(app);
