@@ -324,3 +324,36 @@ def test_terminal_graph_print_progress_space_and_resume(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", "--out", str(tmp_path / "run"), "--steps", "4"]) == 0
     assert "resuming from step 2 of 4" in capsys.readouterr().err
+
+
+def test_training_run_report_shows_every_logged_loss_and_sample(tmp_path, capsys):
+    """Item 11: train writes report.html into the run directory: a train and a val curve
+    whose points are the logged losses, and every sample, text escaped."""
+    from rnn_dissect.cli import main
+    from rnn_dissect.reports.run_report import read_samples
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("<b>hello</b> world, hello there. " * 80, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", str(corpus), "--out", str(run), "--hidden", "8", "--layers", "1",
+                 "--seq-len", "8", "--batch", "2", "--steps", "6", "--log-every", "1",
+                 "--eval-every", "2", "--sample-every", "3", "--sample-chars", "40"]) == 0  # fmt: skip
+    assert "report.html" in capsys.readouterr().out
+    page = (run / "report.html").read_text(encoding="utf-8")
+    logged = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    for name, key in (("train", "train_loss"), ("val", "val_loss")):
+        pts = re.findall(
+            rf'<circle class="{name}" [^>]*data-step="(\d+)" data-loss="([^"]+)"', page
+        )
+        want = [(m["step"], m[key]) for m in logged if key in m]
+        assert [(int(s), float(v)) for s, v in pts] == want and len(want) >= 2
+        assert f'<polyline class="{name}"' in page
+    samples = read_samples((run / "samples.txt").read_text(encoding="utf-8"))
+    assert (
+        [int(s) for s in re.findall(r'<h3 data-step="(\d+)"', page)]
+        == [6, 3]  # latest first
+        == sorted((s for s, _ in samples), reverse=True)
+    )
+    for _, text in samples:
+        assert html.escape(text) in page
+    assert "<b>hello" not in page.split('id="samples"')[1]  # a sample's markup stays text

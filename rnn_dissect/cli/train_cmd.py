@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from rnn_dissect.reports import run_report
 from rnn_dissect.train.backends import rank_from_env, world_from_env
 from rnn_dissect.train.kernels import Preference
 from rnn_dissect.train.loop import TrainConfig, open_run
@@ -241,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
         else "no validation"
     )
     print(f"{out}: step {st.step}/{cfg.steps}, {best}; sample it with `rnn-dissect sample {out}`")
+    print(f"loss curves and samples: {run_report.write(out)}")
     if how != "done":
         why = "interrupted" if how == "interrupted" else "time budget used"
         print(f"{why}: saved; continue with `rnn-dissect train --resume --out {out}`")
