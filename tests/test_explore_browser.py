@@ -182,6 +182,7 @@ def test_zoom_controls_cover_no_node(chromium, tmp_path):
         nodes = page.evaluate(NODE_BOXES, "svg [data-node-id]")
         assert any(n[0] == "t1.x" for n in nodes)  # the input row is drawn and measured
         assert overlapping(nodes, page.evaluate(NODE_BOXES, controls)) == [], frames
+        assert overlapping(nodes, nodes) == [], frames
         page.keyboard.press("Home")
     assert errors == [], errors
 

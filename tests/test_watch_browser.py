@@ -1,6 +1,8 @@
 """A watched module's saved dissection in Debian's Chromium: `rnn-dissect explore DIR --export`
 gives a page that runs without console errors, shows the replay's (surrogate) loss to the
-last bit and walks every frame of the dissection.json it was made from."""
+last bit, says it is that surrogate, names the steps by position (no characters), draws no
+node over another (the h_n and c_n terms at t = T included) and walks every frame of the
+dissection.json it was made from."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 
 import pytest
 from browser import browser, needs_chromium
-from test_explore_browser import open_page
+from test_explore_browser import NODE_BOXES, open_page, overlapping
 
 from rnn_dissect.cli import main
 
@@ -28,11 +30,21 @@ def test_saved_watch_opens_in_the_explorer(tmp_path):
     d.save(tmp_path)
     page_file = tmp_path / "page.html"
     assert main(["explore", str(tmp_path), "--export", str(page_file)]) == 0
-    frames = json.loads((tmp_path / "dissection.json").read_text())["frames"]
+    doc = json.loads((tmp_path / "dissection.json").read_text())
+    frames = doc["frames"]
     with browser() as b:
         page, errors, _, _ = open_page(b, page_file.as_uri())
         loss = page.get_by_test_id("loss")
         assert float(loss.get_attribute("data-value")) == d.part().dissection.loss
+        meaning = page.get_by_test_id("loss-box").get_attribute("title")
+        assert meaning == f"loss = {doc['config']['loss']}" and "⟨g" in meaning, meaning
+        assert "cross-entropy" not in meaning
+        steps = page.get_by_test_id("text-input").input_value()
+        assert steps == "pos 0 · pos 1 · pos 2 · pos 3", steps
+        nodes = page.evaluate(NODE_BOXES, "svg [data-node-id]")
+        ids = {n[0] for n in nodes}
+        assert {"t4.loss", "t4.g", "t4.gh", "hn.g", "hn.gh", "hn.loss", "cn.loss"} <= ids
+        assert overlapping(nodes, nodes) == []
         frame = page.get_by_test_id("frame")
         for k in range(1, len(frames) + 1):
             page.keyboard.press("ArrowRight")

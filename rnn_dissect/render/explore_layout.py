@@ -110,13 +110,20 @@ _CELLS: dict[str, dict[str, Any]] = {
 }
 _HEAD: dict[str, Any] = {
     "size": (0, 104),
-    "slots": {"logits": (0, 80), "loss": (-14, 28), "y": (34, 28), "p": (0, 28)},
+    # a char model: logits → loss ← target y; a watched module (watch/layers.py): the
+    # surrogate ⟨g, h⟩ — gh = g ⊙ h where logits go, its gradient g where the target goes
+    "slots": {"logits": (0, 80), "loss": (-14, 28), "y": (34, 28), "p": (0, 28)}
+    | {"gh": (0, 80), "g": (36, 28)},
 }
 _INPUT: dict[str, Any] = {"size": (0, 52), "slots": {"x": (0, 26)}}
+_END = (("g", 29), ("gh", 88), ("loss", 152))  # x of each node of an end term's row
 _START = {"width": 84}  # column 0: the initial states, on their lanes
 _TAIL: dict[str, Any] = {
     "width": 188,
-    "slots": {"loss_sum": (52, 28), "loss_scale": (52, 80), "loss": (138, 28)},
+    "slots": {"loss_sum": (52, 28), "loss_scale": (52, 80), "loss": (138, 28)}
+    # a watched module's end terms ⟨g_cn, c_T⟩, ⟨g_hn, h_T⟩: one row each (c above h, as the
+    # lanes are), g → g ⊙ · → ⟨g, ·⟩
+    | {f"{e}.{s}": (x, y) for e, y in (("cn", 128), ("hn", 188)) for s, x in _END},
 }
 _SIZES = {
     "x": (34, 34),
@@ -132,6 +139,9 @@ _SIZES = {
     "h_minus_n": (74, 34),
     "r_gh_n": (64, 34),
     "c_detach": (24, 22),
+    "g": (40, 26),
+    "hn.g": (50, 26),
+    "cn.g": (50, 26),
 }
 _STEP_ID = re.compile(r"^t(\d+)\.(?:l(\d+)\.)?(.+)$")
 
@@ -193,7 +203,7 @@ def _place(
     nid, t = n["id"], n["t"]
     if n["kind"] == "parameter":
         return None  # drawn once, beside the graph: shared by every step
-    if t is None:  # the total: loss_sum, loss_scale, loss
+    if t is None or nid in _TAIL["slots"]:  # the total (and a watched module's end terms)
         slot = nid if nid in _TAIL["slots"] else "loss"
         return {"col": T + 1, "row": "tail", "slot": slot, "hidden": False}
     m = _STEP_ID.match(nid)

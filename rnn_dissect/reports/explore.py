@@ -210,7 +210,8 @@ def explore_data(
 def document_data(doc: dict[str, Any], title: str | None = None) -> dict[str, Any]:
     """The page's data from a ``dissection.json`` document that has its ``nodes`` (as
     loaded from the file; nothing is recomputed). The text is read off the inputs and the
-    last target (``t{t}.x``, ``t{T}.y``) and the vocabulary."""
+    last target (``t{t}.x``, ``t{T}.y``) and the vocabulary; without a vocabulary it is
+    empty."""
     if not isinstance(doc.get("nodes"), list) or not isinstance(doc.get("config"), dict):
         raise UserError("the dissection document has no nodes or config; write it with its nodes")
     nodes = []
@@ -232,7 +233,13 @@ def document_data(doc: dict[str, Any], title: str | None = None) -> dict[str, An
             vocab[int(v[0])] if v.size and v.dtype.kind in "iu" and int(v[0]) < len(vocab) else "?"
         )
 
-    text = "".join(char(node_id(t, "x")) for t in range(1, T + 1)) + char(node_id(T, "y"))
+    # no vocabulary (a watched module's float inputs): no characters to show; the page
+    # names each step by its position in the sequence (config.positions) instead
+    text = (
+        "".join(char(node_id(t, "x")) for t in range(1, T + 1)) + char(node_id(T, "y"))
+        if vocab
+        else ""
+    )
     cell = str(doc["config"].get("cell", doc.get("model", "rnn")))
     data: dict[str, Any] = {
         "format": FORMAT,

@@ -1,7 +1,7 @@
 // One node's glyph on the graph: a card whose header has the node kind's colour (the SVG
 // renderer's palette) and its name; under it the numbers as bars (values forward, gradients
 // backward); at the bottom the gradient bar, log-scaled max|∇| against the largest in view,
-// as render/cards.py draws it. Inputs and targets show their character instead.
+// as render/cards.py draws it. Inputs and targets that are characters show the character.
 import { svgEl } from "./dom.js";
 import { barFraction, maxAbs, tensor } from "./tensor.js";
 
@@ -66,9 +66,13 @@ export function glyph(node, x, y, [w, h], ctx) {
       "stroke-dasharray": node.grad === null && node.kind !== "target" ? "3 2" : null,
     }),
   );
-  if (node.kind === "input" || node.kind === "target") {
+  // a character (or a node whose numbers the page does not carry) is drawn as its text; a
+  // vector input or target (a watched module's x, the gradient g it is fed) as numbers
+  const floats = !!node.value && node.value.data instanceof Float64Array; // packed float64
+  const isText = !floats && (node.value === null || Number.isInteger(tensorFirst(node)));
+  if ((node.kind === "input" || node.kind === "target") && isText) {
     g.append(svgEl("rect", { width: w, height: h, rx: 5, fill, class: "fill" }));
-    const text = node.value !== null && Number.isInteger(tensorFirst(node)) ? charOf(node, ctx.vocab) : node.name;
+    const text = node.value !== null ? charOf(node, ctx.vocab) : node.name;
     g.append(svgEl("text", { class: "char", x: w / 2, y: h / 2 + 5, "text-anchor": "middle", text }));
   } else if (node.id.endsWith("_detach")) {
     g.append(svgEl("text", { class: "cut", x: w / 2, y: h / 2 + 5, "text-anchor": "middle", text: "✂" }));

@@ -49,6 +49,14 @@ function precheck(text, model) {
   return null;
 }
 
+// What the loss is, from the data: a watched module's replay says (its surrogate Σ⟨g, h⟩);
+// a char model's is the mean cross-entropy of its predictions.
+function lossMeaning(D) {
+  const c = D.config;
+  if (typeof c.loss === "string" && c.loss) return `loss = ${c.loss}`;
+  return "mean cross-entropy over the T predictions";
+}
+
 function summary(D) {
   const c = D.config;
   return `${c.cell.toUpperCase()} · H ${c.hidden_size} · ${c.num_layers} layer${c.num_layers > 1 ? "s" : ""} · vocabulary ${c.vocab.length} · T ${c.steps} · float64`;
@@ -56,16 +64,23 @@ function summary(D) {
 
 function header(model, host, text, onRun) {
   const D = model.doc;
-  const canRun = !!(host && host.recompute);
+  // no characters (a watched module's float inputs): each step's position in its sequence
+  const c = D.config;
+  const positions = !text && !(c.vocab || []).length && Array.isArray(c.positions) ? c.positions : null;
+  const canRun = !!(host && host.recompute) && !positions;
   const input = el("input", {
     type: "text", "data-testid": "text-input", value: text, spellcheck: "false", autocomplete: "off",
     maxlength: model.data.source.max_chars, "aria-label": "text to dissect",
     readonly: !canRun, title: canRun ? "type a text and press Enter" : "an exported page: run rnn-dissect explore to dissect new text",
   });
   const status = el("span", { class: "status", "data-testid": "status", role: "status" },
-    canRun ? "Enter runs it" : "exported page (read-only)");
+    canRun ? "Enter runs it" : positions ? "a saved dissection (read-only)" : "exported page (read-only)");
+  if (positions) {
+    input.value = positions.map((p) => `pos ${p}`).join(" · ");
+    input.title = "the steps' positions in the sequence: this module's inputs are vectors, not characters";
+  }
   const form = el("form", { class: "textform", onsubmit: (e) => { e.preventDefault(); if (canRun) onRun(input.value, status); } },
-    el("label", { class: "lab" }, "text"), input,
+    el("label", { class: "lab" }, positions ? "steps" : "text"), input,
     canRun ? el("button", { type: "submit", "data-testid": "run" }, "dissect") : "");
   const loss = el("b", { "data-testid": "loss", title: String(D.loss), "data-value": String(D.loss) }, Number(D.loss).toPrecision(8));
   const src = model.data.source;
@@ -74,7 +89,7 @@ function header(model, host, text, onRun) {
       el("div", { class: "brand" }, "rnn-dissect ", el("span", {}, "explorer")),
       form, status,
       el("div", { class: "summary", title: src.label || "" }, summary(D)),
-      el("div", { class: "lossbox", title: "mean cross-entropy over the T predictions" }, "loss ", loss)),
+      el("div", { class: "lossbox", "data-testid": "loss-box", title: lossMeaning(D) }, "loss ", loss)),
     input, status,
   };
 }
