@@ -285,5 +285,8 @@ class TorchBackend:
 
 
 def _leave() -> None:
+    # every rank reaches the barrier before any tears its connections down: a rank that
+    # destroys the group while a peer still talks to it can abort the peer's gloo threads
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
