@@ -85,7 +85,7 @@ export function createInspector(model, bus) {
     };
     for (const id of frame.computed) add("computes", id, nodes.get(id)[field]);
     for (const id of frame.reads) add(fwd ? "reads" : "receives", id, nodes.get(id)[field]);
-    for (const id of frame.carries) add(fwd ? "hands on" : "sends", id, fwd ? nodes.get(id).value : frame.sent ? frame.sent[id] : null);
+    for (const id of frame.carries) add(fwd ? "passes on" : "sends", id, fwd ? nodes.get(id).value : frame.sent ? frame.sent[id] : null);
     root.append(
       el("h3", {}, fwd ? "This frame's values" : "This frame's gradients"),
       el("table", { class: "frame-rows" }, ...rows),

@@ -27,7 +27,7 @@ export function caption(f, nodes) {
   if (f.phase === "forward") {
     return `Forward at ${where}: computes ${names(f.computed, nodes)} from ${names(f.reads, nodes)}` +
       (f.params.length ? ` and the shared weights ${weights(f.params)}` : "") +
-      `; keeps ${f.cache.length} tensor(s) for backward; hands on ${names(f.carries, nodes)}.`;
+      `; keeps ${f.cache.length} tensor(s) for backward; passes on ${names(f.carries, nodes)}.`;
   }
   return `Backward at ${where}: gradient arrives at ${names(f.reads, nodes)}; computes the gradients of ${names(f.computed, nodes)}, reading the forward cache back` +
     (f.params.length ? `, and adds this step's term to the gradients of ${weights(f.params)}` : "") +
