@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 
+from rnn_dissect.cli.flags import add_backend
 from rnn_dissect.reports import neurons as neuron_report
 
 __all__ = ["register", "run"]
@@ -102,18 +103,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write the activations to OUT/activations and keep them (activations.load reads them)",
     )
-    p.add_argument(
-        "--backend",
-        choices=("numpy", "torch"),
-        default="numpy",
-        help="numpy steps the model (default); torch runs PyTorch's fused recurrent kernels "
+    add_backend(
+        p,
+        torch="numpy steps the model (default); torch runs PyTorch's fused recurrent kernels "
         "and computes every gate at once (needs PyTorch); the arrays are the same",
-    )
-    p.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="with --backend torch: cuda reads on the GPU (cuDNN) (default cpu)",
+        cuda="cuda reads on the GPU (cuDNN)",
     )
     p.set_defaults(func=run)
 

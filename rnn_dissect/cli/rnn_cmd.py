@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from rnn_dissect.cli.flags import add_backend
 from rnn_dissect.reports import rnn as rnn_report
 from rnn_dissect.reports.rnn import BIG_ARRAY
 
@@ -110,18 +111,11 @@ def add_run_flags(p: argparse.ArgumentParser, default_out: str) -> None:
         help=f"write every gradient and update ΔW in dissection.json (default: arrays over "
         f"{BIG_ARRAY:,} numbers are written as shape and norm)",
     )
-    p.add_argument(
-        "--backend",
-        choices=("numpy", "torch"),
-        default="numpy",
-        help="torch: also run the forward pass through PyTorch (float32) and compare its loss, "
+    add_backend(
+        p,
+        torch="torch: also run the forward pass through PyTorch (float32) and compare its loss, "
         "states and gates with the exact float64 engine's (torch_forward in dissection.json)",
-    )
-    p.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="with --backend torch: cuda runs that forward pass on the GPU (default cpu)",
+        cuda="cuda runs that forward pass on the GPU",
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from rnn_dissect.cli.flags import add_backend
 from rnn_dissect.reports import run_report
 from rnn_dissect.train.backends import rank_from_env, world_from_env
 from rnn_dissect.train.kernels import Preference
@@ -102,18 +103,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument(
             flag, dest=dest, type=type(default), help=f"{text} (default {shown})", **kind
         )
-    p.add_argument(
-        "--backend",
-        choices=("numpy", "torch"),
-        default="numpy",
-        help="numpy: the fused float32 kernels (default); torch: PyTorch's nn.LSTM/GRU/RNN, "
+    add_backend(
+        p,
+        torch="numpy: the fused float32 kernels (default); torch: PyTorch's nn.LSTM/GRU/RNN, "
         "the same model and files (needs the torch extra; under torchrun: DistributedDataParallel)",
-    )
-    p.add_argument(
-        "--device",
-        choices=("cpu", "cuda"),
-        default="cpu",
-        help="with --backend torch: cuda runs on the GPU (cuDNN) (default cpu)",
+        cuda="cuda runs on the GPU (cuDNN)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true", help="replace the run in --out")
