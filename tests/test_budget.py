@@ -4,13 +4,14 @@ duration drifts, validations with a cost, and the trainer's 10% overrun cap."""
 from __future__ import annotations
 
 import doctest
-import math
+from dataclasses import replace
 
 import pytest
 
 from rnn_dissect.nets import forward, ids
 from rnn_dissect.train import budget
 from rnn_dissect.train.budget import Budget
+from rnn_dissect.train.config import TrainConfig, lr_at
 
 BUDGET = 300.0  # the default 5-minute run
 
@@ -69,22 +70,27 @@ def test_a_machine_that_slows_then_speeds_up_still_fills_its_budget(decay_frac):
 
 
 def test_each_sizing_happens_before_its_own_decay_starts():
-    """No sizing ever changes N after the cosine began: the lr of every step taken equals
-    lr_at(final N, final K) — what makes ``--steps N --decay-start K`` a bit-for-bit repeat."""
+    """No sizing ever changes N after the cosine began: the lr of every step taken, under the
+    (N, K) the run held at that step, equals lr_at(final N, final K) — what makes
+    ``--steps N --decay-start K`` a bit-for-bit repeat."""
     t = [0.0]
     b = Budget(BUDGET, 20, 0.25, 100, lambda: t[0], [])
-    k, steps, started_decay = 0, b.calib, math.inf
-    while k < steps:
+    cfg = replace(TrainConfig(), warmup=20, schedule="cosine")
+    N, K = b.calib, b.calib  # before the first sizing the peak lr is held
+    taken: list[float] = []
+    k = 0
+    while k < N:
+        taken.append(lr_at(replace(cfg, steps=N, decay_start=K), k))
         b.step_started()
         t[0] += 0.05 if (k // 500) % 2 else 0.15  # alternating load
         k += 1
         sizing, _ = b.after_step(k, lambda: None)
         if sizing:
-            assert k < started_decay
-            steps = sizing.steps
-            if sizing.final:
-                started_decay = sizing.decay_start
-    assert b.sizing is not None and b.sizing.final and k == b.sizing.steps
+            N, K = sizing.steps, sizing.decay_start
+    assert b.sizing is not None and b.sizing.final and k == b.sizing.steps == N
+    final = replace(cfg, steps=N, decay_start=K)
+    assert K < N and len({round(x, 12) for x in taken[K:]}) > 100  # a real decay was walked
+    assert taken == [lr_at(final, i) for i in range(N)]
 
 
 def test_a_run_far_faster_than_measured_resizes_before_it_runs_out_of_steps():
