@@ -105,8 +105,6 @@ def test_real_measurement_times_both_libraries_quickly(tmp_path):
     secs = choice.measure(StepShape("gru", 16, 1, 4, 7, 5), FUSED, budget=0.05)
     assert set(secs) == {"mkl", "numpy"}
     assert all(math.isfinite(s) and 0 < s < 1 for s in secs.values())
-    m = choice.choose(StepShape("gru", 16, 1, 4, 7, 5), FUSED, tmp_path)
-    assert m.gemm == min(m.seconds, key=m.seconds.__getitem__)
 
 
 def test_cpu_model_is_cpuinfos(tmp_path):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rnn_dissect.render.run_page import render
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = ["read_samples", "write"]
 
@@ -52,8 +53,7 @@ def write(run_dir: str | Path) -> Path:
         + ". Regenerated from metrics.jsonl and samples.txt."
     )
     out = run / "report.html"
-    tmp = out.with_suffix(".html.tmp")
     title = "Training run: loss and samples"  # no path in it: a resumed run's page is the same
-    tmp.write_text(render(title, summary, metrics, samples), encoding="utf-8")
-    tmp.replace(out)  # atomic: a reader never sees half a page
+    page = render(title, summary, metrics, samples)
+    write_atomic(out, [page.encode("utf-8")])  # a reader never sees half a page
     return out

@@ -46,6 +46,7 @@ from rnn_dissect.reports.explore import page_html
 from rnn_dissect.train.kernels.choice import Preference
 from rnn_dissect.train.loop import Trainer, open_run
 from rnn_dissect.train.sample import default_prime, sample
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = ["AFTER_TRAINING_S", "TINY", "TourConfig", "write_tour"]
 
@@ -244,13 +245,10 @@ def write_tour(
                 )
             )  # fmt: skip
             index = out / "index.html"
-            tmp = index.with_suffix(".html.tmp")
-            tmp.write_text(page, encoding="utf-8")
-            tmp.replace(index)
+            write_atomic(index, [page.encode("utf-8")])
     doc["seconds"] = st.seconds  # now with the page's own
-    (out / "tour.json").write_text(
-        json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    write_atomic(out / "tour.json", [text.encode("utf-8")])
     shutil.rmtree(out / "run" / ".cache", ignore_errors=True)
     return index
 

@@ -6,9 +6,10 @@ sits below the reports layer, as the engine sits below the notebook display it i
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
+
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = ["explore_json"]
 
@@ -22,6 +23,4 @@ def explore_json(doc: dict[str, Any], path: Path) -> None:
     title = (
         f"{cfg.get('module', 'watched')}: layer {cfg.get('layer', 0)} {cfg.get('direction', '')}"
     )
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dumps(document_data(doc, title=title.strip())), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, [dumps(document_data(doc, title=title.strip())).encode("utf-8")])

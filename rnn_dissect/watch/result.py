@@ -11,7 +11,6 @@ matrices, forward cache.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from rnn_dissect.neurons.ranking import Scores, score_units
 from rnn_dissect.watch import EXPORTERS
 from rnn_dissect.watch.call import Call
 from rnn_dissect.watch.replay import Group, Part
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = ["NODE_FLOATS", "Watched"]
 
@@ -254,6 +254,4 @@ class Watched:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, [text.encode("utf-8")])
