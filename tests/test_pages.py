@@ -357,3 +357,17 @@ def test_training_run_report_shows_every_logged_loss_and_sample(tmp_path, capsys
     for _, text in samples:
         assert html.escape(text) in page
     assert "<b>hello" not in page.split('id="samples"')[1]  # a sample's markup stays text
+
+
+def test_q1_tables_say_how_many_steps_they_leave_out():
+    """Past MAX_ROWS steps the path and σ tables stop and say how many rows dissection.json
+    has beyond them (the notice was lost once when Q1 moved to bptt_flow)."""
+    from rnn_dissect.render.bptt_flow import q1
+    from rnn_dissect.render.html_table import MAX_ROWS
+
+    m = CharModel.init(ModelConfig("lstm", tuple("ab"), hidden_size=2), seed=0)
+    T = MAX_ROWS + 7
+    d = dissect_text(m, "ab" * (T // 2 + 1))
+    page = q1(d)
+    more = d.run.T - MAX_ROWS
+    assert more > 0 and page.count(f"… {more} more rows in dissection.json") == 2

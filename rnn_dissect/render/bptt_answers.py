@@ -17,28 +17,14 @@ from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.memory import CacheEntry
 from rnn_dissect.render.bptt_flow import q1
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
+from rnn_dissect.render.html_table import MAX_PLOT_STEPS, MAX_ROWS, cell_px
+from rnn_dissect.render.html_table import n as _n
+from rnn_dissect.render.html_table import table as _table
 from rnn_dissect.render.numbers import is_small, lines, num
 
 __all__ = ["MAX_PLOT_STEPS", "MAX_ROWS", "answers"]
 
-MAX_ROWS = 80  # table rows shown; dissection.json has every one
-MAX_PLOT_STEPS = 200  # heatmaps and bar charts over more steps than this are left out
 SHOW_VECTORS = 8  # hidden sizes up to this show dh vectors in full
-
-
-def _table(head: list[str], rows: list[list[str]], more: int = 0) -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    tail = (
-        f'<tr><td colspan="{len(head)}">… {more} more rows in dissection.json</td></tr>'
-        if more
-        else ""
-    )
-    return f'<div class="scroll"><table><tr>{th}</tr>{body}{tail}</table></div>'
-
-
-def _n(v: float | None) -> str:
-    return "—" if v is None else f'<span title="{float(v)!r}">{num(v, 6)}</span>'
 
 
 def _vec(a: np.ndarray) -> str:
@@ -46,7 +32,7 @@ def _vec(a: np.ndarray) -> str:
 
 
 def _cell(d: Dissection) -> int:
-    return max(4, min(32, 900 // max(d.run.T, 1)))
+    return cell_px(d.run.T)
 
 
 def q3(d: Dissection) -> str:

@@ -21,12 +21,14 @@ from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.gradflow import LayerFlow
 from rnn_dissect.nets.cells import STATES
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
+from rnn_dissect.render.html_table import MAX_PLOT_STEPS, MAX_ROWS, cell_px
+from rnn_dissect.render.html_table import n as _n
+from rnn_dissect.render.html_table import table as _table
 from rnn_dissect.render.numbers import num
 
 __all__ = ["SHOW_JACOBIAN", "q1"]
 
 SHOW_JACOBIAN = 16  # the last step's state Jacobian is printed in full up to S × S this big
-MAX_ROWS = 80
 
 _EQ = {
     "rnn": [
@@ -70,16 +72,6 @@ _WHY = {
 }
 
 
-def _n(v: float | None) -> str:
-    return "—" if v is None else f'<span title="{float(v)!r}">{num(v, 6)}</span>'
-
-
-def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
-    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f'<div class="scroll"><table class="{cls}"><tr>{th}</tr>{body}</table></div>'
-
-
 def _geomean(a: np.ndarray) -> float:
     with np.errstate(divide="ignore"):
         return float(np.exp(np.mean(np.log(a))))
@@ -117,7 +109,7 @@ def _paths(lf: LayerFlow, cell: str) -> list[str]:
         f"<p>Layer {lf.layer}'s step Jacobian, path by path: the largest singular value "
         "‖·‖₂ of each block at each step (batch element 0); the verdict's bound is the "
         f"geometric mean of the <b>{html.escape(state)}</b> column.</p>",
-        _table(["t", *names], rows, "paths"),
+        _table(["t", *names], rows, max(0, T - MAX_ROWS), "paths"),
         f'<p class="why">{html.escape(why)}</p>',
     ]
 
@@ -165,7 +157,7 @@ def _sv_table(lf: LayerFlow, cell: str, T: int) -> str:
     return (
         f"<p>Singular values of the {html.escape(what)} at each step, largest first "
         f"(σ1 is the column the verdict's bound averages).</p>"
-        + _table(["t"] + [f"σ{i + 1}" for i in range(k)], rows, "sv")
+        + _table(["t"] + [f"σ{i + 1}" for i in range(k)], rows, max(0, T - MAX_ROWS), "sv")
     )
 
 
@@ -181,7 +173,7 @@ def q1(d: Dissection) -> str:
         *(f'<div class="eq wrap">{html.escape(e)}</div>' for e in _EQ[cell]),
     ]
     top = d.carry[-1]
-    if T <= 200:
+    if T <= MAX_PLOT_STEPS:
         out.append(
             bars_svg(
                 {
@@ -194,12 +186,12 @@ def q1(d: Dissection) -> str:
         )
     if d.flow.lag is None:
         out.append('<p class="note">The lag matrix was not computed for this size.</p>')
-    cellpx = max(4, min(32, 900 // max(T, 1)))
+    cellpx = cell_px(T)
     for lf in d.flow.layers:
         out.append(
             f'<h3 id="q1-layer{lf.layer}">layer {lf.layer}: {html.escape(lf.verdict.label)}</h3>'
         )
-        if lf.lag is not None and T <= 200:
+        if lf.lag is not None and T <= MAX_PLOT_STEPS:
             ticks = [str(t) for t in range(1, T + 1)]
             out.append(f"<p>lag matrix of layer {lf.layer}: rows t′ (loss read at), columns t</p>")
             out.append(
