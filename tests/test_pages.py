@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 from browser import browser, needs_chromium
+from torch_ref import cell_steps
 
 from rnn_dissect.bptt.dissection import dissect_text
 from rnn_dissect.nets.model import CharModel, ModelConfig
@@ -54,6 +55,7 @@ def test_q1_verdict_number_is_shown_and_computed_from_the_page(cell_page):
     state = "[h; c]" if cell == "lstm" else "∂h_t/∂h_(t−1)"
     sections = re.split(r'<h3 id="q1-layer\d">', page.split('<h2 id="q2">')[0])[1:]
     assert len(sections) == 2
+    ref = cell_steps(d.run.model, d.run.model.encode("hello world")[:-1])
     for k, sec in enumerate(sections):
         rho_said = re.search(r"singular values average ×([0-9.]+)", html.unescape(sec)).group(1)
         paths = re.search(r'<table class="paths">.*?</table>', sec, re.S).group(0)
@@ -63,8 +65,12 @@ def test_q1_verdict_number_is_shown_and_computed_from_the_page(cell_page):
         assert 'data-verdict="bound"' in paths
         assert f"{geo:.3g}" == rho_said  # the verdict's number is on the page ...
         assert geo == pytest.approx(np.exp(np.mean(np.log(shown))), rel=1e-12)  # ... from it
+        # σ1 of the whole state Jacobian ([h; c] for an LSTM), in the path table's bound column
+        # and the σ table, is that of torch's own cell's Jacobian (float64 autograd)
+        sigma1 = [float(np.linalg.norm(J, 2)) for J in ref.jacobians[k]]
+        assert list(shown) == pytest.approx(sigma1, rel=1e-10)
         sv = _columns(re.search(r'<table class="sv">.*?</table>', sec, re.S).group(0))
-        assert sv["σ1"] == pytest.approx(list(shown), rel=1e-12)  # the σ table the verdict reads
+        assert sv["σ1"] == pytest.approx(sigma1, rel=1e-10)
         if cell == "lstm":  # ∂c_t/∂c_(t−1) = diag(f_t): its norm is the largest forget gate
             f = [float(np.max(np.abs(g["f"]))) for g in d.gates[k]]
             assert cols["∂c_t/∂c_(t−1) = diag(f_t)"][:-1] == pytest.approx(f, rel=1e-12)

@@ -74,6 +74,10 @@ def test_hello_default_matches_torch(tmp_path, capsys):
     v = doc["flow"]["layers"][0]["verdict"]
     assert v["label"] == "not enough steps to judge" and v["looked_back"] == 3 and v["pairs"] == 6
     assert f"gradient flow, layer 0: {v['reason']}" in out and f"  {v['bound']}\n" in out
+    # the path norms are keyed by path id (jacobians.PATHS), not by a display label
+    lf0 = doc["flow"]["layers"][0]
+    assert list(lf0["blocks"]) == ["h_h"]
+    assert lf0["blocks"]["h_h"] == [row[0] for row in lf0["singular_values"]]
     for w in ("graph.svg", "walkthrough.html", "dissection.json"):
         assert (tmp_path / w).is_file()
     # per-step contributions sum to the totals; the update is -lr * grad

@@ -194,3 +194,58 @@ def loop_run(
     run.loss = sum(run.step_losses.values(), torch.zeros((), dtype=torch.float64))
     run.loss.backward(retain_graph=True)
     return run
+
+
+CELLS = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell, "gru": torch.nn.GRUCell}
+
+
+@dataclass
+class CellSteps:
+    """Batch element 0 run through torch's own nn.RNNCell/LSTMCell/GRUCell (float64)."""
+
+    jacobians: list[list[np.ndarray]]  # [layer][t − 1] (S, S): ∂s_t/∂s_(t−1), s = h or [h; c]
+    z: list[list[np.ndarray]]  # GRU: [layer][t − 1] (H,) update gate z_t (else empty lists)
+
+
+def cell_steps(model: CharModel, x: np.ndarray) -> CellSteps:
+    """``x`` (T,) character indices from h0 = c0 = 0; each step's state Jacobian by
+    ``torch.autograd.functional.jacobian`` of the torch cell at the state it ran from, the
+    input x_t (one-hot, or the layer below's h_t) held fixed."""
+    cfg = model.config
+    H, L, cell = cfg.hidden_size, cfg.num_layers, cfg.cell
+    P = model.params
+    X = F.one_hot(torch.tensor(np.asarray(x)), cfg.vocab_size).double()  # (T, V)
+    cells = []
+    for k in range(L):
+        kw = {"nonlinearity": cfg.nonlinearity} if cell == "rnn" else {}
+        m = CELLS[cell](P[f"rnn.weight_ih_l{k}"].shape[1], H, **kw).double()
+        with torch.no_grad():
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(m, n).copy_(tt(P[f"rnn.{n}_l{k}"]))
+        cells.append(m)
+    S = 2 * H if cell == "lstm" else H
+    state = [torch.zeros(S, dtype=torch.float64) for _ in range(L)]
+    out = CellSteps([[] for _ in range(L)], [[] for _ in range(L)])
+
+    def step(k: int, inp: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        if cell == "lstm":
+            h, c = cells[k](inp[None], (s[None, :H], s[None, H:]))
+            return torch.cat([h[0], c[0]])
+        return cells[k](inp[None], s[None])[0]
+
+    with torch.no_grad():
+        for t in range(X.shape[0]):
+            inp = X[t]
+            for k in range(L):
+                J = torch.autograd.functional.jacobian(
+                    lambda s, k=k, i=inp: step(k, i, s), state[k]
+                )
+                out.jacobians[k].append(J.numpy())
+                if cell == "gru":  # z_t = σ(W_iz x_t + b_iz + W_hz h_(t−1) + b_hz), rows H..2H
+                    m = cells[k]
+                    a = inp @ m.weight_ih[H : 2 * H].T + m.bias_ih[H : 2 * H]
+                    a = a + state[k] @ m.weight_hh[H : 2 * H].T + m.bias_hh[H : 2 * H]
+                    out.z[k].append(torch.sigmoid(a).numpy())
+                state[k] = step(k, inp, state[k])
+                inp = state[k][:H]
+    return out

@@ -12,7 +12,8 @@
 The four questions, and where their answers live:
 
 1. how gradients flow back through time — ``dh`` / ``carry`` (dL/dh_t = direct + from t+1),
-   ``flow`` (per layer: lag matrix, step Jacobians, singular values, verdict): :mod:`gradflow`,
+   ``flow`` (per layer: lag matrix, step Jacobians, singular values, verdict, and ``blocks``:
+   path id of :data:`~rnn_dissect.bptt.jacobians.PATHS` → T norms): :mod:`gradflow`,
    :mod:`verdict`, :mod:`carry`
 2. how the shared weights are updated — ``step`` (per-step gradient terms that sum to
    ``grads``, per-gate-block norms), ``update`` (ΔW): :mod:`stepgrads`

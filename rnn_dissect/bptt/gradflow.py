@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnn_dissect.bptt.jacobians import block_norms, input_jacobian, step_jacobian
+from rnn_dissect.bptt.jacobians import PATHS, block_norms, input_jacobian, step_jacobian
 from rnn_dissect.bptt.recording import Recording
 from rnn_dissect.bptt.verdict import Verdict, verdict
 
@@ -137,7 +137,8 @@ class LayerFlow:
     singular_values: np.ndarray | None  # (T, H) of those
     state_singular_values: np.ndarray | None  # LSTM: (T, 2H) of ∂[h;c]_t/∂[h;c]_{t-1}
     verdict: Verdict
-    # path name → (T,) spectral norm of that block of each step's Jacobian (block_norms)
+    # path id (jacobians.PATHS: "h_h", "c_c", …) → (T,) spectral norm of that block of each
+    # step's Jacobian (block_norms); display labels belong to the renderer
     blocks: dict[str, np.ndarray] | None = None
     last_jacobian: np.ndarray | None = None  # (S, S): the state Jacobian at t = T, element 0
 
@@ -160,7 +161,11 @@ def flow(
 ) -> Flow:
     """Per layer: its lag matrix, Jacobian spectra and a verdict.
 
-    Costs: lag O(T·min(T, max_lag)·L·B·S²); jacobians one S×S SVD per step and layer.
+    Costs: lag O(T·min(T, max_lag)·L·B·S²); jacobians, per step and layer, singular values
+    (no vectors) of ∂h_t/∂h_(t−1) (H × H) and, LSTM, of the whole 2H × 2H state Jacobian,
+    plus one H × H for the path norms (:func:`block_norms`: LSTM ∂c/∂h, GRU the rest; it
+    reuses both σ1): RNN S³, GRU 2·S³, LSTM (1/8 + 1 + 1/8)·S³ — at most 2·T·L·S³ in all,
+    what the reports' budgets (T·L·S³) scale with.
     """
     L, T, H = run.num_layers, run.T, run.hidden_size
     lags = lag_matrices(run, max_lag, direct) if lag else [None] * L
@@ -183,10 +188,12 @@ def flow(
             jac = [m[:H, :H].copy() for m in mats] if keep_jacobians else None
             zs = [run.node(t, k, "z").value[0] if run.cell == "gru" else None
                   for t in range(1, T + 1)]  # fmt: skip
+            full = ssv if ssv is not None else sv  # σ1 of the whole state Jacobian
             per = [
-                block_norms(m, run.cell, H, z, s[0]) for m, z, s in zip(mats, zs, sv, strict=True)
+                block_norms(m, run.cell, H, z=z, sigma_hh=sv[i, 0], sigma_state=full[i, 0])
+                for i, (m, z) in enumerate(zip(mats, zs, strict=True))
             ]
-            blocks = {name: np.array([p[name] for p in per]) for name in per[0]}  # (T,) each
+            blocks = {name: np.array([p[name] for p in per]) for name in PATHS[run.cell]}
             last = mats[-1].copy()
         ok, chunk = reachable(run, k, max_lag)
         v = verdict(lags[k], ok if lag else None, chunk, ssv if ssv is not None else sv, why)

@@ -16,7 +16,7 @@ step Jacobian) or the input weight W_ih (the input Jacobian), split into gate bl
           ∂h/∂c_{t-1} = diag(o (1 − tanh² c_t) f)
 
 Every function returns one matrix per batch element; :func:`block_norms` reads one step
-Jacobian as its paths (the LSTM's h and c blocks, the GRU's diag(z) carry).
+Jacobian as its paths (:data:`PATHS`: the LSTM's h and c blocks, the GRU's diag(z) carry).
 """
 
 from __future__ import annotations
@@ -25,7 +25,17 @@ import numpy as np
 
 from rnn_dissect.bptt.recording import Recording
 
-__all__ = ["block_norms", "input_jacobian", "step_jacobian"]
+__all__ = ["PATHS", "STATE_PATH", "block_norms", "input_jacobian", "step_jacobian"]
+
+# The paths through one step Jacobian, by cell, in the order :func:`block_norms` returns them:
+# "a_b" is the block ∂a_t/∂b_(t−1); s = the whole state ([h; c] for an LSTM).
+PATHS = {
+    "rnn": ("h_h",),
+    "gru": ("h_h_copy", "h_h_rest", "h_h"),  # diag(z_t) + the rest = ∂h_t/∂h_(t−1)
+    "lstm": ("h_h", "h_c", "c_h", "c_c", "s_s"),
+}
+STATE_PATH = {"rnn": "h_h", "gru": "h_h", "lstm": "s_s"}  # the whole ∂s_t/∂s_(t−1): its σ1
+# is what the verdict's spectral bound averages
 
 
 def step_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
@@ -78,33 +88,51 @@ def _jacobian(run: Recording, layer: int, t: int, through_time: bool) -> np.ndar
 
 
 def block_norms(
-    J: np.ndarray, cell: str, H: int, z: np.ndarray | None = None, sigma_hh: float | None = None
+    J: np.ndarray,
+    cell: str,
+    H: int,
+    *,
+    z: np.ndarray | None = None,
+    sigma_hh: float | None = None,
+    sigma_state: float | None = None,
 ) -> dict[str, float]:
-    """The spectral norm ‖·‖₂ of each path through one step Jacobian J (S, S):
+    """Path id (:data:`PATHS`) → the spectral norm ‖·‖₂ of that block of one step Jacobian
+    J (S, S); the ids are data, a renderer gives them their labels:
 
-    LSTM  ∂h_t/∂h_{t-1}, ∂h_t/∂c_{t-1}, ∂c_t/∂h_{t-1}, ∂c_t/∂c_{t-1} = diag(f_t), and [h; c]
-    GRU   diag(z_t) (h_{t-1} copied through), the rest (through r, z, n and W_hh), and the sum
-    RNN   ∂h_t/∂h_{t-1}
+    LSTM  h_h ∂h_t/∂h_(t−1), h_c ∂h_t/∂c_(t−1), c_h ∂c_t/∂h_(t−1), c_c ∂c_t/∂c_(t−1) = diag(f_t),
+          s_s ∂s_t/∂s_(t−1) with s = [h; c] (2H × 2H)
+    GRU   h_h_copy diag(z_t) (h_(t−1) copied through), h_h_rest = h_h − diag(z_t) (through r,
+          z, n and W_hh), h_h their sum
+    RNN   h_h
 
-    ``z`` (H,): the GRU's update gate at t; ``sigma_hh``: ‖J[:H, :H]‖₂ if already known
-    (it saves an SVD). A diagonal block's norm is its largest |entry|.
+    ``z`` (H,): the GRU's update gate at t. ``sigma_hh`` = ‖J[:H, :H]‖₂ and ``sigma_state``
+    = ‖J‖₂ (LSTM): σ1 of the spectra the caller already has (:func:`rnn_dissect.bptt.gradflow.flow`
+    computes them for the verdict); given, they are not recomputed. A diagonal block's norm is
+    its largest |entry| (O(H)).
+
+    Cost with both given: one H × H singular-value computation (LSTM c_h, GRU h_h_rest), none
+    for an RNN; each one missing adds its SVD (H × H, or 2H × 2H for ``sigma_state``).
     """
-    sig = lambda m: float(np.linalg.norm(m, 2))  # noqa: E731 — largest singular value
-    hh = sig(J[:H, :H]) if sigma_hh is None else sigma_hh
+    hh = _sigma1(J[:H, :H]) if sigma_hh is None else float(sigma_hh)
     if cell == "lstm":
         return {
-            "∂h_t/∂h_(t−1)": hh,
-            "∂h_t/∂c_(t−1)": float(np.abs(np.diag(J[:H, H:])).max()),
-            "∂c_t/∂h_(t−1)": sig(J[H:, :H]),
-            "∂c_t/∂c_(t−1) = diag(f_t)": float(np.abs(np.diag(J[H:, H:])).max()),
-            "[h; c]": sig(J),
+            "h_h": hh,
+            "h_c": float(np.abs(np.diag(J[:H, H:])).max()),
+            "c_h": _sigma1(J[H:, :H]),
+            "c_c": float(np.abs(np.diag(J[H:, H:])).max()),
+            "s_s": _sigma1(J) if sigma_state is None else float(sigma_state),
         }
     if cell == "gru":
         if z is None:
             raise ValueError("the GRU's block norms need z_t")
         return {
-            "diag(z_t)": float(np.abs(z).max()),
-            "the rest (r, z, n, W_hh)": sig(J - np.diag(z)),
-            "∂h_t/∂h_(t−1)": hh,
+            "h_h_copy": float(np.abs(z).max()),
+            "h_h_rest": _sigma1(J - np.diag(z)),
+            "h_h": hh,
         }
-    return {"∂h_t/∂h_(t−1)": hh}
+    return {"h_h": hh}
+
+
+def _sigma1(m: np.ndarray) -> float:
+    """The largest singular value (singular values only, no vectors)."""
+    return float(np.linalg.svd(m, compute_uv=False)[0])

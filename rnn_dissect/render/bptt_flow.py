@@ -19,6 +19,7 @@ import numpy as np
 
 from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.gradflow import LayerFlow
+from rnn_dissect.bptt.jacobians import PATHS, STATE_PATH
 from rnn_dissect.nets.cells import STATES
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
 from rnn_dissect.render.html_table import MAX_PLOT_STEPS, MAX_ROWS, cell_px
@@ -26,7 +27,7 @@ from rnn_dissect.render.html_table import n as _n
 from rnn_dissect.render.html_table import table as _table
 from rnn_dissect.render.numbers import num
 
-__all__ = ["SHOW_JACOBIAN", "q1"]
+__all__ = ["PATH_LABELS", "SHOW_JACOBIAN", "q1"]
 
 SHOW_JACOBIAN = 16  # the last step's state Jacobian is printed in full up to S × S this big
 
@@ -77,17 +78,27 @@ def _geomean(a: np.ndarray) -> float:
         return float(np.exp(np.mean(np.log(a))))
 
 
-def _state_key(cell: str) -> str:
-    return "[h; c]" if cell == "lstm" else "∂h_t/∂h_(t−1)"
+# The path ids of jacobians.PATHS as the page shows them.
+PATH_LABELS = {
+    "h_h": "∂h_t/∂h_(t−1)",
+    "h_c": "∂h_t/∂c_(t−1)",
+    "c_h": "∂c_t/∂h_(t−1)",
+    "c_c": "∂c_t/∂c_(t−1) = diag(f_t)",
+    "s_s": "[h; c]",
+    "h_h_copy": "diag(z_t)",
+    "h_h_rest": "the rest (r, z, n, W_hh)",
+}
+_CARRY = {"lstm": "c_c", "gru": "h_h_copy"}  # the path with no weight matrix
+_SQUASHED = {"rnn": "h_h", "gru": "h_h_rest", "lstm": "h_h"}  # through W_hh and σ′ / tanh′
 
 
 def _paths(lf: LayerFlow, cell: str) -> list[str]:
     """The per-step path table, its geometric-mean row, and the sentence on the carry path."""
     if lf.blocks is None:
         return []
-    names = list(lf.blocks)
+    names = [n for n in PATHS[cell] if n in lf.blocks]
     T = len(lf.blocks[names[0]])
-    state = _state_key(cell)
+    state = STATE_PATH[cell]
     rows = [[str(t + 1)] + [_n(lf.blocks[n][t]) for n in names] for t in range(min(T, MAX_ROWS))]
     means = {n: _geomean(lf.blocks[n]) for n in names}
     rows.append(
@@ -99,17 +110,17 @@ def _paths(lf: LayerFlow, cell: str) -> list[str]:
             for n in names
         ]
     )
-    carry = {"lstm": "∂c_t/∂c_(t−1) = diag(f_t)", "gru": "diag(z_t)"}.get(cell)
+    carry = _CARRY.get(cell)
     why = _WHY[cell].format(
         c=num(means[carry], 3) if carry else "",
-        h=num(means["the rest (r, z, n, W_hh)" if cell == "gru" else "∂h_t/∂h_(t−1)"], 3),
+        h=num(means[_SQUASHED[cell]], 3),
         s=num(means[state], 3),
     )
     return [
         f"<p>Layer {lf.layer}'s step Jacobian, path by path: the largest singular value "
         "‖·‖₂ of each block at each step (batch element 0); the verdict's bound is the "
-        f"geometric mean of the <b>{html.escape(state)}</b> column.</p>",
-        _table(["t", *names], rows, max(0, T - MAX_ROWS), "paths"),
+        f"geometric mean of the <b>{html.escape(PATH_LABELS[state])}</b> column.</p>",
+        _table(["t", *(PATH_LABELS[n] for n in names)], rows, max(0, T - MAX_ROWS), "paths"),
         f'<p class="why">{html.escape(why)}</p>',
     ]
 
