@@ -11,8 +11,10 @@ import pytest
 from rnn_dissect.render.heatmap import (
     UnitSection,
     colour,
+    colour_scale,
     contrast,
     heatmap_html,
+    heatmap_line,
     heatmap_page,
     heatmap_terminal,
     legend_terminal,
@@ -81,6 +83,29 @@ def test_html_one_escaped_span_per_character_with_its_value(dtype):
     for span, v in zip(p.spans, values, strict=True):
         assert dtype(span["data-v"]) == v  # round-trips exactly
         assert span["style"] == f"background:{colour(v)}"
+
+
+def test_line_one_row_escaped_mark_and_title():
+    values = np.random.default_rng(1).uniform(-0.2, 1.2, len(TEXT))
+    p = Spans()
+    p.feed(heatmap_line(TEXT, values, 0.5, 0.5, mark=3))
+    p.close()
+    assert p.tags == ["div"] + ["span"] * len(TEXT)  # the <script> in the text stays text
+    shown = TEXT.replace("\n", "\u21b5").replace("\t", "\u2192")  # ↵ →: one line
+    assert "".join(p.text) == shown and all(len(t) == 1 for t in p.text)
+    for j, (span, v) in enumerate(zip(p.spans, values, strict=True)):
+        assert abs(float(span["title"]) - v) <= 5e-4 * abs(v)  # 4 significant digits
+        assert span["style"] == f"background:{colour(v, 0.5, 0.5)}"
+        assert span.get("class") == ("mark" if j == 3 else None)
+    with pytest.raises(ValueError, match="characters but values"):
+        heatmap_line("ab", np.zeros(3))
+
+
+def test_colour_scale_by_kind():
+    c = np.array([[0.3, -2.5], [1.0, 0.0]])
+    assert [colour_scale(k, c) for k in ("i", "f", "o", "r", "z")] == [(0.5, 0.5)] * 5
+    assert colour_scale("c", c) == (0.0, 2.5) and colour_scale("c", np.zeros(4)) == (0.0, 1.0)
+    assert colour_scale("h", c) == colour_scale("g", c) == colour_scale("n", c) == (0.0, 1.0)
 
 
 def test_page_is_self_contained():

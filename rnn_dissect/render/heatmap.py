@@ -15,7 +15,10 @@ HTML: one ``<span>`` per character (newlines included, inside a ``<pre>``) carry
 value in ``data-v`` (shortest round-trip repr of the stored float), shown on hover by CSS;
 the character is escaped, so a text full of markup stays text. :func:`heatmap_page` is the
 whole ``heatmaps.html``: title, introduction, legend, an index (feature → best units with
-scores, linked) and one section per unit. Self-contained, no scripts.
+scores, linked) and one section per unit. Self-contained, no scripts. :func:`heatmap_line` is
+one line of a figure on the tour's page: a row of a grid, newline and tab drawn as ↵ and →, the
+value in each span's ``title`` (the browser's tooltip; the tour has no hover CSS).
+:func:`colour_scale` is the (center, scale) every heatmap of a unit uses, from its kind.
 Terminal: a rich ``Text`` with the same background colours, and :func:`legend_terminal`.
 
     >>> colour(-1.0), colour(0.0), colour(1.0)
@@ -33,14 +36,18 @@ import numpy as np
 from rich.console import Console
 from rich.text import Text
 
+from rnn_dissect.neurons.ranking import SIGMOID_GATES
+
 __all__ = [
     "NEG",
     "POS",
     "IndexRow",
     "UnitSection",
     "colour",
+    "colour_scale",
     "contrast",
     "heatmap_html",
+    "heatmap_line",
     "heatmap_page",
     "heatmap_rich",
     "heatmap_terminal",
@@ -57,6 +64,17 @@ def colour(v: float, center: float = 0.0, scale: float = 1.0) -> str:
     t = min(1.0, max(-1.0, (float(v) - center) / scale)) if scale > 0 else 0.0
     end = NEG if t < 0 else POS
     return "#" + "".join(f"{round(255 + abs(t) * (e - 255)):02x}" for e in end)
+
+
+def colour_scale(kind: str, values: np.ndarray) -> tuple[float, float]:
+    """(center, scale) for a heatmap of a ``kind`` unit's ``values`` (any shape): σ gates
+    around 0.5 over [0, 1], tanh-range kinds around 0 over [−1, 1], cell states around 0 over
+    their own max |c| (1 when that is 0)."""
+    if kind in SIGMOID_GATES:
+        return 0.5, 0.5
+    if kind == "c":
+        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
+    return 0.0, 1.0
 
 
 def contrast(a: str, b: str = "#000000") -> float:
@@ -139,6 +157,26 @@ def heatmap_html(text: str, values: np.ndarray, center: float = 0.0, scale: floa
             f"<span style=background:{colour(x, center, scale)} data-v={s}>{html.escape(ch)}</span>"
         )
     return '<pre class="hm">' + "".join(spans) + "</pre>"
+
+
+_SHOWN = {"\n": "↵", "\t": "→"}  # what heatmap_line draws for characters that would break its line
+
+
+def heatmap_line(
+    text: str, values: np.ndarray, center: float = 0.0, scale: float = 1.0, mark: int = -1
+) -> str:
+    """``<div class="txt">``: ``text`` (N characters, ``values`` of shape (N,)) on one line,
+    a span per character with its value to 4 significant digits in ``title``; the character
+    at index ``mark`` has ``class="mark"`` (the page outlines it)."""
+    v = _check(text, values)
+    spans = []
+    for j, (ch, x) in enumerate(zip(text, v, strict=True)):
+        cls = ' class="mark"' if j == mark else ""
+        spans.append(
+            f'<span{cls} style="background:{colour(float(x), center, scale)}" '
+            f'title="{float(x):.4g}">{html.escape(_SHOWN.get(ch, ch))}</span>'
+        )
+    return f'<div class="txt">{"".join(spans)}</div>'
 
 
 def legend_html(center: float = 0.0, scale: float = 1.0, what: str = "") -> str:

@@ -15,9 +15,9 @@ import numpy as np
 
 from rnn_dissect.neurons.activations import UnitRef
 from rnn_dissect.neurons.extremes import UnitContexts
-from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores
+from rnn_dissect.neurons.ranking import Scores
 from rnn_dissect.neurons.tuning import Snapshot, TuningCurve, unit_image
-from rnn_dissect.render.heatmap import colour
+from rnn_dissect.render.heatmap import colour_scale, heatmap_line
 from rnn_dissect.render.neuron_plots import score_curves_figure
 from rnn_dissect.render.tour_figures import figure as _figure
 from rnn_dissect.render.tour_figures import png as _png
@@ -26,28 +26,6 @@ from rnn_dissect.render.tour_text import fill, span
 __all__ = ["SHOW_CHARS", "contexts", "detectors", "score_curves", "tuning_unit"]
 
 SHOW_CHARS = 96  # probe / context characters per heatmap row
-
-
-def _hm_row(text: str, values: np.ndarray, center: float, scale: float, mark: int = -1) -> str:
-    """One line of text, each character on its value's colour (newline shown as ↵)."""
-    out = []
-    for j, (ch, v) in enumerate(zip(text, values, strict=True)):
-        shown = {"\n": "↵", "\t": "→"}.get(ch, ch)
-        cls = ' class="mark"' if j == mark else ""
-        out.append(
-            f'<span{cls} style="background:{colour(float(v), center, scale)}" '
-            f'title="{float(v):.4g}">{html.escape(shown)}</span>'
-        )
-    return f'<div class="txt">{"".join(out)}</div>'
-
-
-def _scale(kind: str, values: np.ndarray) -> tuple[float, float]:
-    """(center, scale) as ``neurons``' heatmaps: σ gates around ½, c by its own max |c|."""
-    if kind in SIGMOID_GATES:
-        return 0.5, 0.5
-    if kind == "c":
-        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
-    return 0.0, 1.0
 
 
 def _unit(d: Mapping[str, Any]) -> UnitRef:
@@ -72,9 +50,9 @@ def tuning_unit(
     u = _unit(tuning[f])
     steps, image = unit_image(snapshots, u)  # (S,), (S, N)
     text = snapshots[0].acts.text[:SHOW_CHARS]
-    center, scale = _scale(u.kind, image)
+    center, scale = colour_scale(u.kind, image)
     rows = [
-        f'<div class="lab">step {int(s)}</div>{_hm_row(text, row[: len(text)], center, scale)}'
+        f'<div class="lab">step {int(s)}</div>{heatmap_line(text, row[: len(text)], center, scale)}'
         for s, row in zip(steps, image, strict=True)
     ]
     cap = fill(
@@ -120,14 +98,14 @@ def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, Un
         if name not in best:
             continue
         for c in uc.top[:2]:
-            center, scale = _scale(u.kind, c.values)
+            center, scale = colour_scale(u.kind, c.values)
             k = c.position - c.start
             lo = max(0, k - SHOW_CHARS // 2)
             text, vals = c.text[lo : lo + SHOW_CHARS], c.values[lo : lo + SHOW_CHARS]
             label = f"l{u.layer} {u.kind}{u.unit} ({best[name]})"
             rows.append(
                 f'<div class="lab">{html.escape(label)}</div>'
-                f"{_hm_row(text, vals, center, scale, k - lo)}"
+                f"{heatmap_line(text, vals, center, scale, k - lo)}"
             )
     return _figure(
         "contexts",

@@ -12,25 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from rnn_dissect.neurons.activations import KIND_WORDS, KINDS, Activations, UnitRef
 from rnn_dissect.neurons.extremes import UnitContexts
 from rnn_dissect.neurons.features import ABOUT
-from rnn_dissect.neurons.ranking import SIGMOID_GATES, Scores
-from rnn_dissect.render.heatmap import IndexRow, UnitSection, heatmap_page
+from rnn_dissect.neurons.ranking import Scores
+from rnn_dissect.render.heatmap import IndexRow, UnitSection, colour_scale, heatmap_page
 
-__all__ = ["colour_scale", "label", "render"]
-
-
-def colour_scale(kind: str, values: np.ndarray) -> tuple[float, float]:
-    """(center, scale) for a heatmap: σ gates around 0.5 over [0, 1], tanh-range kinds
-    around 0 over [−1, 1], cell states around 0 over their own max |c|."""
-    if kind in SIGMOID_GATES:
-        return 0.5, 0.5
-    if kind == "c":
-        return 0.0, float(np.max(np.abs(values), initial=0.0)) or 1.0
-    return 0.0, 1.0
+__all__ = ["label", "render"]
 
 
 def label(u: UnitRef) -> str:

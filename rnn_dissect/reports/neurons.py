@@ -38,7 +38,7 @@ from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation,
 from rnn_dissect.neurons.features import Feature, builtin_features, regex_feature
 from rnn_dissect.neurons.ranking import Scores, score_units
 from rnn_dissect.neurons.tuning import Snapshot, norm_trajectories, tuning_curves, unit_image
-from rnn_dissect.render.heatmap import heatmap_terminal, legend_terminal
+from rnn_dissect.render.heatmap import colour_scale, heatmap_terminal, legend_terminal
 from rnn_dissect.render.neuron_plots import (
     param_norms_figure,
     saturation_figure,
@@ -47,14 +47,12 @@ from rnn_dissect.render.neuron_plots import (
     unit_training_figure,
 )
 from rnn_dissect.reports import collect_live, neuron_inputs, neuron_page
-from rnn_dissect.reports.neuron_page import colour_scale
 from rnn_dissect.reports.neuron_page import label as _label
 from rnn_dissect.weights import checkpoint
 
 __all__ = [
     "Report",
     "analyse_and_write",
-    "colour_scale",
     "summary",
     "terminal_heatmap",
     "write_report",

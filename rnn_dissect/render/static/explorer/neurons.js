@@ -7,7 +7,7 @@ import { bwr, fmt, tensor } from "./tensor.js";
 const SIGMOID = new Set(["i", "f", "o", "r", "z"]);
 const SHOW_CHAR = { "\n": "↵\n", "\t": "⇥", " ": " " };
 
-// (center, scale) as reports/neurons.py's colour_scale: σ gates around ½, c by its own range.
+// (center, scale) as render/heatmap.py's colour_scale: σ gates around ½, c by its own range.
 function scaleOf(kind, vals) {
   if (SIGMOID.has(kind)) return [0.5, 0.5];
   if (kind === "c") return [0, Math.max(1e-12, ...vals.map(Math.abs))];
