@@ -11,6 +11,7 @@ from planted import python_like_text, run
 from test_heatmap import Spans
 
 from rnn_dissect.neurons.activations import Activations, UnitRef
+from rnn_dissect.neurons.extremes import top_contexts
 from rnn_dissect.neurons.features import builtin_features
 from rnn_dissect.neurons.tuning import Snapshot
 from rnn_dissect.reports.neurons import summary, terminal_heatmap, write_report
@@ -63,6 +64,20 @@ def test_write_report_on_planted_units(tmp_path):
     depth = feats[1].values
     want = [np.corrcoef(depth, s.acts.arrays[(0, "c")][:, 0])[0, 1] for s in snaps]
     assert np.allclose(bd["scores"], want, atol=2e-6) and bd["crossed_at"] == 500
+    # what callers get in memory is what the files hold (the tour reads these, not the files)
+    assert rep.tuning == tun and [c.feature for c in rep.curves] == list(tun)
+    for c in rep.curves:
+        assert np.allclose(c.scores, tun[c.feature]["scores"], rtol=0, atol=5e-7)
+    assert [(u.unit, [x.position for x in u.top]) for u in rep.contexts] == [
+        (UnitRef(c["layer"], c["kind"], c["unit"]), [x["position"] for x in c["top"]]) for c in ctx
+    ]
+
+    # fewer contexts asked for are a prefix of these (the tour shows the first two)
+    def key(uc):
+        return [(c.position, c.value, c.start, c.text, c.values.tolist()) for c in uc.top]
+
+    one = top_contexts(acts, rep.heat_units, 1, 10)
+    assert [key(u)[:1] for u in rep.contexts] == [key(u) for u in one]
     # the saturation scatter: one mark per unit for each of the 4 gates
     root = ET.parse(tmp_path / "saturation.svg").getroot()
     for g in "ifgo":

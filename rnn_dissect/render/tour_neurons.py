@@ -1,7 +1,7 @@
 """The neurons section's figures: a unit over the probe text across snapshots (text as the
 x-axis, as LSTMVis draws it), the score curves, the strongest contexts, the detectors table.
 
-Plain data in (the numbers, ``tuning.json``, the snapshots, the contexts), HTML out; each
+Plain data in (the numbers, the tuning curves, the snapshots, the contexts), HTML out; each
 figure is a ``<figure data-fig=NAME>`` (:func:`rnn_dissect.render.tour_figures.figure`).
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import numpy as np
 
 from rnn_dissect.neurons.activations import UnitRef
 from rnn_dissect.neurons.extremes import UnitContexts
@@ -28,26 +26,21 @@ __all__ = ["SHOW_CHARS", "contexts", "detectors", "score_curves", "tuning_unit"]
 SHOW_CHARS = 96  # probe / context characters per heatmap row
 
 
-def _unit(d: Mapping[str, Any]) -> UnitRef:
-    return UnitRef(int(d["layer"]), str(d["kind"]), int(d["unit"]))
-
-
-def _tuned_feature(n: Mapping[str, Any], tuning: Mapping[str, Any]) -> str | None:
-    """The feature whose tuning the page shows: the memory feature, else the strongest."""
-    f = n.get("neurons.memory.feature")
-    if f in tuning:
-        return str(f)
-    return max(tuning, key=lambda k: abs(tuning[k]["scores"][-1]), default=None)
+def _tuned(n: Mapping[str, Any], curves: Sequence[TuningCurve]) -> TuningCurve | None:
+    """The feature whose tuning the page shows: the memory feature, else the strongest at
+    the last snapshot."""
+    mem = [c for c in curves if c.feature == n.get("neurons.memory.feature")]
+    return mem[0] if mem else max(curves, key=lambda c: abs(c.scores[-1]), default=None)
 
 
 def tuning_unit(
-    n: Mapping[str, Any], tuning: Mapping[str, Any], snapshots: Sequence[Snapshot]
+    n: Mapping[str, Any], curves: Sequence[TuningCurve], snapshots: Sequence[Snapshot]
 ) -> str:
     """One unit over the probe text at every snapshot: the memory feature's best unit."""
-    f = _tuned_feature(n, tuning)
-    if f is None or not snapshots:
+    tuned = _tuned(n, curves)
+    if tuned is None or not snapshots:
         return _figure("tuning_unit", "<p>No snapshots were recorded.</p>")
-    u = _unit(tuning[f])
+    f, u = tuned.feature, tuned.unit
     steps, image = unit_image(snapshots, u)  # (S,), (S, N)
     text = snapshots[0].acts.text[:SHOW_CHARS]
     center, scale = colour_scale(u.kind, image)
@@ -63,15 +56,8 @@ def tuning_unit(
     return _figure("tuning_unit", f'<div class="hm">{"".join(rows)}</div>', cap)
 
 
-def score_curves(tuning: Mapping[str, Any]) -> str:
-    """Each feature's best unit's score at every snapshot (tuning.json)."""
-    curves = [
-        TuningCurve(
-            name, _unit(t), np.array(t["steps"]), np.array(t["scores"]),
-            np.array(t["best_any"]), t["threshold"], t["crossed_at"],
-        )
-        for name, t in tuning.items()
-    ]  # fmt: skip
+def score_curves(curves: Sequence[TuningCurve]) -> str:
+    """Each feature's best unit's score at every snapshot (tuning.json's, unrounded)."""
     if not curves:
         return _figure("score_curves", "<p>No snapshots were recorded.</p>")
     fig = score_curves_figure(curves)

@@ -24,7 +24,7 @@ from rnn_dissect.bptt.reach import Comparison
 from rnn_dissect.neurons.activations import UnitRef
 from rnn_dissect.neurons.extremes import UnitContexts
 from rnn_dissect.neurons.ranking import Scores
-from rnn_dissect.neurons.tuning import Snapshot
+from rnn_dissect.neurons.tuning import Snapshot, TuningCurve
 from rnn_dissect.render import tour_neurons as tn
 from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg, reach_figure
 from rnn_dissect.render.graph import inline_svg
@@ -46,7 +46,7 @@ class TourInputs:
     flow: Comparison
     scores: Scores
     snapshots: list[Snapshot]
-    tuning: dict[str, Any]  # tuning.json
+    curves: list[TuningCurve]  # per feature its best unit's score per snapshot (tuning.json)
     contexts: dict[UnitRef, UnitContexts]
     sample: str  # what the trained model writes
 
@@ -230,10 +230,10 @@ class _Figures:
         )
 
     def tuning_unit(self) -> str:
-        return tn.tuning_unit(self.n, self.i.tuning, self.i.snapshots)
+        return tn.tuning_unit(self.n, self.i.curves, self.i.snapshots)
 
     def score_curves(self) -> str:
-        return tn.score_curves(self.i.tuning)
+        return tn.score_curves(self.i.curves)
 
     def contexts(self) -> str:
         return tn.contexts(self.n, self.i.scores, self.i.contexts)

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,13 @@ from rnn_dissect.neurons.collect import collect, describe, engine
 from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
 from rnn_dissect.neurons.features import Feature, builtin_features, regex_feature
 from rnn_dissect.neurons.ranking import Scores, score_units
-from rnn_dissect.neurons.tuning import Snapshot, norm_trajectories, tuning_curves, unit_image
+from rnn_dissect.neurons.tuning import (
+    Snapshot,
+    TuningCurve,
+    norm_trajectories,
+    tuning_curves,
+    unit_image,
+)
 from rnn_dissect.render.heatmap import colour_scale, heatmap_terminal, legend_terminal
 from rnn_dissect.render.neuron_plots import (
     param_norms_figure,
@@ -67,6 +74,9 @@ class Report:
     scores: Scores
     heat_units: list[UnitRef]  # the units drawn in heatmaps.html, in order
     files: list[Path] = field(default_factory=list)  # everything written
+    contexts: list[UnitContexts] = field(default_factory=list)  # heat_units' (contexts.json)
+    tuning: dict[str, Any] = field(default_factory=dict)  # tuning.json's content ({}: no snapshots)
+    curves: list[TuningCurve] = field(default_factory=list)  # what tuning.json rounds
 
 
 def _heat_units(scores: Scores, per_feature: int, extra: Sequence[UnitRef]) -> list[UnitRef]:
@@ -128,24 +138,29 @@ def write_report(
     sats = gate_saturation(acts)
     if sats and figures:
         files += save_figure(saturation_figure(sats), out / "saturation")
+    rep = Report(scores, units, files, ctx)
     if snapshots:
         probe_features = features if snapshot_features is None else snapshot_features
-        files += _write_tuning(out, snapshots, probe_features, threshold, figures)
-    return Report(scores, units, files)
+        rep.curves = tuning_curves(snapshots, probe_features, threshold)
+        norms = _norms(rep.curves, snapshots)
+        rep.tuning = _tuning_dict(rep.curves, norms, threshold)
+        files += _write_tuning(out, rep.curves, rep.tuning, norms, snapshots, figures)
+    return rep
 
 
-def _write_tuning(
-    out: Path,
-    snapshots: Sequence[Snapshot],
-    features: Sequence[Feature],
-    threshold: float,
-    figures: bool = True,
-) -> list[Path]:
-    curves = tuning_curves(snapshots, features, threshold)
-    best = list(dict.fromkeys(c.unit for c in curves))
-    recorded = any(s.weight_norms is not None for s in snapshots)
-    norms = {u: norm_trajectories(snapshots, u) for u in best} if recorded else {}
-    doc = {
+Norms = dict[UnitRef, tuple[np.ndarray, np.ndarray, np.ndarray]]  # unit → (steps, weight, grad)
+
+
+def _norms(curves: Sequence[TuningCurve], snapshots: Sequence[Snapshot]) -> Norms:
+    """Each best unit's (steps, weight, grad) norms per snapshot ({} when none recorded)."""
+    if not any(s.weight_norms is not None for s in snapshots):
+        return {}
+    return {u: norm_trajectories(snapshots, u) for u in dict.fromkeys(c.unit for c in curves)}
+
+
+def _tuning_dict(curves: Sequence[TuningCurve], norms: Norms, threshold: float) -> dict[str, Any]:
+    """``tuning.json``'s content (see the module docstring)."""
+    return {
         c.feature: {
             **c.unit.to_dict(),
             "steps": c.steps.tolist(),
@@ -157,11 +172,24 @@ def _write_tuning(
         }
         for c in curves
     }
+
+
+def _write_tuning(
+    out: Path,
+    curves: Sequence[TuningCurve],
+    doc: dict[str, Any],
+    norms: Norms,
+    snapshots: Sequence[Snapshot],
+    figures: bool = True,
+) -> list[Path]:
+    """``tuning.json`` (``doc``) and, with ``figures``, the score curves, the param norms and
+    each best unit over the probe text per snapshot."""
     files = [out / "tuning.json"]
     files[0].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     if not figures:
         return files
     files += save_figure(score_curves_figure(curves), out / "score_curves")
+    best = list(dict.fromkeys(c.unit for c in curves))
     if norms:
         steps = curves[0].steps
         weight = np.array([norms[u][1] for u in best]).reshape(len(best), len(steps))  # (U, S)
@@ -172,7 +200,7 @@ def _write_tuning(
         ]
         fig = param_norms_figure(steps, best, weight, grad, labels)
         files += save_figure(fig, out / "param_norms")
-    for u in dict.fromkeys(c.unit for c in curves):
+    for u in best:
         steps, image = unit_image(snapshots, u)
         _, scale = colour_scale(u.kind, image)
         fig = unit_training_figure(steps, image, _label(u), scale=scale)

@@ -215,15 +215,13 @@ def write_tour(
             vocab = trainer.model_cfg.vocab  # the head of the validation split, as `neurons`
             val = trainer.val_data[: cfg.neuron_chars]
             neu = parts.neurons_part(out / "run", out / "neurons", "".join(vocab[i] for i in val))
-            tuning_path = out / "neurons" / "tuning.json"
-            tuning = json.loads(tuning_path.read_text()) if tuning_path.is_file() else {}
         with st.stage("page", "writing the page"):
             numbers: dict[str, Any] = {}
             numbers |= nums.nn_numbers(nn)
             numbers |= nums.unrolled_numbers(rnn, parts.TEXT)
             numbers |= nums.unrolled_numbers(lstm, parts.TEXT)
             numbers |= nums.flow_numbers(flow)
-            numbers |= nums.neuron_numbers(neu, tuning)
+            numbers |= nums.neuron_numbers(neu)
             numbers |= _train_numbers(trainer, train_s)
             model = trainer.model()
             text = sample(model, default_prime(model), 240, 0.8, 0, cfg.seed)
@@ -241,7 +239,7 @@ def write_tour(
                 TourInputs(
                     numbers, nn.svg, nn.off_svg, rnn.d, lstm.d,
                     page_html(rnn.explorer), page_html(lstm.explorer), flow,
-                    neu.scores, neu.snapshots, tuning, neu.contexts, text,
+                    neu.scores, neu.snapshots, neu.curves, neu.contexts, text,
                 )
             )  # fmt: skip
             index = out / "index.html"

@@ -127,10 +127,10 @@ def _unit_name(r: dict[str, Any]) -> str:
     return f"layer {r['layer']} {r['kind']}{r['unit']}"
 
 
-def neuron_numbers(p: NeuronsPart, tuning: dict[str, Any]) -> Numbers:
+def neuron_numbers(p: NeuronsPart) -> Numbers:
     """``neurons``: per feature its best unit and score (neurons.json), the step it first
     reached the threshold on the probe text (tuning.json); the strongest memory feature."""
-    sc = p.scores
+    sc, tuning = p.scores, p.tuning
     out: Numbers = {"neurons.n_chars": int(p.acts.n_chars), "neurons.features": len(sc.features)}
     strong = 0
     for name in sc.features:

@@ -6,7 +6,8 @@
   explorer's data for the same model and text;
 - :func:`flow_part`: ``rnn-dissect flow`` (RNN vs LSTM vs GRU, H 16, seed 0);
 - :func:`neurons_part`: ``rnn-dissect neurons RUN --max-chars N`` into ``out`` (the same
-  files), plus what the page draws: the snapshots and each best unit's top contexts.
+  files), plus what the page draws, in memory: the snapshots, the tuning curves and each best
+  unit's top contexts.
 
 Each returns a dataclass; :mod:`rnn_dissect.reports.tour_numbers` reads the numbers the prose
 uses from them.
@@ -25,10 +26,10 @@ from rnn_dissect.nets import mlp
 from rnn_dissect.nets.model import CharModel
 from rnn_dissect.neurons.activations import Activations, UnitRef
 from rnn_dissect.neurons.collect import collect
-from rnn_dissect.neurons.extremes import UnitContexts, top_contexts
+from rnn_dissect.neurons.extremes import UnitContexts
 from rnn_dissect.neurons.features import builtin_features
 from rnn_dissect.neurons.ranking import Scores, score_units
-from rnn_dissect.neurons.tuning import Snapshot
+from rnn_dissect.neurons.tuning import Snapshot, TuningCurve
 from rnn_dissect.render import graph as render_graph
 from rnn_dissect.reports import neuron_inputs
 from rnn_dissect.reports.explore import fresh_model, model_data
@@ -77,6 +78,8 @@ class NeuronsPart:
     acts: Activations
     snapshots: list[Snapshot]
     contexts: dict[UnitRef, UnitContexts]  # each feature's best unit → its extremes
+    tuning: dict[str, Any]  # tuning.json's content ({} without snapshots)
+    curves: list[TuningCurve]  # per feature its best unit's score per snapshot (unrounded)
     files: list[Path]
 
 
@@ -127,7 +130,8 @@ def neurons_part(run_dir: Path, out: Path, text: str) -> NeuronsPart:
     """``rnn-dissect neurons RUN_DIR --out OUT --max-chars N`` where ``text`` is the head of
     the run's validation split (N characters, what the command reads): the same exact
     collection and the same JSON files (not the PNG/SVG figures); and for the page the
-    activations, the snapshots and the best units' top contexts (3 each, ±30 characters)."""
+    activations, the snapshots, the tuning and the best units' top contexts (those of
+    contexts.json: 5 each, ±30 characters), from the report in memory."""
     net = checkpoint.load(run_dir)
     acts = collect(net, text, exact=True, warmup=500)
     snaps = neuron_inputs.snapshots(run_dir, None)
@@ -141,10 +145,8 @@ def neurons_part(run_dir: Path, out: Path, text: str) -> NeuronsPart:
         snapshot_features=snap_feats,
         figures=False,
     )
-    best = []
-    for name in rep.scores.features:
-        for r in rep.scores.ranking(name, 1):
-            u = UnitRef(int(r["layer"]), str(r["kind"]), int(r["unit"]))
-            best += [u] if u not in best else []
-    ctx = dict(zip(best, top_contexts(acts, best, 3, 30), strict=True))
-    return NeuronsPart(rep.scores, acts, snaps, ctx, rep.files)
+    best = dict.fromkeys(u for f in rep.scores.features if (u := rep.scores.best(f)))
+    ctx = dict(zip(rep.heat_units, rep.contexts, strict=True))  # the best units among them
+    return NeuronsPart(
+        rep.scores, acts, snaps, {u: ctx[u] for u in best}, rep.tuning, rep.curves, rep.files
+    )
