@@ -167,6 +167,21 @@ def test_scores_from_disk_equal_in_memory_and_json_contract(planted, tmp_path, m
     assert full[0]["score"] == round(a.score[a.features.index("letter"), j], 6)
 
 
+def test_unit_ref_dict_round_trip(planted):
+    acts, feats = planted
+    for u in [*acts.units((0, "c")), UnitRef(3, "f", 511)]:
+        d = json.loads(json.dumps(u.to_dict()))  # through a file, as neurons.json holds it
+        assert d == {"layer": u.layer, "unit": u.unit, "kind": u.kind}
+        back = UnitRef.from_dict(d)
+        assert back == u and type(back.layer) is type(back.unit) is int
+    scores = score_units(acts, feats)
+    r = scores.ranking("bracket_depth", 1)[0]  # a ranking entry: its score is not part of it
+    assert (
+        UnitRef.from_dict(r) == scores.best("bracket_depth") == (r["layer"], r["kind"], r["unit"])
+    )
+    assert UnitRef.from_dict({"layer": 1.0, "kind": "h", "unit": "2"}) == UnitRef(1, "h", 2)
+
+
 def brute_contexts(v: np.ndarray, k: int, w: int) -> list[tuple[int, float]]:
     order = np.lexsort((np.arange(len(v)), -v))
     picked: list[tuple[int, float]] = []

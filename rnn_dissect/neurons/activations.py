@@ -20,7 +20,7 @@ only one block in the process's memory (mapped pages would count towards its RSS
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -58,7 +58,14 @@ class UnitRef(NamedTuple):
     unit: int
 
     def to_dict(self) -> dict[str, int | str]:
+        """``{layer, unit, kind}``: how the JSON files (neurons.json, tuning.json, …) name it."""
         return {"layer": self.layer, "unit": self.unit, "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UnitRef:
+        """The unit a ``{layer, kind, unit}`` record names (:meth:`to_dict`'s, or a ranking
+        entry with its ``score``: other keys are ignored)."""
+        return cls(int(d["layer"]), str(d["kind"]), int(d["unit"]))
 
 
 def _file_name(key: Key) -> str:

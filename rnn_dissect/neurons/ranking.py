@@ -74,7 +74,7 @@ class Scores:
 
     def best(self, feature: str) -> UnitRef | None:
         r = self.ranking(feature, top=1)
-        return UnitRef(int(r[0]["layer"]), str(r[0]["kind"]), int(r[0]["unit"])) if r else None
+        return UnitRef.from_dict(r[0]) if r else None
 
     def to_json(self, top: int | None = None) -> str:
         """``neurons.json``: ``features`` maps name → ranked list (best first)."""

@@ -44,7 +44,7 @@ def _index(scores: Scores, per_feature: int) -> list[IndexRow]:
         units = [
             (_code(u), _anchor(u), float(r["score"]))
             for r in scores.ranking(name, per_feature)
-            for u in [UnitRef(int(r["layer"]), str(r["kind"]), int(r["unit"]))]
+            for u in [UnitRef.from_dict(r)]
         ]
         rows.append(IndexRow(name, ABOUT.get(name, "your --regex"), _metric(boolean), units))
     return rows
@@ -76,7 +76,7 @@ def _about(u: UnitRef, scores: Scores, per_feature: int, asked: bool) -> str:
     said = []
     for name, boolean in zip(scores.features, scores.boolean, strict=True):
         for rank, r in enumerate(scores.ranking(name, per_feature), 1):
-            if (int(r["layer"]), str(r["kind"]), int(r["unit"])) == tuple(u):
+            if UnitRef.from_dict(r) == u:
                 said.append(f"{name} {_metric(boolean)} {float(r['score']):+.3f} (#{rank})")
     head = "ranks for: " + "; ".join(said) if said else "asked for with --unit"
     return head + (" — asked for with --unit" if said and asked else "") + "."

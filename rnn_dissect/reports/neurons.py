@@ -83,7 +83,7 @@ def _heat_units(scores: Scores, per_feature: int, extra: Sequence[UnitRef]) -> l
     out: list[UnitRef] = []
     for name in scores.features:
         for r in scores.ranking(name, per_feature):
-            u = UnitRef(int(r["layer"]), str(r["kind"]), int(r["unit"]))
+            u = UnitRef.from_dict(r)
             if u not in out:
                 out.append(u)
     return out + [u for u in extra if u not in out]
@@ -339,7 +339,7 @@ def analyse_and_write(
         top_unit = _overall_best(rep.scores)
         if top_unit is not None:
             f, r = top_unit
-            u = UnitRef(int(r["layer"]), str(r["kind"]), int(r["unit"]))
+            u = UnitRef.from_dict(r)
             print(f"\nbest overall: layer {u.layer} {u.kind} unit {u.unit}, {f} {r['score']:+.3f}")
             if sys.stdout.isatty() or os.environ.get("FORCE_COLOR"):
                 width = min(120, shutil.get_terminal_size((100, 24)).columns)
