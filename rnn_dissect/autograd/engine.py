@@ -89,6 +89,11 @@ class Node:
         """Targets and integer tensors (indices) carry no gradient."""
         return self.kind != Kind.TARGET and self.value.dtype.kind == "f"  # np.floating
 
+    def grad_or_zeros(self) -> np.ndarray:
+        """dL/d(this node) after backward, zeros of its shape where no gradient reached it
+        (``grad`` stays None then, as torch leaves ``.grad`` None)."""
+        return np.zeros_like(self.value) if self.grad is None else self.grad
+
     def saved_tensors(self) -> list[SavedTensor]:
         """What this node's backward needs, each tensor tied to the node that owns it."""
         owners = [self, *self.parents]

@@ -73,7 +73,7 @@ def gradcheck(
         ]
     results = []
     for node in wrt:
-        analytic = np.zeros_like(node.value) if node.grad is None else node.grad.copy()
+        analytic = node.grad_or_zeros().copy()
         numeric = numerical_grad(graph, loss, node, eps)
         scale = max(
             float(np.abs(analytic).max(initial=0.0)), float(np.abs(numeric).max(initial=0.0))

@@ -108,25 +108,21 @@ def carries(run: Recording, edges: StateEdgeRecorder | None = None) -> list[list
             sc = StepCarry(
                 t=t,
                 layer=k,
-                dh=ub(_grad(h)),
+                dh=ub(h.grad_or_zeros()),
                 dh_direct=ub(edges.part(direct, h)),
                 dh_next=ub(edges.rest(h, skip=direct)),
                 computes={
-                    name: ub(_grad(run.node(t, k, node)))
+                    name: ub(run.node(t, k, node).grad_or_zeros())
                     for name, node in _COMPUTES[run.cell].items()
                 },
                 cut=cut is not None,
-                dh_cut=None if cut is None else ub(_grad(cut[0])),
+                dh_cut=None if cut is None else ub(cut[0].grad_or_zeros()),
             )
             if run.cell == "lstm":
                 c = run.c(k, t)
-                sc.dc = ub(_grad(c))
+                sc.dc = ub(c.grad_or_zeros())
                 sc.dc_next = ub(edges.rest(c, skip=run.node(t, k, "tanh_c")))
-                sc.dc_cut = None if cut is None else ub(_grad(cut[1]))
+                sc.dc_cut = None if cut is None else ub(cut[1].grad_or_zeros())
             row.append(sc)
         out.append(row)
     return out
-
-
-def _grad(n: Node) -> np.ndarray:
-    return np.zeros_like(n.value) if n.grad is None else n.grad

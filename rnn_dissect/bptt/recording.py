@@ -101,10 +101,12 @@ class Recording:
     def grads(self) -> dict[str, np.ndarray]:
         """dL/dθ under torch names, plus ``h0`` (L, B, H) and for LSTM ``c0`` — (L, H)
         without batch axis for unbatched input. Call after :func:`bptt` / backward."""
-        out = {name: _grad(n) for name, n in self.params.items()}
-        out["h0"] = self.unbatch(np.stack([_grad(self.h(k, 0)) for k in range(self.num_layers)]), 1)
+        out = {name: n.grad_or_zeros() for name, n in self.params.items()}
+        out["h0"] = self.unbatch(
+            np.stack([self.h(k, 0).grad_or_zeros() for k in range(self.num_layers)]), 1
+        )
         if self.cell == "lstm":
-            c0 = np.stack([_grad(self.c(k, 0)) for k in range(self.num_layers)])
+            c0 = np.stack([self.c(k, 0).grad_or_zeros() for k in range(self.num_layers)])
             out["c0"] = self.unbatch(c0, 1)
         return out
 
@@ -119,10 +121,6 @@ class Recording:
             "batch": self.B if self.batched else None,
             "truncate": self.truncate,
         }
-
-
-def _grad(n: Node) -> np.ndarray:
-    return np.zeros_like(n.value) if n.grad is None else n.grad
 
 
 Recorded = tuple[

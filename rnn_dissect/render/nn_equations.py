@@ -46,11 +46,6 @@ def more(shape: tuple[int, ...]) -> str:
     )
 
 
-def _grad(net: MLP, node: str) -> np.ndarray:
-    n = net.graph[node]
-    return np.zeros_like(n.value) if n.grad is None else n.grad
-
-
 def forward(net: MLP) -> str:
     """z₁ = W₁x + b₁, h = ReLU(z₁), z₂ = W₂h + b₂, ŷ = σ(z₂), L: each with numbers."""
     g = net.graph
@@ -124,7 +119,7 @@ def backward(net: MLP) -> str:
     g = net.graph
     x, W1, z1, h = g["x"].value, g["W1"].value, g["z1"].value, g["h1"].value
     W2, yhat, y, n_out = g["W2"].value, g["yhat"].value, g["y"].value, net.sizes[2]
-    gr = {k: _grad(net, k) for k in ("yhat", "z2", "W2", "b2", "h1", "z1", "W1", "b1", "x")}
+    gr = {k: g[k].grad_or_zeros() for k in ("yhat", "z2", "W2", "b2", "h1", "z1", "W1", "b1", "x")}
     H = z1.size
     scale = "" if n_out == 1 else f"(1/{n_out})·"
     out = [

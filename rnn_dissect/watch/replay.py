@@ -113,11 +113,13 @@ def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
                 run.graph.backward(run.loss)
                 full = run
                 dis = _window(call, grp, run, d, seeds, seed_h, seed_c, dissect_kw)
-            gx = _order(np.stack([_grad(n_) for n_ in full.inputs], axis=1), d)  # (G, n, I)
+            gx = _order(
+                np.stack([n_.grad_or_zeros() for n_ in full.inputs], axis=1), d
+            )  # (G, n, I)
             g_below = gx if g_below is None else g_below + gx
-            grads = {name: _grad(p) for name, p in full.params.items()}
-            h0 = _grad(full.h(0, 0))
-            c0 = _grad(full.c(0, 0)) if call.cell == "lstm" else None
+            grads = {name: p.grad_or_zeros() for name, p in full.params.items()}
+            h0 = full.h(0, 0).grad_or_zeros()
+            c0 = full.c(0, 0).grad_or_zeros() if call.cell == "lstm" else None
             parts.append(Part(layer, d, grp, dis, grads, h0, c0))
         assert g_below is not None
         g_above = g_below  # (G, n, D·H) for the layer below (layer 0: dL/d input)
@@ -141,7 +143,7 @@ def _window(
     if call.cell == "lstm":
         init["c"] = full.c(0, a).value
     if b < full.T:  # what reaches h_b, c_b from steps after the window
-        seed_h = _grad(full.h(0, b)) - seeds[:, b - 1]  # minus the head's ⟨g_b, h_b⟩ part
+        seed_h = full.h(0, b).grad_or_zeros() - seeds[:, b - 1]  # minus the head's ⟨g_b, h_b⟩ part
         if call.cell == "lstm":  # c_b is read by step b + 1's f ⊙ c_prev only
             seed_c = full.graph.edge_grad(full.node(b + 1, 0, "fc"), full.c(0, b))
     xs = np.stack([n_.value for n_ in full.inputs[a:b]], axis=1)  # (G, b − a, I)
@@ -166,7 +168,3 @@ def _window(
 def _values(run: WatchedLayer) -> np.ndarray:
     """(G, T, H) h_t in processing order."""
     return np.stack([run.h(0, t).value for t in range(1, run.T + 1)], axis=1)
-
-
-def _grad(n: Any) -> np.ndarray:
-    return np.zeros_like(n.value) if n.grad is None else n.grad
