@@ -344,10 +344,14 @@ def test_time_budget_sizes_the_run_and_records_it(tmp_path, text, capsys, monkey
 
     monkeypatch.setattr(train, "_clock", clock)
     d = tmp_path / "run"
-    rc, out, _ = run(capsys, text, "--out", d, "--minutes", 0.05, *SMALL, "--warmup", "5")
+    rc, out, err = run(capsys, text, "--out", d, "--minutes", 0.05, *SMALL, "--warmup", "5")
     assert rc == 0
     steps = json.loads((d / "config.json").read_text())["train"]["steps"]
     assert steps > 5 and metrics(d)[-1]["step"] == steps and f"step {steps}/{steps}" in out
+    # the terminal hears of the first sizing and the final one, no other
+    notes = [line for line in (out + err).splitlines() if "ms/step:" in line]
+    assert len(notes) == 2, notes
+    assert "until it is fixed at 70%" in notes[0] and f"--steps {steps} --decay-start" in notes[1]
     # about the 3 s budget; the final sizing averages only the 6 steps after the warm-up here
     # (a long window in real runs), which cost a validation and a checkpoint each 4 steps
     assert 0.8 * 3.0 <= metrics(d)[-1]["elapsed_s"] <= 1.1 * 3.0

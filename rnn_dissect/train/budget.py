@@ -46,7 +46,6 @@ class Sizing:
     decay_start: int  # K, where the cosine begins (= N while provisional: the peak holds)
     per_step: float  # τ, the seconds per step (validations charged) it was sized from
     final: bool  # True: N and K stay as they are for the rest of the run
-    due: float  # share of the budget at which the sizing becomes final
 
 
 @dataclass
@@ -119,6 +118,6 @@ class Budget:
         left = self.seconds - (now - self.t_begin)
         steps = step + max(1, int(self.MARGIN * left / tau))
         k0 = max(step, steps - round(self.decay_frac * steps)) if final else steps
-        self.sizing = Sizing(steps, k0, tau, final, self.due)
+        self.sizing = Sizing(steps, k0, tau, final)
         self._window = (step, now, len(self.val_seconds))
         return self.sizing

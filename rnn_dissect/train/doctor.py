@@ -81,14 +81,13 @@ def report(pref: Preference, measure: bool = False) -> list[tuple[str, str]]:
         "numpy": "numpy (RNN_DISSECT_GEMM / RNN_DISSECT_MKL=0)",
     }[gemm]
     rows.append(("GEMM", how))
-    rows.append(("elementwise", "numba" if pref.fused and fused.AVAILABLE else "numpy"))
+    rows.append(("elementwise", "numba" if pref.use_fused else "numpy"))
     if not blas.available():
         rows.append(("choices", "none needed: numpy is the only GEMM library here"))
         return rows
-    use_fused = pref.fused and fused.AVAILABLE
     if measure:
         for shape in BENCH_SHAPES:
-            choice.choose(shape, use_fused, cache, remeasure=True)
+            choice.choose(shape, pref.use_fused, cache, remeasure=True)
     found = choice.cached(cache)
     rows.append(
         ("choices", f"{len(found)} remembered for this machine in {cache / choice.CACHE_NAME}")

@@ -115,7 +115,6 @@ class Trainer:
         self.val_seconds: list[float] = []
         self.saved_step = state.step if state.step > 0 else -1  # step of the checkpoint on disk
         self.grad_norms: Norms | None = None  # per-unit norms of the last step's gradient
-        self._sized = False  # a time budget has sized the run at least once
 
     # ------------------------------------------------------------------ pieces
     def model(self) -> CharModel:
@@ -162,11 +161,10 @@ class Trainer:
         """Adopt the budget's new schedule: config.json records it; the terminal hears of the
         first and the final one (the progress bar of every one)."""
         steps, k0 = sizing.steps, sizing.decay_start
+        first = self.cfg.steps == 0  # a budgeted run has no step count until its first sizing
         self.cfg = replace(self.cfg, steps=steps, decay_start=k0)
         if self.lead:
             self.run.write_config(self.cfg, self.model_cfg)
-        first = not self._sized
-        self._sized = True
         if first or sizing.final:
             text = f"{sizing.per_step * 1e3:.0f} ms/step: {steps} steps fit in "
             text += f"{budget.seconds / 60:g} min; " + (
@@ -174,7 +172,7 @@ class Trainer:
                 f"--decay-start {k0} repeats this run)"
                 if sizing.final
                 else f"re-measured every {budget.RESIZE_EVERY:.0%} of the budget until it is "
-                f"fixed at {sizing.due:.0%}"
+                f"fixed at {budget.due:.0%}"
             )
             self.report("note", {"text": text})
         self.report("sized", {"steps": steps})

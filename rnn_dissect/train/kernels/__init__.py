@@ -24,11 +24,10 @@ picks the faster GEMM library on this CPU by measurement (:mod:`~rnn_dissect.tra
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from rnn_dissect.train.kernels import gru, lstm, rnn
 from rnn_dissect.train.kernels.backend import REFERENCE, Backend
 from rnn_dissect.train.kernels.choice import Preference, StepShape
+from rnn_dissect.train.kernels.registry import KERNELS
 from rnn_dissect.train.kernels.stack import dropout_masks
 from rnn_dissect.train.kernels.workspace import Workspace
 
@@ -44,7 +43,3 @@ __all__ = [
     "lstm",
     "rnn",
 ]
-
-# cell name → module with forward_backward(params, x_idx, y_idx, state0, dropout, rng, ws,
-# backend) and forward(params, x_idx, state0, ws, backend)
-KERNELS: dict[str, ModuleType] = {"rnn": rnn, "lstm": lstm, "gru": gru}

@@ -33,8 +33,9 @@ import numpy as np
 
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import ModelConfig, init_params
-from rnn_dissect.train.kernels import blas, fused, gru, lstm, machine, rnn
+from rnn_dissect.train.kernels import blas, fused, machine
 from rnn_dissect.train.kernels.backend import GEMMS, Backend
+from rnn_dissect.train.kernels.registry import KERNELS
 from rnn_dissect.train.kernels.workspace import Workspace
 
 __all__ = [
@@ -51,7 +52,6 @@ __all__ = [
 CACHE_NAME = "gemm-choice.json"
 FORMAT = "rnn-dissect/gemm-choice"
 MAX_T = 16  # time steps of the measured step: enough for the per-step GEMMs to dominate
-_CELLS = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def measure(shape: StepShape, use_fused: bool, budget: float = 0.6) -> dict[str,
     T = max(1, min(shape.seq_len, MAX_T))
     x = rng.integers(0, shape.vocab, (shape.batch, T))
     y = rng.integers(0, shape.vocab, (shape.batch, T))
-    kernel = _CELLS[shape.cell]
+    kernel = KERNELS[shape.cell]
     runs = {g: (Backend(g, use_fused), Workspace()) for g in libs}
     for bk, ws in runs.values():  # warm-up: libraries loaded, numba compiled, buffers made
         kernel.forward_backward(params, x, y, ws=ws, backend=bk)
@@ -230,11 +230,15 @@ class Preference:
             )
         return cls(gemm, env.get("RNN_DISSECT_FUSED", "1") != "0", default_cache_dir(env))
 
+    @property
+    def use_fused(self) -> bool:
+        """Whether the run's Backend gets the compiled passes: asked for and numba imports."""
+        return self.fused and fused.AVAILABLE
+
     def resolve(self, shape: StepShape) -> Backend:
         """The Backend for a run of ``shape``: the library asked for, or with auto the
-        measured (or remembered) faster one; compiled passes if asked for and numba imports."""
-        use_fused = self.fused and fused.AVAILABLE
+        measured (or remembered) faster one; compiled passes when :attr:`use_fused`."""
         if self.gemm != "auto":
-            return Backend(self.gemm, use_fused)
+            return Backend(self.gemm, self.use_fused)
         cache = self.cache_dir or default_cache_dir()
-        return Backend(choose(shape, use_fused, cache).gemm, use_fused)
+        return Backend(choose(shape, self.use_fused, cache).gemm, self.use_fused)
