@@ -286,6 +286,12 @@ def test_save_writes_documents_the_explorer_opens(tmp_path):
     nodes = {n["id"]: n for n in data["dissection"]["nodes"]}
     h = tensor(data, nodes["t3.l0.h"]["value"])  # (B, H) at step 3, both sequences
     np.testing.assert_array_equal(h, np.stack([d.sequence(b)[(0, 0)]["h"][2] for b in (0, 1)]))
+    # the final state's term ⟨g_hn, h_T⟩ belongs to no step: with the total it is the tail
+    # (t None), and the layout gives each of its nodes the tail slot of its own id
+    tail = {k: p["slot"] for k, p in data["layout"]["place"].items() if p["row"] == "tail"}
+    assert tail == {k: k for k in ("hn.g", "hn.gh", "hn.loss", "loss")}, tail
+    assert [nodes[k]["t"] for k in tail] == [None] * 4
+    assert nodes["loss"]["parents"] == [f"t{t}.loss" for t in (1, 2, 3, 4)] + ["hn.loss"]
     from rnn_dissect.cli import main
 
     page = tmp_path / "page.html"

@@ -121,8 +121,8 @@ _START = {"width": 84}  # column 0: the initial states, on their lanes
 _TAIL: dict[str, Any] = {
     "width": 188,
     "slots": {"loss_sum": (52, 28), "loss_scale": (52, 80), "loss": (138, 28)}
-    # a watched module's end terms ⟨g_cn, c_T⟩, ⟨g_hn, h_T⟩: one row each (c above h, as the
-    # lanes are), g → g ⊙ · → ⟨g, ·⟩
+    # a watched module's final-state terms ⟨g_cn, c_T⟩, ⟨g_hn, h_T⟩ (watch/layers.py): one
+    # row each (c above h, as the lanes are), g → g ⊙ · → ⟨g, ·⟩
     | {f"{e}.{s}": (x, y) for e, y in (("cn", 128), ("hn", 188)) for s, x in _END},
 }
 _SIZES = {
@@ -203,7 +203,7 @@ def _place(
     nid, t = n["id"], n["t"]
     if n["kind"] == "parameter":
         return None  # drawn once, beside the graph: shared by every step
-    if t is None or nid in _TAIL["slots"]:  # the total (and a watched module's end terms)
+    if t is None:  # after the last step: the total, and what combines into it
         slot = nid if nid in _TAIL["slots"] else "loss"
         return {"col": T + 1, "row": "tail", "slot": slot, "hidden": False}
     m = _STEP_ID.match(nid)

@@ -13,8 +13,9 @@ gradient the layer above sent to its input x_t = [h^fwd_t, h^rev_t] (lower layer
 Steps t = 1..T are the order the direction *processes* the sequence: position t − 1 forward,
 position T − t reverse (the valid sequence reversed, as torch runs it). Node ids are the
 char model's (``t{t}.l0.h``; ``l0`` always: one layer per recording; ``config()`` says which).
-Head nodes: ``t{t}.g`` (the seed, a constant), ``t{t}.gh`` = g ⊙ h, ``t{t}.loss`` = Σ;
-at T also ``hn.*`` and ``cn.*`` for the final states; ``loss`` = their sum.
+Head nodes of step t: ``t{t}.g`` (the seed, a constant), ``t{t}.gh`` = g ⊙ h, ``t{t}.loss`` = Σ.
+The final states' terms are not a step's: with the total ``loss`` they are the tail (t None,
+as a char model's ``loss_sum`` is), ``hn.g``, ``hn.gh``, ``hn.loss`` and for an LSTM ``cn.*``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from rnn_dissect.autograd.engine import Graph, Kind, Node
 from rnn_dissect.bptt.unroll import Recording, record
 from rnn_dissect.nets.cells import LayerParams
+from rnn_dissect.nets.ids import node_id
 
 __all__ = ["WatchedLayer", "attach_heads", "record_layer"]
 
@@ -46,6 +48,7 @@ class WatchedLayer(Recording):
         return {
             **super().config(),
             "module": self.label,
+            "input_size": int(self.inputs[0].value.shape[-1]),  # I: floats read per step
             "layer": self.layer,
             "direction": "reverse" if self.direction else "forward",
             "sequences": self.batch.tolist(),
@@ -121,24 +124,26 @@ def attach_heads(
     seed_c (G, H) at c_T (LSTM). Returns ``run`` with heads, step_losses and loss set."""
     g, T = run.graph, run.T
 
-    def dot(t: int, pre: str, state: Node, seed: np.ndarray, name: str) -> list[Node]:
-        kw: dict[str, Any] = dict(t=t)
-        s = g.target(np.ascontiguousarray(seed), id=f"{pre}.g", name=f"g ({name})", **kw)
-        gh = g.apply("mul", state, s, id=f"{pre}.gh", name=f"g ⊙ {name}", kind=Kind.OUTPUT, **kw)
-        loss = g.apply("sum", gh, id=f"{pre}.loss", name=f"⟨g, {name}⟩", kind=Kind.LOSS, **kw)
-        for n in (s, gh, loss):
-            n.layer = None  # the head belongs to a step, not to the layer's cell
+    def dot(t: int | None, ids: list[str], state: Node, seed: np.ndarray, name: str) -> list[Node]:
+        """g (constant), g ⊙ state, ⟨g, state⟩ at step t (None: the tail), ids in that order."""
+        s = g.target(np.ascontiguousarray(seed), id=ids[0], name=f"g ({name})")
+        gh = g.apply("mul", state, s, id=ids[1], name=f"g ⊙ {name}", kind=Kind.OUTPUT)
+        loss = g.apply("sum", gh, id=ids[2], name=f"⟨g, {name}⟩", kind=Kind.LOSS)
+        for n in (s, gh, loss):  # a step's head, or the tail: not the layer's cell
+            n.t, n.layer = t, None
         return [s, gh, loss]
 
     for t in range(1, T + 1):
-        run.heads[t] = dot(t, f"t{t}", run.h(0, t), seeds[:, t - 1], "h")
+        heads = [node_id(t, part) for part in ("g", "gh", "loss")]
+        run.heads[t] = dot(t, heads, run.h(0, t), seeds[:, t - 1], "h")
         run.step_losses[t] = run.heads[t][-1]
-    run.heads[T] += dot(T, "hn", run.h(0, T), seed_h, "h_n")
+    ends = dot(None, ["hn.g", "hn.gh", "hn.loss"], run.h(0, T), seed_h, "h_n")
     if seed_c is not None:
-        run.heads[T] += dot(T, "cn", run.c(0, T), seed_c, "c_n")
-    ends = [n for n in run.heads[T][3:] if n.kind is Kind.LOSS]
-    total = g.apply("addn", *run.step_losses.values(), *ends, id="loss", name="L̃", kind=Kind.LOSS)
+        ends += dot(None, ["cn.g", "cn.gh", "cn.loss"], run.c(0, T), seed_c, "c_n")
+    total = g.apply(
+        "addn", *run.step_losses.values(), *ends[2::3], id="loss", name="L̃", kind=Kind.LOSS
+    )
     total.t = total.layer = None
-    run.tail = [total]
+    run.tail = [*ends, total]
     run.loss = total
     return run
