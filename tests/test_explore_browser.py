@@ -71,6 +71,8 @@ def test_typed_text_gives_the_dissect_commands_loss(chromium, tmp_path, capsys):
         page, errors, _, _ = open_page(chromium, server.url)
         loss = page.get_by_test_id("loss")
         before = loss.get_attribute("data-value")
+        summary = page.get_by_test_id("summary").inner_text()
+        assert summary == "LSTM · H 3 · 2 layers · vocabulary 9 · T 4 · float64", summary
         box = page.get_by_test_id("text-input")
         box.fill(text)
         box.press("Enter")

@@ -39,6 +39,9 @@ def test_saved_watch_opens_in_the_explorer(tmp_path):
         meaning = page.get_by_test_id("loss-box").get_attribute("title")
         assert meaning == f"loss = {doc['config']['loss']}" and "⟨g" in meaning, meaning
         assert "cross-entropy" not in meaning
+        # what the module reads: vectors of 3 floats, no vocabulary
+        summary = page.get_by_test_id("summary").inner_text()
+        assert summary == "LSTM · H 4 · 1 layer · input 3 · T 4 · float64", summary
         steps = page.get_by_test_id("text-input").input_value()
         assert steps == "pos 0 · pos 1 · pos 2 · pos 3", steps
         nodes = page.evaluate(NODE_BOXES, "svg [data-node-id]")

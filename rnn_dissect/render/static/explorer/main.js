@@ -57,9 +57,14 @@ function lossMeaning(D) {
   return "mean cross-entropy over the T predictions";
 }
 
+// What the model reads: a char model its vocabulary's characters, a watched module vectors of
+// input_size floats (it has no vocabulary; the field is left out if neither is known).
 function summary(D) {
   const c = D.config;
-  return `${c.cell.toUpperCase()} · H ${c.hidden_size} · ${c.num_layers} layer${c.num_layers > 1 ? "s" : ""} · vocabulary ${c.vocab.length} · T ${c.steps} · float64`;
+  const vocab = c.vocab || [];
+  const reads = vocab.length ? `vocabulary ${vocab.length}` : Number.isInteger(c.input_size) ? `input ${c.input_size}` : "";
+  const layers = `${c.num_layers} layer${c.num_layers > 1 ? "s" : ""}`;
+  return [c.cell.toUpperCase(), `H ${c.hidden_size}`, layers, reads, `T ${c.steps}`, "float64"].filter(Boolean).join(" · ");
 }
 
 function header(model, host, text, onRun) {
@@ -88,7 +93,7 @@ function header(model, host, text, onRun) {
     root: el("header", { class: "rde-top" },
       el("div", { class: "brand" }, "rnn-dissect ", el("span", {}, "explorer")),
       form, status,
-      el("div", { class: "summary", title: src.label || "" }, summary(D)),
+      el("div", { class: "summary", "data-testid": "summary", title: src.label || "" }, summary(D)),
       el("div", { class: "lossbox", "data-testid": "loss-box", title: lossMeaning(D) }, "loss ", loss)),
     input, status,
   };
