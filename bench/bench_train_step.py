@@ -50,6 +50,7 @@ from rnn_dissect.train.kernels import (
     Preference,
     StepShape,
     Workspace,
+    adam,
     blas,
     fused,
 )
@@ -265,7 +266,7 @@ def our_trainer(cell, params0, data, B, T, lr, clip, kernels):
                 params, x, y, carry, ws=ws, backend=kernels
             )
             optim.clip_grad_norm(grads, clip)
-            opt.step(params, grads)
+            adam.step(opt, params, grads, compiled=kernels.fused)  # as `train` does
         return loss
 
     return steps
@@ -480,7 +481,7 @@ def part4(data, vocab, cells, kernels, B=64, T=100, H=512, clip=5.0) -> None:
             _, grads, _ = KERNELS[cell].forward_backward(params, x, y, ws=ws, backend=kernels)
             t1 = time.perf_counter()
             optim.clip_grad_norm(grads, clip)
-            opt.step(params, grads)
+            adam.step(opt, params, grads, compiled=kernels.fused)
             t2 = time.perf_counter()
             kern, step = min(kern, t1 - t0), min(step, t2 - t1)
         rec, big = gemm_replay(kernels, cell, B, T, H, V)

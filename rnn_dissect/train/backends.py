@@ -30,7 +30,7 @@ import numpy as np
 
 from rnn_dissect import optim
 from rnn_dissect.errors import UserError
-from rnn_dissect.train.kernels import KERNELS, Backend, Preference, StepShape, Workspace
+from rnn_dissect.train.kernels import KERNELS, Backend, Preference, StepShape, Workspace, adam
 from rnn_dissect.train.rundir import TrainState
 
 __all__ = [
@@ -146,7 +146,7 @@ class NumpyBackend:
         norm = optim.clip_grad_norm(grads, self.clip) if self.clip > 0 else optim.grad_norm(grads)
         out = StepResult(loss, norm)
         if out.finite:
-            st.opt.step(st.params, grads, lr)
+            adam.step(st.opt, st.params, grads, lr, compiled=self.kernels.fused)
             st.carry = carry
         return out
 

@@ -24,7 +24,7 @@ picks the faster GEMM library on this CPU by measurement (:mod:`~rnn_dissect.tra
 
 from __future__ import annotations
 
-from rnn_dissect.train.kernels import gru, lstm, rnn
+from rnn_dissect.train.kernels import adam, gru, lstm, rnn
 from rnn_dissect.train.kernels.backend import REFERENCE, Backend
 from rnn_dissect.train.kernels.choice import Preference, StepShape
 from rnn_dissect.train.kernels.registry import KERNELS
@@ -38,6 +38,7 @@ __all__ = [
     "Preference",
     "StepShape",
     "Workspace",
+    "adam",
     "dropout_masks",
     "gru",
     "lstm",

@@ -97,12 +97,14 @@ if AVAILABLE:
             of[k] = _tanh(xf[k])
 
     @jit
-    def rnn_forward_step(a, x, h):
-        """h = tanh(a + x); a = h_{t-1} @ W_hhᵀ, x = the input projection (B, H)."""
+    def rnn_forward_step(a, xt, xi, h):
+        """h = tanh(a + x); a = h_{t-1} @ W_hhᵀ, x = the input projection: row ``xi[b]`` of
+        ``xt`` for batch row b (see :meth:`~rnn_dissect.train.kernels.workspace.XW.rows`)."""
         B, H = a.shape
         for b in range(B):
+            ab, xb, hb = a[b], xt[xi[b]], h[b]
             for j in range(H):
-                h[b, j] = _tanh(a[b, j] + x[b, j])
+                hb[j] = _tanh(ab[j] + xb[j])
 
     @jit
     def rnn_backward_step(da, g, h, has_next):
@@ -115,38 +117,40 @@ if AVAILABLE:
                 da[b, j] = d * (ONE - h[b, j] * h[b, j])
 
     @jit
-    def lstm_forward_step(u, x, c_prev, sg, tc, c, h):
-        """u holds h_{t-1} @ W_hhᵀ (rows i, f, o scaled by ½, g) and becomes tanh(u + x);
-        then σ gates, c = f c_prev + i g, tanh c, h = o tanh c (see ``kernels.lstm``)."""
+    def lstm_forward_step(u, xt, xi, c_prev, tc, c, h):
+        """u holds h_{t-1} @ W_hhᵀ (rows i, f, o scaled by ½, g) and becomes tanh(u + x)
+        (x: row ``xi[b]`` of ``xt``); σ = ½u + ½ in registers (never stored: the backward
+        step derives it from u again), c = f c_prev + i g, tanh c, h = o tanh c (see
+        ``kernels.lstm``)."""
         B, H = c.shape
         for b in range(B):
-            ub, xb, sgb, cb, tcb, hb, cpb = u[b], x[b], sg[b], c[b], tc[b], h[b], c_prev[b]
+            ub, xb, cb, tcb, hb, cpb = u[b], xt[xi[b]], c[b], tc[b], h[b], c_prev[b]
             for j in range(4 * H):
                 ub[j] = _tanh(ub[j] + xb[j])
-            for j in range(3 * H):
-                sgb[j] = HALF * ub[j] + HALF
             for j in range(H):
-                cb[j] = sgb[H + j] * cpb[j] + sgb[j] * ub[3 * H + j]
+                i = HALF * ub[j] + HALF
+                f = HALF * ub[H + j] + HALF
+                cb[j] = f * cpb[j] + i * ub[3 * H + j]
             for j in range(H):
                 tcb[j] = _tanh(cb[j])
             for j in range(H):
-                hb[j] = sgb[2 * H + j] * tcb[j]
+                hb[j] = (HALF * ub[2 * H + j] + HALF) * tcb[j]
 
     @jit
-    def lstm_backward_step(dh, g, has_next, dc, u, sg, tc, c_prev, h, d):
-        """One step of LSTM BPTT: dh += g; dc += dh (o − h tanh c); d = dÃ (rows i, f, o, g);
-        dc ← dc ⊙ f for the step before (see ``kernels.lstm``). Short loops over row views,
-        so each vectorizes (one loop writing many arrays does not)."""
+    def lstm_backward_step(dh, g, has_next, dc, u, tc, c_prev, d):
+        """One step of LSTM BPTT: dh += g; dc += dh o (1 − tanh²c); d = dÃ (rows i, f, o, g);
+        dc ← dc ⊙ f for the step before (see ``kernels.lstm``); σ gates from u (σ = ½u + ½).
+        Short loops over row views, so each vectorizes (one loop writing many arrays does not)."""
         B, H = dh.shape
         for b in range(B):
-            dhb, dcb, ub, sgb, tcb, hb, db = dh[b], dc[b], u[b], sg[b], tc[b], h[b], d[b]
+            dhb, dcb, ub, tcb, db, cpb = dh[b], dc[b], u[b], tc[b], d[b], c_prev[b]
             if has_next:
                 gb = g[b]
                 for j in range(H):
                     dhb[j] += gb[j]
             for j in range(H):
-                dcb[j] += dhb[j] * (sgb[2 * H + j] - hb[j] * tcb[j])
-            cpb = c_prev[b]
+                o = HALF * ub[2 * H + j] + HALF
+                dcb[j] += dhb[j] * o * (ONE - tcb[j] * tcb[j])
             for j in range(H):
                 db[j] = dcb[j] * ub[3 * H + j] * (ONE - ub[j] * ub[j])
             for j in range(H):
@@ -154,24 +158,26 @@ if AVAILABLE:
             for j in range(H):
                 db[2 * H + j] = dhb[j] * tcb[j] * (ONE - ub[2 * H + j] * ub[2 * H + j])
             for j in range(H):
-                db[3 * H + j] = dcb[j] * sgb[j] * (ONE - ub[3 * H + j] * ub[3 * H + j])
+                i = HALF * ub[j] + HALF
+                db[3 * H + j] = dcb[j] * i * (ONE - ub[3 * H + j] * ub[3 * H + j])
             for j in range(H):
-                dcb[j] *= sgb[H + j]
+                dcb[j] *= HALF * ub[H + j] + HALF
 
     @jit
-    def gru_forward_step(hw, x, b_hn, h_prev, u, sg, hn, h):
-        """hw = h_{t-1} @ W_hhᵀ (r, z scaled), x = gi; writes u, σ gates, gh_n, h (see
-        ``kernels.gru``)."""
+    def gru_forward_step(hw, xt, xi, b_hn, h_prev, u, sg, hn, h):
+        """hw = h_{t-1} @ W_hhᵀ (r, z scaled), gi = row ``xi[b]`` of ``xt``; writes u, σ
+        gates, gh_n, h (see ``kernels.gru``)."""
         B, H = hn.shape
         for b in range(B):
+            x = xt[xi[b]]
             for j in range(2 * H):
-                uv = _tanh(x[b, j] + hw[b, j])
+                uv = _tanh(x[j] + hw[b, j])
                 u[b, j] = uv
                 sg[b, j] = HALF * uv + HALF
             for j in range(H):
                 hnv = hw[b, 2 * H + j] + b_hn[j]
                 hn[b, j] = hnv
-                n = _tanh(x[b, 2 * H + j] + sg[b, j] * hnv)
+                n = _tanh(x[2 * H + j] + sg[b, j] * hnv)
                 u[b, 2 * H + j] = n
                 h[b, j] = n + sg[b, H + j] * (h_prev[b, j] - n)
 
@@ -204,6 +210,24 @@ if AVAILABLE:
             o, dr = out[idx[r]], d[r]
             for j in range(n):
                 o[j] += dr[j]
+
+    @jit
+    def adam_update(p, g, m, v, one_b1, b2, one_b2, eps, wd, step_size, bc2_sqrt):
+        """``torch.optim.Adam`` on one flat float32 parameter, one pass (all 1-D, in place):
+
+            g' = g + wd·p    m ← m + (1 − β₁)(g' − m)    v ← β₂ v + (1 − β₂) g'²
+            p ← p − step_size · m / (√v / √(1 − β₂ᵏ) + ε)        step_size = lr / (1 − β₁ᵏ)
+
+        the same operations, in the same order, as :class:`rnn_dissect.optim.Adam`'s numpy
+        passes (which read and write the whole state a dozen times per step). ``one_b1`` =
+        1 − β₁ and ``one_b2`` = 1 − β₂ are rounded to float32 from float64, as torch does."""
+        for i in range(p.size):
+            gi = g[i] + wd * p[i]
+            mi = m[i] + (gi - m[i]) * one_b1
+            vi = v[i] * b2 + gi * gi * one_b2
+            m[i] = mi
+            v[i] = vi
+            p[i] -= mi / (np.sqrt(vi) / bc2_sqrt + eps) * step_size
 
     @jit
     def add3(a, b, c):

@@ -77,10 +77,10 @@ def _forward(
         j = t if train else 0
         u, sg, hn = U[j], S[j], HN[j]  # (B, ·)
         hh(Hs[t], hw)
-        x = xw.at(t)  # gi = W_ih x_t + b_ih (+ b_hh on r, z)
         if fast:  # the same passes as below, compiled into one
-            fused.gru_forward_step(hw, x, b_hn, Hf[t], u, sg, hn, Hf[t + 1])
+            fused.gru_forward_step(hw, *xw.rows(t), b_hn, Hf[t], u, sg, hn, Hf[t + 1])
             continue
+        x = xw.at(t)  # gi = W_ih x_t + b_ih (+ b_hh on r, z)
         np.add(hw[:, 2 * H :], b_hn, out=hn)
         urz = u[:, : 2 * H]
         np.add(x[:, : 2 * H], hw[:, : 2 * H], out=urz)

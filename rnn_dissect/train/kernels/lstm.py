@@ -58,22 +58,25 @@ def _forward(
     T, B, H = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
     dtype = Hs.dtype
     Tk = T if train else 1  # keep per-step gates only when a backward will read them
+    fast = backend.passes(dtype)
     U = ws.get(f"u{tag}", (Tk, B, 4 * H), dtype)  # tanh(s·a): gates i, f, o (scaled), g
-    S = ws.get(f"s{tag}", (Tk, B, 3 * H), dtype)  # σ gates i, f, o
+    # σ gates i, f, o: the compiled passes keep them in registers (σ = ½u + ½ from U)
+    S = None if fast else ws.get(f"s{tag}", (Tk, B, 3 * H), dtype)
     TC = ws.get(f"tc{tag}", (Tk, B, H), dtype)  # tanh(c_t)
     Cs = ws.get(f"c{tag}", (T + 1, B, H), dtype)  # slot 0 holds c_0
     tmp = ws.get("tmp", (B, H), dtype)
     Cs[0] = c0
-    fast = backend.passes(dtype)
     Hf = fused.whole(Hs) if fast else Hs
     hh = backend.fixed(w.W_hhT_fwd, ws, tag + "f")  # the weight packed once
     for t in range(T):
         j = t if train else 0
-        u, sg, tc, c = U[j], S[j], TC[j], Cs[t + 1]  # (B, ·)
+        u, tc, c = U[j], TC[j], Cs[t + 1]  # (B, ·)
         hh(Hs[t], u)
         if fast:  # the same passes as below, compiled into one
-            fused.lstm_forward_step(u, xw.at(t), Cs[t], sg, tc, c, Hf[t + 1])
+            fused.lstm_forward_step(u, *xw.rows(t), Cs[t], tc, c, Hf[t + 1])
             continue
+        assert S is not None
+        sg = S[j]
         np.add(u, xw.at(t), out=u)
         np.tanh(u, out=u)
         np.multiply(u[:, : 3 * H], 0.5, out=sg)  # σ(a) = ½ tanh(a/2) + ½
@@ -100,16 +103,16 @@ def _backward(
     tmp4 = ws.get("tmp4", (B, 4 * H), dtype)
     dc.fill(0)
     fast = backend.passes(dtype)
-    Hf = fused.whole(Hs) if fast else Hs
     hh = backend.fixed(w.W_hh_bwd, ws, tag + "b")
     for t in reversed(range(T)):
         dh = dHs[t]  # (B, H)
         if t < T - 1:
             hh(dU[t + 1], tmp)  # dh_next
-        u, sg, tc, d = U[t], S[t], TC[t], dU[t]
+        u, tc, d = U[t], TC[t], dU[t]
         if fast:  # the same passes as below, compiled into one
-            fused.lstm_backward_step(dh, tmp, t < T - 1, dc, u, sg, tc, Cs[t], Hf[t + 1], d)
+            fused.lstm_backward_step(dh, tmp, t < T - 1, dc, u, tc, Cs[t], d)
             continue
+        sg = S[t]
         if t < T - 1:
             np.add(dh, tmp, out=dh)
         i, f, o, g = sg[:, :H], sg[:, H : 2 * H], sg[:, 2 * H :], u[:, 3 * H :]

@@ -59,7 +59,7 @@ def _forward(
     for t in range(T):
         hh(Hs[t], a)
         if fast:  # the same passes as below, compiled into one
-            fused.rnn_forward_step(a, xw.at(t), Hf[t + 1])
+            fused.rnn_forward_step(a, *xw.rows(t), Hf[t + 1])
             continue
         np.add(a, xw.at(t), out=a)
         np.tanh(a, out=Hs[t + 1])

@@ -192,12 +192,14 @@ class XW:
                 self.table, self.idx = table, idx
                 self.buf = ws.get("xw_step", (B, GH), dtype)
                 return
+            self.rows_of = np.arange(B)
             self.all = ws.get(f"xw{k}", (T, B, GH), dtype)
             np.take(table, idx, axis=0, out=self.all, mode="clip")  # indices checked on entry
             return
         assert x is not None
         T, B, _ = x.shape
         self.all = ws.get(f"xw{k}", (T, B, GH), dtype)  # (T, B, G·H)
+        self.rows_of = np.arange(B)
         backend.matmul(x.reshape(T * B, -1), w.W_in_fwd, out=self.all.reshape(T * B, GH))
         np.add(self.all, w.b_in_fwd, out=self.all)
 
@@ -206,3 +208,11 @@ class XW:
         if self.table is None:
             return self.all[t]
         return np.take(self.table, self.idx[t], axis=0, out=self.buf, mode="clip")
+
+    def rows(self, t: int) -> tuple[Array, Array]:
+        """``(xt, xi)`` with ``at(t)[b] == xt[xi[b]]``, nothing copied: the (V, G·H) table
+        and the step's character indices, or the step's (B, G·H) block and 0..B−1. The
+        compiled passes read their input rows this way (one gather pass fewer per step)."""
+        if self.table is None:
+            return self.all[t], self.rows_of
+        return self.table, self.idx[t]
