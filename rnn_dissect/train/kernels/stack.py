@@ -201,7 +201,8 @@ def layer_grads(
     T, B = lay.hcat.shape[0] - 1, lay.hcat.shape[1]
     N, H = T * B, lay.w.W_hh_bwd.shape[1]
     dtype = lay.hcat.dtype
-    ones = np.ones((1, N), dtype=dtype)
+    ones = ws.get("ones", (1, N), dtype)  # Σ over the T·B rows as a GEMV
+    ones.fill(1)
     hcat = lay.hcat[:T].reshape(N, -1)  # (T·B, H+E): [h_{t-1} | onehot(x_t)]
     Hprev = hcat[:, :H]
     dW_ih = np.empty((G * H, n_in), dtype=dtype)
@@ -225,7 +226,8 @@ def layer_grads(
         elif role in ("both", "hh"):
             backend.matmul(blk.T, Hprev, out=dW_hh[rows])
         if scatter and role in ("both", "ih"):
-            acc = np.zeros((n_in, blk.shape[1]), dtype=dtype)  # (V, rows)
+            acc = ws.get(f"onehot{r0}", (n_in, blk.shape[1]), dtype)  # (V, rows)
+            acc.fill(0)
             fused.onehot_grad(blk, lay.idx, acc)
             dW_ih[rows] = acc.T
         elif role == "ih" or (role == "both" and k > 0):
