@@ -31,6 +31,7 @@ def fake_times(monkeypatch):
 
     monkeypatch.setattr(choice, "measure", fake)
     monkeypatch.setattr(blas, "available", lambda: True)
+    monkeypatch.setattr(choice, "load_average", lambda: 0.25)  # a quiet machine, whatever runs
     return asked, times
 
 
@@ -93,6 +94,35 @@ def test_another_machines_entries_and_a_broken_cache_are_ignored(tmp_path, fake_
     assert choice.choose(SHAPE, FUSED, tmp_path).gemm == "numpy" and len(asked) == 3
 
 
+def test_a_busy_machines_measurement_serves_its_run_only(tmp_path, fake_times, monkeypatch):
+    asked, _ = fake_times
+    cores = machine.cores()
+    assert choice.busy(cores) and not choice.busy(cores - 0.5) and not choice.busy(math.nan)
+    monkeypatch.setattr(choice, "load_average", lambda: float(cores))
+    m = choice.choose(SHAPE, FUSED, tmp_path)
+    assert (m.gemm, m.cached, m.load) == ("numpy", False, float(cores))
+    assert not (tmp_path / choice.CACHE_NAME).exists()  # nothing remembered
+    choice.choose(SHAPE, FUSED, tmp_path)
+    assert asked == [SHAPE.key, SHAPE.key]  # measured again
+    # an entry an older version remembered under load is not trusted either
+    path = tmp_path / choice.CACHE_NAME
+    entry = {
+        "machine": machine.fingerprint(),
+        "shape": SHAPE.key,
+        "fused": FUSED,
+        "gemm": "mkl",
+        "seconds": {"mkl": 0.001, "numpy": 1.2},
+        "load": cores + 4.0,
+    }
+    path.write_text(json.dumps({"format": choice.FORMAT, "version": 1, "entries": [entry]}))
+    monkeypatch.setattr(choice, "load_average", lambda: 0.25)
+    m = choice.choose(SHAPE, FUSED, tmp_path)
+    assert (m.gemm, m.cached) == ("numpy", False) and len(asked) == 3
+    [kept] = json.loads(path.read_text())["entries"]  # replaced by the quiet measurement
+    assert kept["gemm"] == "numpy" and kept["load"] == 0.25
+    assert choice.choose(SHAPE, FUSED, tmp_path).cached and len(asked) == 3
+
+
 def test_fixed_preferences_do_not_measure(tmp_path, fake_times):
     asked, _ = fake_times
     assert Preference("numpy", False, tmp_path).resolve(SHAPE) == Backend("numpy", False)
@@ -142,3 +172,14 @@ def test_doctor_prints_the_machine_and_the_remembered_choice(
         and "numpy 1.0 ms" in line
         and line.rstrip().split("→ ")[1].startswith("numpy")
     )
+
+
+def test_doctor_measure_on_a_busy_machine_says_so(tmp_path, capsys, monkeypatch, fake_times):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(choice, "load_average", lambda: float(machine.cores() + 3))
+    assert cli.main(["doctor", "--measure"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("measured now"))
+    assert "busy" in line and "not remembered" in line
+    assert "0 remembered for this machine" in out
+    assert out.count("not trusted") >= 1

@@ -51,6 +51,8 @@ def choice_row(m: Measured) -> tuple[str, str]:
     times = " · ".join(f"{g} {1e3 * s:.1f} ms" for g, s in sorted(m.seconds.items()))
     passes = "" if m.fused else ", numpy passes"
     load = "" if math.isnan(m.load) else f", load {m.load:.1f}"
+    if choice.busy(m.load):
+        load += ": machine busy, not trusted — measured again at the next run"
     return f"  {m.shape}", f"{times} → {m.gemm}{passes} ({m.when or 'now'}{load})"
 
 
@@ -85,9 +87,21 @@ def report(pref: Preference, measure: bool = False) -> list[tuple[str, str]]:
     if not blas.available():
         rows.append(("choices", "none needed: numpy is the only GEMM library here"))
         return rows
-    if measure:
-        for shape in BENCH_SHAPES:
-            choice.choose(shape, pref.use_fused, cache, remeasure=True)
+    fresh = (
+        [choice.choose(sh, pref.use_fused, cache, remeasure=True) for sh in BENCH_SHAPES]
+        if measure
+        else []
+    )
+    unkept = [m for m in fresh if choice.busy(m.load)]
+    if unkept:
+        rows.append(
+            (
+                "measured now",
+                f"load {unkept[0].load:.1f} on {machine.cores()} cores: busy, so these are "
+                "not remembered (run `doctor --measure` again on a quiet machine)",
+            )
+        )
+        rows += [choice_row(m) for m in unkept]
     found = choice.cached(cache)
     rows.append(
         ("choices", f"{len(found)} remembered for this machine in {cache / choice.CACHE_NAME}")

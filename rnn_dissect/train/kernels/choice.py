@@ -9,7 +9,11 @@ steps — with each library, alternating, best of a few (≈ 0.1–1 s), picks t
 writes it to ``gemm-choice.json`` in the user cache directory (``$XDG_CACHE_HOME/rnn-dissect``,
 else ``~/.cache/rnn-dissect``), keyed by :func:`~rnn_dissect.train.kernels.machine.fingerprint`
 (CPU model, cores, numpy/BLAS/oneMKL versions) and the shape. Later runs read it: the same
-machine makes the same choice, so a resumed run stays bit-identical.
+machine makes the same choice, so a resumed run stays bit-identical. A measurement taken while
+the machine is busy (1-minute load average ≥ its cores: other programs took the cores, and the
+times say more about them than about the libraries — one taken here under load 6 had numpy
+40× slower than oneMKL, which it is not) serves that run only and is not remembered; nor is
+such an entry read back from an older cache. The next run on a quieter machine measures again.
 
 :class:`Preference` is what the user asked for (``RNN_DISSECT_GEMM=auto|mkl|numpy``, default
 auto; ``RNN_DISSECT_MKL=0`` is the older spelling of numpy; ``RNN_DISSECT_FUSED=0``), read once
@@ -43,6 +47,7 @@ __all__ = [
     "Measured",
     "Preference",
     "StepShape",
+    "busy",
     "cached",
     "choose",
     "default_cache_dir",
@@ -165,19 +170,34 @@ def cached(cache_dir: Path) -> list[Measured]:
     return out
 
 
+def load_average() -> float:
+    """The 1-minute load average (NaN where the OS has none)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else math.nan
+
+
+def busy(load: float, cores: int | None = None) -> bool:
+    """Whether a measurement taken at ``load`` is too disturbed to remember: the load
+    average is at least the usable cores (every core already had a program to run)."""
+    n = cores if cores is not None else machine.cores()
+    return not math.isnan(load) and load >= n
+
+
 def choose(shape: StepShape, use_fused: bool, cache_dir: Path, remeasure: bool = False) -> Measured:
     """The faster GEMM library for ``shape`` on this machine: from the cache, else measured
-    now (:func:`measure`) and remembered. Only oneMKL installed or not: numpy, unmeasured."""
+    now (:func:`measure`) and remembered — unless the machine is :func:`busy` (then the
+    choice serves this run only). Only oneMKL installed or not: numpy, unmeasured."""
     if not blas.available():
         return Measured("numpy", {}, shape.key, use_fused)
     if not remeasure:
         for m in cached(cache_dir):
-            if m.shape == shape.key and m.fused == use_fused:
+            if m.shape == shape.key and m.fused == use_fused and not busy(m.load):
                 return m
+    load = load_average()  # before: our own measurement adds to it
     secs = measure(shape, use_fused)
     gemm = min(secs, key=lambda g: secs[g])
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else math.nan
+    if busy(load):
+        return Measured(gemm, secs, shape.key, use_fused, when, load)
     here = machine.fingerprint()
     path = cache_dir / CACHE_NAME
     keep = [
