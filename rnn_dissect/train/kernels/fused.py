@@ -117,16 +117,16 @@ if AVAILABLE:
                 da[b, j] = d * (ONE - h[b, j] * h[b, j])
 
     @jit
-    def lstm_forward_step(u, xt, xi, c_prev, tc, c, h):
-        """u holds h_{t-1} @ W_hhᵀ (rows i, f, o scaled by ½, g) and becomes tanh(u + x)
-        (x: row ``xi[b]`` of ``xt``); σ = ½u + ½ in registers (never stored: the backward
+    def lstm_forward_step(a, u, xt, xi, c_prev, tc, c, h):
+        """a holds h_{t-1} @ W_hhᵀ (rows i, f, o scaled by ½, g); u = tanh(a + x) (x: row
+        ``xi[b]`` of ``xt``; ``a`` may be ``u``); σ = ½u + ½ in registers (never stored: the backward
         step derives it from u again), c = f c_prev + i g, tanh c, h = o tanh c (see
         ``kernels.lstm``)."""
         B, H = c.shape
         for b in range(B):
-            ub, xb, cb, tcb, hb, cpb = u[b], xt[xi[b]], c[b], tc[b], h[b], c_prev[b]
+            ab, ub, xb, cb, tcb, hb, cpb = a[b], u[b], xt[xi[b]], c[b], tc[b], h[b], c_prev[b]
             for j in range(4 * H):
-                ub[j] = _tanh(ub[j] + xb[j])
+                ub[j] = _tanh(ab[j] + xb[j])
             for j in range(H):
                 i = HALF * ub[j] + HALF
                 f = HALF * ub[H + j] + HALF
