@@ -449,6 +449,12 @@ def gemm_replay(kernels: Backend, cell: str, B: int, T: int, H: int, V: int) -> 
     backward (B,GH)@(GH,H) — and the big ones (weight gradients, the head's three)."""
     G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
     k = kernels
+    # untimed first, ~0.3 s: the other library's threads (oneMKL's OpenMP pool spins up to
+    # 200 ms after its last call) would otherwise share the cores with these GEMMs — a
+    # replay run right after the other library's once came out 5x slow
+    end = time.perf_counter() + 0.3
+    while time.perf_counter() < end:
+        gemm_seconds(k, B, H, G * H, reps=20, packed=True)
     rec = T * gemm_seconds(k, B, H, G * H, packed=True) + (T - 1) * gemm_seconds(
         k, B, G * H, H, packed=True
     )
