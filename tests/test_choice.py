@@ -156,6 +156,7 @@ def test_doctor_prints_the_machine_and_the_remembered_choice(
     tmp_path, capsys, monkeypatch, fake_times
 ):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("RNN_DISSECT_GEMM")  # the default: auto
     choice.choose(SHAPE, FUSED, tmp_path / "rnn-dissect")
     assert cli.main(["doctor"]) == 0
     out = capsys.readouterr().out
@@ -176,6 +177,7 @@ def test_doctor_prints_the_machine_and_the_remembered_choice(
 
 def test_doctor_measure_on_a_busy_machine_says_so(tmp_path, capsys, monkeypatch, fake_times):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("RNN_DISSECT_GEMM")
     monkeypatch.setattr(choice, "load_average", lambda: float(machine.cores() + 3))
     assert cli.main(["doctor", "--measure"]) == 0
     out = capsys.readouterr().out
@@ -183,3 +185,30 @@ def test_doctor_measure_on_a_busy_machine_says_so(tmp_path, capsys, monkeypatch,
     assert "busy" in line and "not remembered" in line
     assert "0 remembered for this machine" in out
     assert out.count("not trusted") >= 1
+
+
+def test_a_run_records_its_gemm_library_and_a_resume_keeps_it(
+    tmp_path, capsys, monkeypatch, fake_times
+):
+    """config.json says which library trained the run; a resume uses it even when the
+    choice cache now says otherwise (so it continues bit for bit)."""
+    asked, _ = fake_times  # numpy measured faster
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RNN_DISSECT_GEMM")
+    text = tmp_path / "t.txt"
+    text.write_text("hello world, hello dissected world\n" * 40)
+    d = tmp_path / "run"
+    common = [str(text), "--hidden", "8", "--seq-len", "8", "--batch", "2", "--quiet"]
+    common += ["--log-every", "1", "--sample-every", "0"]
+    assert cli.main(["train", "--out", str(d), "--steps", "2", *common]) == 0
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["kernels"] == {"gemm": "numpy", "fused": FUSED} and len(asked) == 1
+    seen = []
+    real = choice.Preference.resolve
+    monkeypatch.setattr(
+        choice.Preference, "resolve", lambda self, sh: seen.append(sh) or real(self, sh)
+    )
+    assert cli.main(["train", "--out", str(d), "--steps", "4", "--resume", *common]) == 0
+    assert seen == []  # the run's own record was used, no choice made
+    assert json.loads((d / "config.json").read_text())["kernels"]["gemm"] == "numpy"
+    capsys.readouterr()

@@ -362,11 +362,11 @@ def open_run(
                 f"{run.path} has trained all its {cfg.steps} steps; pass --steps N with N > "
                 f"{state.step} to train further"
             )
-        engine = make_backend(backend, state, cfg, device, kernels)
+        engine = make_backend(backend, state, cfg, device, resumed_kernels(run, kernels))
         trainer = Trainer(run, cfg, corpus, state, report, engine)  # checks the text first
         if lead:
             run.truncate_logs(state.step)
-            run.write_config(cfg, model_cfg)
+            run.write_config(cfg, model_cfg, kernels=kernels_record(engine))
         return trainer
     cfg = TrainConfig(**{k: v for k, v in settings.items() if v is not None})
     cfg.check()
@@ -379,5 +379,28 @@ def open_run(
     trainer = Trainer(run, cfg, corpus, state, report, engine)
     if lead:
         run.claim(force)
-        run.write_config(cfg, model_cfg, corpus)
+        run.write_config(cfg, model_cfg, corpus, kernels_record(engine))
     return trainer
+
+
+def kernels_record(engine: TrainBackend) -> dict[str, Any] | None:
+    """What config.json records of the numpy kernels' Backend (None for --backend torch)."""
+    bk = getattr(engine, "kernels", None)
+    return {"gemm": bk.gemm, "fused": bk.fused} if isinstance(bk, Backend) else None
+
+
+def resumed_kernels(
+    run: RunDir, kernels: Backend | Preference | None
+) -> Backend | Preference | None:
+    """A resumed run computes with the GEMM library it trained with, so it continues bit for
+    bit whatever the choice cache says now (a busy machine measures again, and
+    ``doctor --measure`` may have changed it); a library asked for by name
+    (``RNN_DISSECT_GEMM``) or one no longer installed goes back to the usual choice."""
+    pref = kernels or Preference()
+    gemm = run.read_gemm()
+    if not isinstance(pref, Preference) or pref.gemm != "auto" or gemm is None:
+        return kernels
+    try:
+        return Backend(gemm, pref.use_fused)
+    except ValueError:  # e.g. oneMKL uninstalled since
+        return kernels

@@ -1,6 +1,7 @@
 """A training run's directory: what is in it, and writing each file so nothing is ever lost.
 
-    config.json          the TrainConfig, the model's shape and vocabulary, the corpus
+    config.json          the TrainConfig, the model's shape and vocabulary, the corpus, and
+                         the GEMM library the numpy kernels trained with (a resume keeps it)
     model.safetensors    latest weights — a checkpoint that loads on its own (rnn_dissect.weights.checkpoint)
     best.safetensors     the weights with the lowest validation loss so far
     trainer.safetensors  everything to continue bit-identically: weights, optimizer slots,
@@ -124,7 +125,15 @@ class RunDir:
         return self.file(".cache")  # a memory-mapped encoding of a large corpus
 
     # ------------------------------------------------------------- config
-    def write_config(self, cfg: Any, model_cfg: ModelConfig, corpus: Corpus | None = None) -> None:
+    def write_config(
+        self,
+        cfg: Any,
+        model_cfg: ModelConfig,
+        corpus: Corpus | None = None,
+        kernels: dict[str, Any] | None = None,
+    ) -> None:
+        """config.json; on resume (``corpus`` None) the corpus and kernels entries are kept
+        unless given. ``kernels``: ``{"gemm": "mkl" | "numpy", "fused": bool}``."""
         old = self._read_json() if corpus is None else {}
         doc = {
             "format": FORMAT,
@@ -143,6 +152,8 @@ class RunDir:
                 "first": corpus.sources[:3],
             },
         }
+        if kernels or old.get("kernels"):
+            doc["kernels"] = kernels or old.get("kernels")
         self.path.mkdir(parents=True, exist_ok=True)
         _write_text(self.file("config.json"), json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
 
@@ -161,6 +172,13 @@ class RunDir:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise UserError(f"{p} is not an rnn-dissect run config ({FORMAT})")
         return doc
+
+    def read_gemm(self) -> str | None:
+        """The GEMM library the run's numpy kernels trained with, if it says (older runs and
+        torch-backend runs do not)."""
+        kernels = self._read_json().get("kernels")
+        gemm = kernels.get("gemm") if isinstance(kernels, dict) else None
+        return gemm if isinstance(gemm, str) else None
 
     def read_config(self, cls: type) -> Any:
         train = self._read_json().get("train", {})
