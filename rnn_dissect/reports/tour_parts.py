@@ -92,8 +92,8 @@ def nn_part() -> NNPart:
     svg: str | None
     off_svg: str | None
     try:
-        svg = render_graph.to_svg(net.graph, title="The 3:1:1 network, ReLU on")
-        off_svg = render_graph.to_svg(off.graph, title="x flipped: the ReLU is off")
+        svg = render_graph.to_svg(net.graph, title="The 3:1:1 network: the ReLU passes (z₁ > 0)")
+        off_svg = render_graph.to_svg(off.graph, title="x flipped: the ReLU is off (z₁ < 0, h = 0)")
     except render_graph.GraphvizMissing:
         svg = off_svg = None
     return NNPart(net, update, off, svg, off_svg)
