@@ -49,6 +49,7 @@ class Kind(str, Enum):
 
 
 _LEAF_KINDS = {Kind.INPUT, Kind.TARGET, Kind.PARAMETER, Kind.STATE}
+_OP_KINDS = {name: Kind(rule.kind) for name, rule in _ops.OPS.items()}  # each op's default
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class SavedTensor:
     nbytes: int
 
 
-@dataclass(eq=False, repr=False)
+@dataclass(eq=False, repr=False, slots=True)
 class Node:
     """One tensor in the graph. Identity is the object; ``id`` is its stable name."""
 
@@ -197,16 +198,29 @@ class Graph:
         self._auto[base] = n + 1
         return f"{base}{sep}{n}"
 
-    def _add(self, node_kw: dict[str, Any]) -> Node:
-        name = node_kw["name"]
-        base = name or (node_kw["kind"].value if node_kw["op"] == "leaf" else node_kw["op"])
-        node_id = node_kw.pop("id") or self._new_id(base, named=bool(name))
-        if node_id in self._by_id:
+    def _add(
+        self,
+        node_id: str | None,
+        name: str,
+        kind: Kind,
+        op: str,
+        parents: tuple[Node, ...],
+        value: np.ndarray,
+        attrs: dict[str, Any],
+        t: int | None,
+        layer: int | None,
+        saved: dict[str, Any],
+    ) -> Node:
+        if not node_id:
+            node_id = self._new_id(name or (kind.value if op == "leaf" else op), named=bool(name))
+        by_id = self._by_id
+        if node_id in by_id:
             raise ValueError(f"duplicate node id {node_id!r}")
-        node = Node(graph=self, seq=len(self.nodes), id=node_id, **node_kw)
-        node.name = node.name or node_id
-        self.nodes.append(node)
-        self._by_id[node_id] = node
+        nodes = self.nodes
+        node = Node(self, len(nodes), node_id, name or node_id, kind, op, parents, value,
+                    attrs, t, layer, None, saved)  # fmt: skip
+        nodes.append(node)
+        by_id[node_id] = node
         return node
 
     def leaf(
@@ -221,10 +235,9 @@ class Graph:
     ) -> Node:
         """A node with no parents: an input, target, parameter or initial state."""
         arr = np.asarray(value)
-        if not np.issubdtype(arr.dtype, np.integer):  # integers stay: indices, class targets
+        if arr.dtype.kind not in "iu":  # integers stay: indices, class targets
             arr = arr.astype(self.dtype)
-        kw = dict(name=name, kind=Kind(kind), op="leaf", parents=(), value=arr, t=t, layer=layer)
-        return self._add({"id": id, **kw})
+        return self._add(id, name, Kind(kind), "leaf", (), arr, {}, t, layer, {})
 
     def input(self, value: Any, **kw: Any) -> Node:
         return self.leaf(value, kind=Kind.INPUT, **kw)
@@ -256,27 +269,30 @@ class Graph:
         its position from its inputs.
         """
         rule = _ops.OPS[op]
-        nodes = tuple(
-            p if isinstance(p, Node) else self.leaf(np.asarray(p), kind=Kind.INPUT, name="const")
-            for p in parents
-        )
-        value, saved = rule.forward(*(p.value for p in nodes), **attrs)
+        nodes: tuple[Node, ...] = parents  # type: ignore[assignment]  # checked just below
+        if not all(type(p) is Node for p in parents):
+            nodes = tuple(
+                p
+                if isinstance(p, Node)
+                else self.leaf(np.asarray(p), kind=Kind.INPUT, name="const")
+                for p in parents
+            )
+        value, saved = rule.forward(*[p.value for p in nodes], **attrs)
         if t is None:
-            t = next((p.t for p in nodes if p.t is not None), None)
+            for p in nodes:
+                if p.t is not None:
+                    t = p.t
+                    break
         if layer is None:
-            layer = next((p.layer for p in nodes if p.layer is not None), None)
-        kw = dict(
-            name=name,
-            kind=Kind(kind if kind is not None else rule.kind),
-            op=op,
-            parents=nodes,
-            value=value,
-            attrs=attrs,
-            t=t,
-            layer=layer,
-            saved=saved,
-        )
-        return self._add({"id": id, **kw})
+            for p in nodes:
+                if p.layer is not None:
+                    layer = p.layer
+                    break
+        if kind is None:
+            kind = _OP_KINDS[op]
+        elif type(kind) is not Kind:
+            kind = Kind(kind)
+        return self._add(id, name, kind, op, nodes, value, attrs, t, layer, saved)
 
     # ----------------------------------------------------------------- backward
     def reachable(self, root: Node) -> list[Node]:
@@ -323,12 +339,18 @@ class Graph:
             node.grad = None
         root.grad = np.asarray(seed, dtype=root.value.dtype).reshape(root.value.shape)
         owned: set[int] = set()  # grads this sweep allocated itself: safe to add into in place
+        ops, target = _ops.OPS, Kind.TARGET
         for node in reversed(order):
             if node.op == "leaf" or node.grad is None:
                 continue
-            for parent, g in zip(node.parents, self._vjp(node), strict=True):
-                if g is None or not parent.requires_grad:
+            parents = node.parents
+            grads = ops[node.op].backward(node.grad, node.saved, **node.attrs)
+            for parent, g in zip(parents, grads[: len(parents)], strict=True):
+                # what _vjp gives, for the parents that take a gradient (Node.requires_grad)
+                if g is None or parent.kind is target or parent.value.dtype.kind != "f":
                     continue
+                if g.shape != parent.value.shape:
+                    g = _ops.unbroadcast(g, parent.value.shape)
                 if on_edge is not None:
                     on_edge(node, parent, g)
                 if parent.grad is None:

@@ -239,8 +239,13 @@ def dissect_run(
         raise UserError(f"--max-lag {max_lag} must be at least 1")
     steps, edges = StepGradRecorder(run, keep=step_grads), StateEdgeRecorder(run)
 
+    param, on_param, on_state = Kind.PARAMETER, steps.__call__, edges.__call__
+
     def on_edge(child: Node, parent: Node, g: np.ndarray) -> None:
-        (steps if parent.kind is Kind.PARAMETER else edges)(child, parent, g)
+        if parent.kind is param:
+            on_param(child, parent, g)
+        else:
+            on_state(child, parent, g)
 
     run.graph.backward(run.loss, on_edge=on_edge)  # the one backward pass
     grads = run.grads()

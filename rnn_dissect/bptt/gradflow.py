@@ -30,6 +30,7 @@ from rnn_dissect.bptt.verdict import Verdict, verdict
 __all__ = [
     "Flow",
     "LayerFlow",
+    "chunks",
     "flow",
     "lag_matrices",
     "lag_matrix",
@@ -110,16 +111,22 @@ def _direct(run: Recording, s: int, direct: dict[int, np.ndarray] | None) -> np.
     return run.graph.edge_grad(reader, run.h(k, s))
 
 
-def reachable(run: Recording, layer: int, max_lag: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """((T, T) bool, (T,) int): which lag-matrix entries [t' − 1][t − 1] a gradient reaches
-    from a loss term — t ≤ t', the same truncation chunk, t' − t < max_lag — and the chunk
-    of each step."""
+def chunks(run: Recording, layer: int) -> np.ndarray:
+    """(T,) int: the truncation chunk of each step t (index t − 1), 0 without truncation."""
     T = run.T
     cut = np.zeros(T, dtype=np.int64)
     for u, k in run.cuts:
         if k == layer and 1 <= u < T:
             cut[u] = 1  # the edge u → u + 1 is cut: step u + 1 (index u) starts a new chunk
-    chunk = np.cumsum(cut)  # (T,) chunk of step t (index t − 1)
+    return np.cumsum(cut)
+
+
+def reachable(run: Recording, layer: int, max_lag: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """((T, T) bool, (T,) int): which lag-matrix entries [t' − 1][t − 1] a gradient reaches
+    from a loss term — t ≤ t', the same truncation chunk, t' − t < max_lag — and the chunk
+    of each step."""
+    T = run.T
+    chunk = chunks(run, layer)
     tp, t = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
     ok = (t <= tp) & (chunk[tp] == chunk[t])
     if max_lag is not None:
@@ -195,7 +202,8 @@ def flow(
             ]
             blocks = {name: np.array([p[name] for p in per]) for name in PATHS[run.cell]}
             last = mats[-1].copy()
-        ok, chunk = reachable(run, k, max_lag)
-        v = verdict(lags[k], ok if lag else None, chunk, ssv if ssv is not None else sv, why)
+        # the (T, T) reach mask only matters to a measured lag matrix (T² work otherwise)
+        ok, chunk = reachable(run, k, max_lag) if lag else (None, chunks(run, k))
+        v = verdict(lags[k], ok, chunk, ssv if ssv is not None else sv, why)
         layers.append(LayerFlow(k, lags[k], jac, sv, ssv, v, blocks, last))
     return Flow(lags[-1], max_lag, layers)

@@ -89,7 +89,9 @@ class StepGradRecorder:
 
     def _close(self, name: str, t: int, term: np.ndarray) -> None:
         sq = self.sq[name]
-        for k, r in enumerate(term.reshape(sq.shape[1], -1)):  # (G, H·in): a row per block
+        blocks = sq.shape[1]  # G: a row of (G, H·in) per gate block (one row: no 2-D view)
+        rows = (term.reshape(-1),) if blocks == 1 else term.reshape(blocks, -1)
+        for k, r in enumerate(rows):
             sq[t - 1, k] = np.dot(r, r)  # BLAS dot: the fastest sum of squares here
         if self.keep:
             self.kept[name][t - 1] = term
