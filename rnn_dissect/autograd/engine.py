@@ -270,13 +270,15 @@ class Graph:
         """
         rule = _ops.OPS[op]
         nodes: tuple[Node, ...] = parents  # type: ignore[assignment]  # checked just below
-        if not all(type(p) is Node for p in parents):
-            nodes = tuple(
-                p
-                if isinstance(p, Node)
-                else self.leaf(np.asarray(p), kind=Kind.INPUT, name="const")
-                for p in parents
-            )
+        for p in parents:
+            if type(p) is not Node:
+                nodes = tuple(
+                    p
+                    if isinstance(p, Node)
+                    else self.leaf(np.asarray(p), kind=Kind.INPUT, name="const")
+                    for p in parents
+                )
+                break
         value, saved = rule.forward(*[p.value for p in nodes], **attrs)
         if t is None:
             for p in nodes:

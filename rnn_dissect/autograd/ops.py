@@ -187,7 +187,8 @@ def _transpose_b(g: Array, s: Saved) -> tuple[Array]:
 def _lookup_f(w: Array, idx: Array, axis: int = 0) -> tuple[Array, Saved]:
     # axis=0: rows w[idx] (an embedding); axis=1: columns, i.e. onehot(idx) @ w.T —
     # how a one-hot input meets PyTorch's weight_ih (H, V) without building the one-hot.
-    out = w[idx] if axis == 0 else np.moveaxis(w[:, idx], 0, -1)
+    # moveaxis(w[:, idx], 0, -1) is this transpose (the same view), without its checks
+    out = w[idx] if axis == 0 else w[:, idx].transpose((*range(1, idx.ndim + 1), 0))
     return out, {"idx": idx, "w_shape": w.shape}
 
 

@@ -37,6 +37,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from rnn_dissect.autograd.engine import Kind, Node
+from rnn_dissect.autograd.gcpause import paused_gc
 from rnn_dissect.bptt.carry import StateEdgeRecorder, StepCarry, carries
 from rnn_dissect.bptt.frames import frames as make_frames
 from rnn_dissect.bptt.gradflow import Flow, flow
@@ -215,6 +216,7 @@ def _carry_dict(c: StepCarry) -> dict[str, Any]:
     return d
 
 
+@paused_gc()  # 10⁴ live graph nodes: collector passes would find nothing to free
 def dissect_run(
     run: R,
     *,
@@ -273,6 +275,7 @@ def dissect_run(
     )
 
 
+@paused_gc()  # the recording is most of the allocations
 def dissect(model: CharModel, inputs: Any, targets: Any, **kw: Any) -> Dissection[Unrolled]:
     """:func:`bptt.unroll` (its keywords: h0, c0, truncate, mode, nonlinearity), then
     :func:`dissect_run` (its keywords: lr, optimizer, clip and the cost flags)."""

@@ -46,9 +46,11 @@ def frames(run: Recording, cache: list[CacheEntry]) -> list[dict[str, Any]]:
         groups.append(("loss", None, None, run.tail))
     group_of = {n.seq: i for i, grp in enumerate(groups) for n in grp[3]}
     handed: set[int] = set()  # nodes read by another group: forward hands them on
+    group = group_of.get
     for n in run.graph.nodes:
+        mine = group(n.seq, -2)
         for p in n.parents:
-            if group_of.get(p.seq, -1) != group_of.get(n.seq, -2):
+            if group(p.seq, -1) != mine:
                 handed.add(p.seq)
     fwd, bwd = zip(*(_frames(*grp, saved_by, handed) for grp in groups), strict=True)
     return list(fwd) + list(reversed(bwd))
@@ -66,7 +68,12 @@ def _frames(
     inside = {n.seq for n in nodes}
     computed = [n for n in nodes if n.op != "leaf"]
     leaves = [n for n in nodes if n.op == "leaf"]  # targets, the 1/T constant
-    outside = _unique(p for n in computed for p in n.parents if p.seq not in inside)
+    first: dict[int, Node] = {}  # parents from outside the group, once each, first-read order
+    for n in computed:
+        for p in n.parents:
+            if p.seq not in inside and p.seq not in first:
+                first[p.seq] = p
+    outside = list(first.values())
     params = [p.id for p in outside if p.kind == Kind.PARAMETER]
     others = [p for p in outside if p.kind != Kind.PARAMETER] + leaves
     cache = list(dict.fromkeys(name for n in computed for name in saved_by.get(n.id, ())))
@@ -94,10 +101,3 @@ def _frames(
         "cut": any(p.op == "detach" for p in sends),
     }
     return forward, backward
-
-
-def _unique(nodes: Any) -> list[Node]:
-    seen: dict[int, Node] = {}
-    for n in nodes:
-        seen.setdefault(n.seq, n)
-    return list(seen.values())

@@ -88,24 +88,29 @@ def forward_cache(run: Recording) -> Memory:
     found: dict[int, tuple[Fields, list[str]]] = {}  # id(array) → entry fields, readers
     dtypes: dict[np.dtype, str] = {}  # str(dtype) is slow enough to matter at 10⁴ entries
     arraylike = (np.ndarray, np.generic)  # numpy scalars too: an addn of 0-d losses is one
+    get, output = found.get, (Kind.LOSS, Kind.OUTPUT)
     for node in run.graph.nodes:  # every recorded node: all of them hold what they saved
+        if not node.saved:
+            continue
         for key, arr in node.saved.items():
             if not isinstance(arr, arraylike) or id(arr) in params:
                 continue  # shapes and counts are metadata; parameters exist anyway
-            seen = found.get(id(arr))
+            seen = get(id(arr))
             if seen is not None:
                 if seen[1][-1] != node.id:
                     seen[1].append(node.id)
                 continue
             ref = node if node.value is arr else None
-            for p in node.parents:
-                if ref is None and p.value is arr:
-                    ref = p
+            if ref is None:
+                for p in node.parents:
+                    if p.value is arr:
+                        ref = p
+                        break
             owner = node if ref is None else ref
             while owner.op == "detach":  # the detached value is the state itself
                 owner = owner.parents[0]
             dtype = dtypes.get(arr.dtype) or dtypes.setdefault(arr.dtype, str(arr.dtype))
-            layer = owner.layer if owner.kind not in (Kind.LOSS, Kind.OUTPUT) else None
+            layer = owner.layer if owner.kind not in output else None
             name = owner.id if ref is not None else f"{node.id}.{key}"
             fields = (name, tuple(arr.shape), int(arr.nbytes), dtype, owner.t, layer)
             found[id(arr)] = (fields, [node.id])
