@@ -69,14 +69,20 @@ def _frames(
     computed = [n for n in nodes if n.op != "leaf"]
     leaves = [n for n in nodes if n.op == "leaf"]  # targets, the 1/T constant
     first: dict[int, Node] = {}  # parents from outside the group, once each, first-read order
+    kept: dict[str, None] = {}  # cache entries the computed nodes save, once each, in order
     for n in computed:
         for p in n.parents:
             if p.seq not in inside and p.seq not in first:
                 first[p.seq] = p
-    outside = list(first.values())
-    params = [p.id for p in outside if p.kind == Kind.PARAMETER]
-    others = [p for p in outside if p.kind != Kind.PARAMETER] + leaves
-    cache = list(dict.fromkeys(name for n in computed for name in saved_by.get(n.id, ())))
+        kept.update(dict.fromkeys(saved_by.get(n.id, ())))
+    params, others = [], []
+    for p in first.values():
+        if p.kind is Kind.PARAMETER:
+            params.append(p.id)
+        else:
+            others.append(p)
+    others += leaves
+    cache = list(kept)
     # read outside the group: forward hands these on, backward receives their gradient
     handed = [n.id for n in computed if n.seq in read_elsewhere]
     sends = [p for p in others if p.requires_grad]
