@@ -302,15 +302,16 @@ class Graph:
 
         An explicit stack instead of recursion: a 100,000-step chain is fine.
         """
-        seen = {root.seq}
+        seen = bytearray(len(self.nodes))  # seen[seq] = 1: marks in creation order
+        seen[root.seq] = 1
         stack = [root]
         while stack:
             node = stack.pop()
             for p in node.parents:
-                if p.seq not in seen:
-                    seen.add(p.seq)
+                if not seen[p.seq]:
+                    seen[p.seq] = 1
                     stack.append(p)
-        return [self.nodes[i] for i in sorted(seen)]
+        return [n for n, m in zip(self.nodes, seen, strict=True) if m]
 
     def zero_grad(self) -> None:
         for node in self.nodes:

@@ -39,7 +39,7 @@ def unbroadcast(g: Array, shape: tuple[int, ...]) -> Array:
     if g.shape == shape:
         return g
     while g.ndim > len(shape):
-        g = g.sum(axis=0)
+        g = np.add.reduce(g, axis=0)  # = g.sum(axis=0), the same ufunc, without its wrapper
     for axis, n in enumerate(shape):
         if n == 1 and g.shape[axis] != 1:
             g = g.sum(axis=axis, keepdims=True)
@@ -163,7 +163,7 @@ def _linear_b(g: Array, s: Saved) -> tuple[Array, ...]:
     gx = g @ w  # (B, in)
     # (out, in): Σ_b g_b x_bᵀ — for one example the outer product, faster than a matmul
     gw = np.outer(g, x) if x.ndim == 1 or x.shape[0] == 1 else g.T @ x
-    gb = g if g.ndim == 1 else g.sum(axis=0)  # (out,)
+    gb = g if g.ndim == 1 else np.add.reduce(g, axis=0)  # (out,) = g.sum(axis=0)
     return gx, gw, gb  # the engine drops gb when there is no bias parent
 
 
@@ -264,8 +264,9 @@ def _target_cells(target: Array) -> tuple[Array, Array]:
 
 def _softmax_ce_f(logits: Array, target: Array, reduction: str = "mean") -> tuple[Array, Saved]:
     # log-softmax with the max subtracted: no overflow for any logits
-    z = logits - logits.max(axis=-1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    # ndarray.max / .sum are these ufunc reductions behind a Python wrapper: same numbers
+    z = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
+    logp = z - np.log(np.add.reduce(np.exp(z), axis=-1, keepdims=True))
     nll = -logp.reshape(-1, logp.shape[-1])[_target_cells(target)].reshape(target.shape)
     loss = _reduce(nll, reduction)
     return np.asarray(loss), {"p": np.exp(logp), "target": target}

@@ -66,26 +66,29 @@ class StepGradRecorder:
             n: np.zeros((run.T, 1 if n.startswith("head.") else len(self.blocks)))
             for n in run.params
         }
-        self._readers: dict[tuple[str, int], int] = {}  # (name, t) → edges still to come
+        readers: dict[tuple[str, int], int] = {}  # (name, t) → edges still to come
+        param, count = Kind.PARAMETER, readers.get
         for node in run.graph.nodes:
             for p in node.parents:
-                if p.kind is Kind.PARAMETER:
+                if p.kind is param:
                     assert node.t is not None, f"{node.id} reads {p.id} outside any step"
                     key = (p.id, node.t)
-                    self._readers[key] = self._readers.get(key, 0) + 1
+                    readers[key] = count(key, 0) + 1
+        self._readers = readers
         self._partial: dict[tuple[str, int], np.ndarray] = {}  # terms with readers to come
 
     def __call__(self, child: Node, parent: Node, g: np.ndarray) -> None:
         if parent.kind is not Kind.PARAMETER:
             return
-        key = (parent.id, cast(int, child.t))  # every reader has a t: checked in __init__
+        t = cast(int, child.t)  # every reader has a t: checked in __init__
+        key = (parent.id, t)
         left = self._readers[key] = self._readers[key] - 1
-        part = self._partial.pop(key, None)
+        part = self._partial.pop(key, None) if self._partial else None
         term = g if part is None else part + g
         if left:
             self._partial[key] = term
         else:
-            self._close(*key, term)
+            self._close(parent.id, t, term)
 
     def _close(self, name: str, t: int, term: np.ndarray) -> None:
         sq = self.sq[name]
