@@ -197,6 +197,8 @@ def _lookup_b(g: Array, s: Saved, axis: int = 0) -> tuple[Array, None]:
     idx = s["idx"]
     if axis == 0:
         np.add.at(gw, idx, g)
+    elif idx.size == 1:  # one index (B = 1): add.at's 0 + g into one column, without add.at
+        gw[:, idx.reshape(-1)[0]] += g.reshape(-1)
     else:
         np.add.at(gw.T, idx, g)  # gw.T is a view: scatter rows of the transpose
     return gw, None

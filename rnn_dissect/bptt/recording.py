@@ -96,7 +96,9 @@ class Recording:
 
     def unbatch(self, a: np.ndarray, axis: int = 0) -> np.ndarray:
         """Drop the batch axis for unbatched input (torch's unbatched convention); a view."""
-        return a if self.batched else a[(slice(None),) * axis + (0,)]
+        if self.batched:
+            return a
+        return a[0] if axis == 0 else a[(slice(None),) * axis + (0,)]
 
     def grads(self) -> dict[str, np.ndarray]:
         """dL/dθ under torch names, plus ``h0`` (L, B, H) and for LSTM ``c0`` — (L, H)
