@@ -121,8 +121,8 @@ def bars_svg(
         f'<line x1="48" y1="{height + 10}" x2="{w - 5}" y2="{height + 10}" stroke="#999"/>',
         f'<text x="2" y="16" font-size="10">{_fmt(top)}</text>',
     ]
-    if log:
-        out.append(f'<text x="2" y="{height + 8}" font-size="10">{_fmt(floor)}</text>')
+    # the baseline's value: the log floor, or 0 (linear bars start at zero)
+    out.append(f'<text x="2" y="{height + 8}" font-size="10">{_fmt(floor) if log else "0"}</text>')
     for j in range(N):
         x0 = 50 + j * gw
         for s in range(S):
