@@ -5,10 +5,12 @@ per-step product ``h_{t-1} @ W_hhᵀ`` is a (64, 512) @ (512, G·512) GEMM repea
 against the SAME weight, and at that size the packing of the weight is a good share of
 the call. oneMKL's packed GEMM (``cblas_sgemm_pack`` once per training step, then
 ``cblas_sgemm_compute`` per time step) packs the weight once — what PyTorch's oneDNN RNN
-does — and its plain ``sgemm`` is also faster than OpenBLAS at the skinny all-steps shapes
-(the weight gradients, the head). Measured on a 2-core AVX-512 VM, per call, against
-``np.matmul``: 1.3–1.5× at the per-step shapes with the weight packed, 1.1–1.4× for the
-rest (``bench/bench_train_step.py --part 2`` for whole training steps).
+does. Whether that wins depends on the CPU: on the 2-core Intel Xeon (AVX-512) of the
+2026-12-01 session oneMKL was 1.3–1.5× faster than ``np.matmul`` per call at the per-step
+shapes and 1.1–1.4× at the rest; on the 2-core AMD EPYC (Zen 4) of 2026-12-07 it was no
+faster for the RNN step and slower for the LSTM and GRU steps
+(``bench/bench_train_step.py --part 2 --gemm both``). Hence the measured choice
+(:mod:`~rnn_dissect.train.kernels.choice`).
 
 Optional: ``pip install rnn-dissect[mkl]`` (the ``mkl`` and ``intel-openmp`` wheels).
 Whether the kernels use it is the caller's choice
