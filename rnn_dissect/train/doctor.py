@@ -5,7 +5,8 @@
 
 :func:`report` returns plain ``(label, value)`` rows; the command prints them. With
 ``measure`` it first times bench/bench_train_step.py part 2's shapes (H 512, one layer,
-batch 64) for the three cells, so the choice there is fresh (and remembered).
+batch 64) for the three cells, so the choice there is fresh — and remembered, unless the
+machine is busy (:func:`~rnn_dissect.train.kernels.choice.busy`; then the rows say so).
 """
 
 from __future__ import annotations
