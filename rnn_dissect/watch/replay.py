@@ -106,20 +106,16 @@ def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
             seed_h = call.g_hn[row, idx]
             seed_c = None if call.g_cn is None else call.g_cn[row, idx]
             attach_heads(run, seeds, seed_h, seed_c)
-            if whole:
+            if whole:  # dissect_run runs the backward
                 dis = dissect_run(run, **dissect_kw)
-                full = run
-            else:
+            else:  # run is the scratch: its backward gives the totals, the window is replayed
                 run.graph.backward(run.loss)
-                full = run
                 dis = _window(call, grp, run, d, seeds, seed_h, seed_c, dissect_kw)
-            gx = _order(
-                np.stack([n_.grad_or_zeros() for n_ in full.inputs], axis=1), d
-            )  # (G, n, I)
+            gx = _order(np.stack([n_.grad_or_zeros() for n_ in run.inputs], axis=1), d)  # (G, n, I)
             g_below = gx if g_below is None else g_below + gx
-            grads = {name: p.grad_or_zeros() for name, p in full.params.items()}
-            h0 = full.h(0, 0).grad_or_zeros()
-            c0 = full.c(0, 0).grad_or_zeros() if call.cell == "lstm" else None
+            grads = {name: p.grad_or_zeros() for name, p in run.params.items()}
+            h0 = run.h(0, 0).grad_or_zeros()
+            c0 = run.c(0, 0).grad_or_zeros() if call.cell == "lstm" else None
             parts.append(Part(layer, d, grp, dis, grads, h0, c0))
         assert g_below is not None
         g_above = g_below  # (G, n, D·H) for the layer below (layer 0: dL/d input)
