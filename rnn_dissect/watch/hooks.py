@@ -26,8 +26,12 @@ from rnn_dissect.watch.call import Call
 
 __all__ = ["CELL_OF", "check_module", "install_hooks"]
 
-CELL_OF = {"RNN_TANH": ("rnn", "tanh"), "RNN_RELU": ("rnn", "relu"), "LSTM": ("lstm", "tanh")}
-CELL_OF["GRU"] = ("gru", "tanh")
+CELL_OF = {
+    "RNN_TANH": ("rnn", "tanh"),
+    "RNN_RELU": ("rnn", "relu"),
+    "LSTM": ("lstm", "tanh"),
+    "GRU": ("gru", "tanh"),
+}
 
 
 def check_module(m: Any, name: str) -> None:
@@ -47,12 +51,6 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu").numpy().copy()
 
 
-def _unpack(p: PackedSequence) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, T, F) padded in the caller's batch order, and the lengths (B,)."""
-    padded, lengths = pad_packed_sequence(p, batch_first=True)
-    return padded, lengths
-
-
 class _Recorder:
     """Turns one forward call into a :class:`Call` and fills its gradients as they arrive."""
 
@@ -67,7 +65,7 @@ class _Recorder:
         L, D, H = m.num_layers, 2 if m.bidirectional else 1, m.hidden_size
         packed = isinstance(inp, PackedSequence)
         if packed:
-            x, lengths = _unpack(inp)  # (B, T, I)
+            x, lengths = pad_packed_sequence(inp, batch_first=True)  # (B, T, I), caller's order
             batched = True
         else:
             batched = inp.dim() == 3
