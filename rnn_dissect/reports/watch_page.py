@@ -1,6 +1,6 @@
 """The explorer's page for ``watch``'s ``d.save(DIR)``: DIR/explore.json from a part's document.
 
-Installed into :data:`rnn_dissect.watch.result.EXPORTERS` by the package's ``__init__`` (watch
+Installed into :data:`rnn_dissect.watch.EXPORTERS` by the package's ``__init__`` (watch
 sits below the reports layer, as the engine sits below the notebook display it is given).
 """
 
