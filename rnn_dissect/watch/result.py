@@ -174,9 +174,8 @@ class Watched:
                 if v.size < g.stop:
                     raise UserError(f"a feature has {v.size} steps for sequence {b}; it has {g.n}")
                 out.append(v[g.start : g.stop])
-        by_group = np.concatenate(out)
         # rows of activations() go sequence by sequence in batch order = group order here
-        return by_group
+        return np.concatenate(out)
 
     def neurons(self, features: Mapping[str, Any], **kw: Any) -> Scores:
         """Score every unit against user features (name → (B, T) array or per-sequence list)
