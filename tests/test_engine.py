@@ -129,12 +129,16 @@ def test_op_matches_torch(name, fn, arrays):
     run_both(fn, arrays)
 
 
-def test_lookup_rows_and_columns_match_torch():
-    idx = np.array([2, 0, 2, 1])  # repeated index: gradients must accumulate
+@pytest.mark.parametrize(
+    "idx",
+    [np.array([2, 0, 2, 1]), np.array([1]), np.array(2)],  # repeated (gradients accumulate);
+    ids=["repeated", "one", "scalar"],  # one index: the backward's add.at-free column branch
+)
+def test_lookup_rows_and_columns_match_torch(idx):
     for axis in (0, 1):
         run_both(
             lambda v, _, axis=axis: (_op("lookup", v["W"], v["i"], axis=axis).tanh() * 1.5).sum(),
-            {"W": rand(3, 3)},
+            {"W": rand(4, 3)},  # not square: a transposed gradient would not fit
             {"i": idx},
         )
 
