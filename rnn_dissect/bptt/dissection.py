@@ -158,7 +158,7 @@ class Dissection(Generic[R]):
                 "step_norms": self.step.norms,
                 "block_norms": self.step.block_norms,
                 "blocks": list(self.step.blocks),
-                "update": {**self.update.to_dict(), "delta": dict(self.update.delta)},
+                "update": self.update.to_data(),
             },
             "flow": {
                 "max_lag": self.flow.max_lag,

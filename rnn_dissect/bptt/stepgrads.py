@@ -125,14 +125,15 @@ class Update:
     clip_coef: float  # factor the gradients were multiplied by (1.0: untouched)
     delta: dict[str, np.ndarray]  # name → ΔW (new W = W + ΔW)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_data(self) -> dict[str, object]:
+        """Its fields as a dict, ΔW arrays left as arrays (``document.plain`` converts them)."""
         return {
             "optimizer": self.optimizer,
             "lr": self.lr,
             "clip": self.clip,
             "grad_norm": self.grad_norm,
             "clip_coef": self.clip_coef,
-            "delta": {k: v.tolist() for k, v in self.delta.items()},
+            "delta": dict(self.delta),
         }
 
 
