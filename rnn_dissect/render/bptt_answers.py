@@ -31,10 +31,6 @@ def _vec(a: np.ndarray) -> str:
     return html.escape(" ".join(lines(a, 4)))
 
 
-def _cell(d: Dissection) -> int:
-    return cell_px(d.run.T)
-
-
 def q3(d: Dissection) -> str:
     mem = d.memory
     by_t: dict[int | None, list[CacheEntry]] = {}
@@ -135,7 +131,7 @@ def q2(d: Dissection) -> str:
                 np.array(rows),
                 labels,
                 [str(t) for t in range(1, T + 1)],
-                cell=_cell(d),
+                cell=cell_px(d.run.T),
                 label_width=170,
                 title="per-step gradient norms",
             )
