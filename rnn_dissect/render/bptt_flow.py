@@ -96,7 +96,7 @@ def _paths(lf: LayerFlow, cell: str) -> list[str]:
     """The per-step path table, its geometric-mean row, and the sentence on the carry path."""
     if lf.blocks is None:
         return []
-    names = [n for n in PATHS[cell] if n in lf.blocks]
+    names = PATHS[cell]  # flow() fills blocks with exactly these, in this order
     T = len(lf.blocks[names[0]])
     state = STATE_PATH[cell]
     rows = [[str(t + 1)] + [_n(lf.blocks[n][t]) for n in names] for t in range(min(T, MAX_ROWS))]
