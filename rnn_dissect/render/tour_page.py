@@ -13,7 +13,7 @@ data-key=KEY>`` (:func:`rnn_dissect.render.tour_text.fill`).
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +118,7 @@ def _steps(d: Dissection[Any]) -> list[str]:
 
 
 class _Figures:
-    """Each figure slot of :data:`SECTIONS` by name."""
+    """Each figure or table slot (``fig``, ``html``) of :data:`SECTIONS` by name."""
 
     def __init__(self, inp: TourInputs) -> None:
         self.i = inp
@@ -238,15 +238,17 @@ class _Figures:
     def contexts(self) -> str:
         return tn.contexts(self.n, self.i.scores, self.i.contexts)
 
+    def sample(self) -> str:
+        return f'<pre class="sample">{html.escape(self.i.sample)}</pre>'
+
+    def detectors(self) -> str:
+        return tn.detectors(self.n, self.i.scores)
+
 
 def render(inp: TourInputs) -> str:
     """The whole page."""
     n = inp.numbers
     figs = _Figures(inp)
-    extra: dict[str, Callable[[], str]] = {
-        "sample": lambda: f'<pre class="sample">{html.escape(inp.sample)}</pre>',
-        "detectors": lambda: tn.detectors(n, inp.scores),
-    }
     nav = " ".join(f'<a href="#{sid}">{html.escape(h)}</a>' for sid, h, _ in SECTIONS)
     body = [
         "<header><h1>Dissecting the RNN</h1>",
@@ -262,10 +264,8 @@ def render(inp: TourInputs) -> str:
                 body.append(f'<p class="prose">{fill(arg, n)}</p>')
             elif kind == "eq":
                 body.append(f'<div class="eq">{fill(html.escape(arg), n)}</div>')
-            elif kind == "fig":
+            else:  # "fig" or "html": drawn by the method of that name
                 body.append(getattr(figs, arg)())
-            else:
-                body.append(extra[arg]())
         body.append("</section>")
     body.append(
         '<footer class="credits">' + "".join(f"<p>{fill(p, n)}</p>" for p in CREDITS) + "</footer>"
