@@ -70,25 +70,25 @@ def score_curves(curves: Sequence[TuningCurve]) -> str:
 
 def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, UnitContexts]) -> str:
     """The three strongest detectors and the memory feature's unit, two contexts each."""
-    best: dict[str, str] = {}  # unit name → features it is best for
+    best: dict[UnitRef, str] = {}  # unit → the feature it is shown for
     ranked = sorted(
         (f for f in scores.features if f"neurons.best.{f}.score" in n),
         key=lambda f: -abs(n[f"neurons.best.{f}.score"]),
     )
     mem = n.get("neurons.memory.feature")
     for f in [*ranked[:3], *([mem] if mem else [])]:
-        best.setdefault(n[f"neurons.best.{f}.unit"], f)
+        if (u := scores.best(f)) is not None:
+            best.setdefault(u, f)
     rows = []
     for u, uc in contexts.items():
-        name = f"layer {u.layer} {u.kind}{u.unit}"
-        if name not in best:
+        if u not in best:
             continue
         for c in uc.top[:2]:
             center, scale = colour_scale(u.kind, c.values)
             k = c.position - c.start
             lo = max(0, k - SHOW_CHARS // 2)
             text, vals = c.text[lo : lo + SHOW_CHARS], c.values[lo : lo + SHOW_CHARS]
-            label = f"l{u.layer} {u.kind}{u.unit} ({best[name]})"
+            label = f"l{u.layer} {u.kind}{u.unit} ({best[u]})"
             rows.append(
                 f'<div class="lab">{html.escape(label)}</div>'
                 f"{heatmap_line(text, vals, center, scale, k - lo)}"
