@@ -179,8 +179,7 @@ def write_tour(
             out.mkdir(parents=True, exist_ok=True)
             if not (out / "tour.json").is_file():  # claims the directory: a rerun may replace it
                 (out / "tour.json").write_text('{"format": "rnn-dissect/tour", "numbers": null}\n')
-            for sub in ("neurons",):  # a previous tour's output, replaced
-                shutil.rmtree(out / sub, ignore_errors=True)
+            shutil.rmtree(out / "neurons", ignore_errors=True)  # a previous tour's, replaced
             trainer = _open_training(out, cfg, report, kernels)
             st.progress.update(task, info=f"{len(trainer.train_data):,} characters")
         with st.stage("nn", "the 3:1:1 network (nn)"):
