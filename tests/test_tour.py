@@ -143,7 +143,8 @@ def test_tour_json_equals_the_commands_own_json(built, tmp_path, capsys):
         whh = np.array(r["grads"]["rnn.weight_hh_l0"])
         terms = np.array(r["step_grads"]["rnn.weight_hh_l0"])  # (T, G·H, H)
         assert n[f"{cell}.whh_norm"] == pytest.approx(np.linalg.norm(whh), rel=1e-15)
-        for t in range(r["config"]["T"] if "T" in r["config"] else len(terms)):
+        assert n[f"{cell}.T"] == len(terms) == 4  # one term per step of "hello"
+        for t in range(len(terms)):
             assert n[f"{cell}.term.{t + 1}"] == pytest.approx(np.linalg.norm(terms[t]), rel=1e-12)
         assert n[f"{cell}.whh_sum_err"] == pytest.approx(
             np.abs(terms.sum(0) - whh).max(), abs=1e-15
