@@ -68,7 +68,7 @@ def unrolled_numbers(p: UnrolledPart, text: str) -> Numbers:
     d, k = p.d, p.cell
     cfg = d.run.model.config
     T = d.run.T
-    whh = f"rnn.weight_hh_l{0}"
+    whh = "rnn.weight_hh_l0"
     terms = d.step.norms[whh]  # (T,) ‖term_t‖ of dL/dW_hh
     total = d.grads[whh]
     parts = d.step.contributions[whh] if d.step.contributions is not None else None
