@@ -53,6 +53,9 @@ class Call:
     g_cn: np.ndarray | None  # (L·D, B, H) float64, LSTM only
     arrived: set[str] = field(default_factory=set)  # which of output, h_n, c_n got a gradient
     dropout_in_training: bool = False  # inter-layer dropout was active: no exact replay
+    # every call of the same module in this watch, this one included (one shared list, filled
+    # as calls happen): .grad holds the sum over all of them
+    module_calls: list[Call] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def B(self) -> int:

@@ -36,10 +36,22 @@ CELL_OF = {
 
 def check_module(m: Any, name: str) -> None:
     """Refuse, in one line, what the replay cannot reproduce exactly."""
-    if not isinstance(m, nn.RNNBase) or getattr(m, "mode", None) not in CELL_OF:
+    if isinstance(m, nn.RNNCellBase):
         raise UserError(
-            f"watch takes torch.nn.RNN, LSTM or GRU modules; {name} is a {type(m).__name__} "
-            "(pass the recurrent layer itself, e.g. watch(model.encoder))"
+            f"{name}: nn.{type(m).__name__} (one step per call) is not watched; use an "
+            f"nn.{type(m).__name__[:-4]} on the sequence or on one step per call (its weight_ih_l0, "
+            "… are the cell's weight_ih, …)"
+        )
+    if not isinstance(m, nn.RNNBase) or getattr(m, "mode", None) not in CELL_OF:
+        inner = [
+            f"{_path(n)} ({type(s).__name__})"
+            for n, s in (m.named_modules() if isinstance(m, nn.Module) else [])
+            if isinstance(s, nn.RNNBase) and n
+        ]
+        hint = f"it contains {', '.join(inner)}" if inner else "pass the recurrent layer itself"
+        raise UserError(
+            f"watch takes torch.nn.RNN, LSTM or GRU modules, not {type(m).__name__}; "
+            f"{hint}, e.g. watch(model{inner[0].split()[0] if inner else '.encoder'})"
         )
     if getattr(m, "proj_size", 0):
         raise UserError(
@@ -47,8 +59,15 @@ def check_module(m: Any, name: str) -> None:
         )
 
 
+def _path(name: str) -> str:
+    """A submodule's dotted name as Python reaches it: "layers.0.rnn" → ".layers[0].rnn"."""
+    return "".join(f"[{k}]" if k.isdigit() else f".{k}" for k in name.split("."))
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().to("cpu").numpy().copy()
+    """A copy on the CPU; bfloat16 (a model in it, or autocast) as float32, which holds it exactly."""
+    t = t.detach().to("cpu")
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy().copy()
 
 
 class _Recorder:
@@ -56,7 +75,7 @@ class _Recorder:
 
     def __init__(self, module: nn.RNNBase, label: str, calls: list[Call]) -> None:
         self.module, self.label, self.calls = module, label, calls
-        self.count = 0
+        self.mine: list[Call] = []  # this module's calls, shared by each of them
 
     def __call__(self, m: nn.RNNBase, args: tuple, kwargs: dict, output: Any) -> None:
         inp = args[0] if args else kwargs["input"]
@@ -85,7 +104,7 @@ class _Recorder:
             c0 = None if c0_t is None else _np(c0_t).reshape(L * D, B, H)
         T = x.shape[1]
         call = Call(
-            label=f"{self.label}#{self.count}",
+            label=f"{self.label}#{len(self.mine)}",
             cell=cell,
             nonlinearity=nonlin,
             num_layers=L,
@@ -104,8 +123,9 @@ class _Recorder:
             g_hn=np.zeros((L * D, B, H)),
             g_cn=np.zeros((L * D, B, H)) if cell == "lstm" else None,
             dropout_in_training=bool(m.training and m.dropout > 0 and L > 1),
+            module_calls=self.mine,
         )
-        self.count += 1
+        self.mine.append(call)
         self.calls.append(call)
         if isinstance(out, PackedSequence):
             meta = (out.batch_sizes, out.sorted_indices, out.unsorted_indices)

@@ -28,7 +28,7 @@ from rnn_dissect.watch.call import Call
 from rnn_dissect.watch.replay import Group, Part
 from rnn_dissect.weights.safetensors_file import write_atomic
 
-__all__ = ["NODE_FLOATS", "Watched"]
+__all__ = ["NODE_FLOATS", "Watched", "compare_grads"]
 
 NODE_FLOATS = 2_000_000  # save(): write every node (and the explorer page) up to this many floats
 FORMAT = "rnn-dissect/watch"
@@ -127,19 +127,20 @@ class Watched:
 
     def check(self, module: Any) -> float:
         """max over parameters of ‖grads − .grad‖∞ / ‖.grad‖∞ for a torch module after its
-        backward (one call watched, every sequence replayed)."""
+        backward (its only call in the watch, every sequence replayed; see
+        :func:`compare_grads`). A module called several times: ``w.check(module)``."""
         if not self.complete:
             raise UserError(
                 f"only {len(self.batch)} of {self.call.B} sequences were replayed; "
                 "grads cover those only, so they are not comparable with .grad"
             )
-        worst = 0.0
-        for name, g in self.grads.items():
-            if name in ("h0", "c0"):
-                continue
-            ref = getattr(module, name).grad.detach().double().cpu().numpy()
-            worst = max(worst, float(np.abs(g - ref).max() / max(np.abs(ref).max(), 1e-300)))
-        return worst
+        n = len(self.call.module_calls)
+        if n > 1:
+            raise UserError(
+                f"{self.call.label} is one of {n} calls of that module and .grad holds the sum "
+                "over all of them: compare with w.check(module) instead"
+            )
+        return compare_grads(self.grads, module)
 
     # ----------------------------------------------------------------- neurons
 
@@ -249,6 +250,26 @@ class Watched:
                 f"{floats:,} node numbers: nodes not written (limit {NODE_FLOATS:,})"
             )
         return doc
+
+
+def compare_grads(grads: Mapping[str, np.ndarray], module: Any) -> float:
+    """max over the module's trainable parameters of ‖grads[name] − name.grad‖∞ / ‖.grad‖∞
+    (a frozen parameter, ``requires_grad=False``, has no ``.grad`` to compare and is skipped)."""
+    worst, seen = 0.0, 0
+    for name, g in grads.items():
+        p = getattr(module, name, None)
+        if name in ("h0", "c0") or p is None or not p.requires_grad:
+            continue
+        if p.grad is None:
+            raise UserError(
+                f"{name}.grad is None: check after loss.backward() and before optimizer.zero_grad()"
+            )
+        ref = p.grad.detach().double().cpu().numpy()
+        worst = max(worst, float(np.abs(g - ref).max() / max(np.abs(ref).max(), 1e-300)))
+        seen += 1
+    if not seen:
+        raise UserError("no parameter of that module requires grad: there is no .grad to compare")
+    return worst
 
 
 def _write(path: Path, text: str) -> None:

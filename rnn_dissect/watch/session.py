@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from rnn_dissect.errors import UserError
 from rnn_dissect.watch.call import Call
 from rnn_dissect.watch.replay import replay_group
-from rnn_dissect.watch.result import Watched
+from rnn_dissect.watch.result import Watched, compare_grads
 from rnn_dissect.watch.select import MAX_BYTES, plan
 
 __all__ = ["Watch", "dissect_call"]
@@ -97,6 +99,27 @@ class Watch:
     def dissections(self, **kw: Any) -> list[Watched]:
         """Every recorded call, replayed, in call order."""
         return [dissect_call(c, **{**self.defaults, **kw}) for c in self.calls]
+
+    def check(self, module: Any) -> float:
+        """``module``'s gradients summed over every call recorded for it, against its ``.grad``
+        (max relative difference, as :meth:`Watched.check`): the check for a module called
+        several times in one backward (a decoder stepped in a loop, an encoder used twice)."""
+        ds = self[module]
+        if not ds:
+            raise UserError(
+                "no call of that module was recorded: run the forward inside the with block"
+            )
+        total: dict[str, np.ndarray] = {}
+        for d in ds:
+            if not d.complete:
+                raise UserError(
+                    "w.check replays every sequence: leave batch= out of watch(...) to compare with .grad"
+                )
+            for name, g in d.grads.items():
+                if name in ("h0", "c0"):  # per call, of that call's batch
+                    continue
+                total[name] = total[name] + g if name in total else g
+        return compare_grads(total, module)
 
     def __getitem__(self, module: Any) -> list[Watched]:
         return [dissect_call(c, **self.defaults) for c in self._of(module)]
