@@ -377,3 +377,26 @@ def test_q1_tables_say_how_many_steps_they_leave_out():
     page = q1(d)
     more = d.run.T - MAX_ROWS
     assert more > 0 and page.count(f"… {more} more rows in dissection.json") == 2
+
+
+@needs_chromium
+def test_nn_graph_fits_a_1400px_window_with_the_loss_in_view(tmp_path, capsys):
+    """Issue 17: the 3:1:1 page's graph (1516 px at its own size) shrinks to the window from
+    1000 px up, so the loss card at its right end is on screen, not behind a sideways scroll;
+    its text stays ≥ 70 % of its own size."""
+    from rnn_dissect.cli import main
+
+    assert main(["nn", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        page.goto((tmp_path / "walkthrough.html").as_uri())
+        fit = page.evaluate(
+            """() => { const g = document.querySelector('.graph.wide');
+              const s = g.querySelector('svg'), box = g.getBoundingClientRect();
+              const r = s.querySelector('g#loss').getBoundingClientRect();
+              return {scroll: g.scrollWidth - g.clientWidth, right: r.right, edge: box.right,
+                      scale: s.getBoundingClientRect().width / s.width.baseVal.value}; }"""
+        )
+    assert fit["scroll"] <= 1 and fit["right"] <= fit["edge"], fit
+    assert 0.7 <= fit["scale"] <= 1.0, fit

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,10 +24,11 @@ import pytest
 from browser import browser, needs_chromium
 
 from rnn_dissect.cli import main
-from rnn_dissect.render.tour_text import SECTIONS
+from rnn_dissect.render.tour_text import SECTIONS, fmt
 from rnn_dissect.reports import tour
 
 IDS = ["nn", "rnn", "q1", "q2", "q3", "q4", "lstm", "neurons"]
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(scope="module")
@@ -264,3 +266,76 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "--corpus" in err[0] and "does not exist" in err[0]
     assert main(["tour", "--minutes", "soon"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def _figure_svgs(page: str, name: str) -> list[ET.Element]:
+    """The SVG drawings inside ``<figure data-fig=NAME>``, parsed."""
+    m = re.search(rf'<figure data-fig="{name}">(.*?)</figure>', page, re.S)
+    assert m, name
+    return [ET.fromstring(s) for s in re.findall(r"<svg.*?</svg>", m.group(1), re.S)]
+
+
+def _fills(svg: ET.Element) -> dict[str, set[str]]:
+    """Series name → the fills of its bars (a bar's title is 'NAME at STEP: VALUE')."""
+    out: dict[str, set[str]] = {}
+    for r in svg.iter(f"{SVG}rect"):
+        if (t := r.find(f"{SVG}title")) is not None:
+            out.setdefault(t.text.split(" at ")[0], set()).add(r.get("fill"))
+    return out
+
+
+def test_one_meaning_per_colour_and_every_bar_chart_names_its_scale(built):
+    """Issue 17 (the pages reviewed): dh_next is the state's blue in Q1 and Q4 (as in the
+    explorer), the direct part grey, dc_next the cell's vermilion; Q3's RNN / LSTM bars take
+    the reach figure's cell colours; each bar chart's y axis says log or linear."""
+    from rnn_dissect.render.bptt_plots import CELL_COLOURS, GRADIENT_COLOURS
+
+    out, _ = built
+    page = (out / "index.html").read_text(encoding="utf-8")
+    (q1,) = _figure_svgs(page, "q1_bars")
+    assert _fills(q1) == {
+        "direct ‖dh_direct‖": {GRADIENT_COLOURS["dh_direct"]},
+        "recurrent ‖dh_next‖": {GRADIENT_COLOURS["dh_next"]},
+    }
+    rnn, lstm = _figure_svgs(page, "q4_carry")  # one chart per cell
+    assert _fills(rnn) == {"‖dh_next‖": {"#0072B2"}, "‖dh_raw‖": {GRADIENT_COLOURS["dh_raw"]}}
+    assert _fills(lstm) == {"‖dh_next‖": {"#0072B2"}, "‖dc_next‖": {GRADIENT_COLOURS["dc_next"]}}
+    (q3,) = _figure_svgs(page, "q3_bytes")
+    assert _fills(q3) == {
+        "RNN bytes kept": {CELL_COLOURS["rnn"]},
+        "LSTM bytes kept": {CELL_COLOURS["lstm"]},
+    }
+    for name in ("q1_bars", "q2_terms", "q3_bytes", "q4_carry", "lstm_gates"):
+        for svg in _figure_svgs(page, name):
+            ylabel = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "ylabel"]
+            assert len(ylabel) == 1 and ylabel[0].endswith(("log scale)", "linear, from 0)")), (
+                name,
+                ylabel,
+            )
+
+
+def test_detectors_table_names_the_unit_each_column_is_about(built):
+    """The table's "first reached" column is about the probe text's best unit, which can
+    differ from the validation text's: the row names both, and the threshold is tour.json's."""
+    out, doc = built
+    n = doc["numbers"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    table = re.search(r'<table data-testid="detectors">(.*?)</table>', page, re.S).group(1)
+    head, *rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
+    assert f'data-key="neurons.threshold">{fmt(n["neurons.threshold"])}<' in head
+    assert len(rows) >= 5
+    tuned = 0
+    for row in rows:
+        feature = re.search(r"<td>(.*?)</td>", row).group(1)
+        keys = re.findall(r'data-key="([^"]+)">([^<]*)<', row)
+        assert (f"neurons.best.{feature}.unit", n[f"neurons.best.{feature}.unit"]) in keys
+        if f"neurons.tuned.{feature}.unit" in n:
+            assert (f"neurons.tuned.{feature}.unit", n[f"neurons.tuned.{feature}.unit"]) in keys
+            tuned += 1
+        else:  # the feature is constant on the probe text: no unit can track it there
+            assert row.endswith("<td>—</td>"), row
+    assert tuned >= 3
+
+
+def test_a_negative_zero_is_written_0():
+    assert fmt(-0.0) == "0" and fmt(0.0) == "0" and fmt(-0.25) == "−0.25"

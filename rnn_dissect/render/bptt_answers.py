@@ -16,7 +16,7 @@ import numpy as np
 from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.memory import CacheEntry
 from rnn_dissect.render.bptt_flow import q1
-from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
+from rnn_dissect.render.bptt_plots import GRADIENT_COLOURS, bars_svg, heatmap_svg
 from rnn_dissect.render.html_table import MAX_PLOT_STEPS, MAX_ROWS, cell_px
 from rnn_dissect.render.html_table import n as _n
 from rnn_dissect.render.html_table import table as _table
@@ -99,10 +99,18 @@ def q4(d: Dissection) -> str:
                 "‖dh_next‖": [c.norms()["dh_next"] for c in row],
                 f"‖{keys[0]}‖": [c.norms()[keys[0]] for c in row],
             }
+            colours = [GRADIENT_COLOURS["dh_next"], GRADIENT_COLOURS["dh_raw"]]
             if lstm:
                 series["‖dc_next‖"] = [c.norms()["dc_next"] for c in row]
+                colours.append(GRADIENT_COLOURS["dc_next"])
             out.append(
-                bars_svg(series, [str(c.t) for c in row], title=f"layer {k} carried gradients")
+                bars_svg(
+                    series,
+                    [str(c.t) for c in row],
+                    title=f"layer {k} carried gradients",
+                    colours=colours,
+                    ylabel="norm",
+                )
             )
     return "\n".join(out)
 

@@ -21,7 +21,7 @@ from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.bptt.gradflow import LayerFlow
 from rnn_dissect.bptt.jacobians import PATHS, STATE_PATH
 from rnn_dissect.nets.cells import STATES
-from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg
+from rnn_dissect.render.bptt_plots import GRADIENT_COLOURS, bars_svg, heatmap_svg
 from rnn_dissect.render.html_table import MAX_PLOT_STEPS, MAX_ROWS, cell_px
 from rnn_dissect.render.html_table import n as _n
 from rnn_dissect.render.html_table import table as _table
@@ -193,6 +193,8 @@ def q1(d: Dissection) -> str:
                 },
                 [str(c.t) for c in top],
                 title="direct vs recurrent",
+                colours=[GRADIENT_COLOURS["dh_direct"], GRADIENT_COLOURS["dh_next"]],
+                ylabel="‖dL/dh_t‖ by part",
             )
         )
     if d.flow.lag is None:

@@ -4,7 +4,8 @@
 - :func:`heatmap_svg`: a matrix as coloured cells on a log scale (white = the smallest
   non-zero magnitude shown, dark = the largest; blank = 0 or not computed); every cell has
   a ``<title>`` with its exact value, so a reader (or a test) can hover it.
-- :func:`bars_svg`: grouped bars per step, one colour per series, log or linear height.
+- :func:`bars_svg`: grouped bars per step, one colour per series, log or linear height; the
+  y axis names its scale, a log axis has a grid line per decade.
 - :func:`reach_figure`: ‖∂L_T/∂h_{T−ℓ}‖ / max against the lag ℓ, one line per cell, the
   1e-3 threshold and each cell's reach marked.
 
@@ -21,10 +22,23 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["SERIES_COLOURS", "bars_svg", "heatmap_svg", "reach_figure"]
+from rnn_dissect.autograd.engine import Kind
+from rnn_dissect.render.cards import PALETTE
+
+__all__ = ["CELL_COLOURS", "GRADIENT_COLOURS", "SERIES_COLOURS", "bars_svg", "heatmap_svg"]
+__all__ += ["reach_figure"]
 
 SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00")  # Okabe–Ito
 CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73"}
+# The gradient a step receives, coloured as the explorer colours it (explorer.css) and as the
+# graph colours the node it is the gradient of: from the head at t (grey, as the output), carried
+# along h (the state's blue) or along c (the cell's vermilion), and at the pre-activation (yellow).
+GRADIENT_COLOURS = {
+    "dh_direct": "#999999",
+    "dh_next": PALETTE[Kind.STATE],
+    "dc_next": PALETTE[Kind.CELL],
+    "dh_raw": PALETTE[Kind.PREACT],
+}
 
 
 def _fmt(v: float) -> str:
@@ -86,6 +100,11 @@ def heatmap_svg(
     return "".join(out)
 
 
+def _tick(v: float) -> str:
+    """An axis label: 3 significant digits, plain ASCII (``0.0339``, ``1e-05``)."""
+    return f"{v:.3g}"
+
+
 def bars_svg(
     series: Mapping[str, Sequence[float]],
     labels: Sequence[str],
@@ -93,56 +112,95 @@ def bars_svg(
     log: bool = True,
     height: int = 140,
     title: str = "",
+    colours: Sequence[str] | None = None,
+    ylabel: str = "",
+    xlabel: str = "step t",
 ) -> str:
-    """Grouped bars: for each label (a step), one bar per series. Log height spans the
-    non-zero values shown (4 decades at most below the largest)."""
+    """Grouped bars: for each label (a step), one bar per series (``colours[s]``, else the
+    Okabe–Ito series colours). Linear height starts at 0. Log height starts at a whole
+    decade below the smallest non-zero value (so the smallest bar is still a bar, not a
+    stub; at most 4 decades below the largest) with a grid line per decade; a value of 0
+    has no bar and is written as "0" on the baseline. The y axis says which scale it is.
+    """
     names = list(series)
     vals = np.array([list(series[n]) for n in names], dtype=np.float64)  # (S, N)
     S, N = vals.shape
+    pal = list(colours) if colours else list(SERIES_COLOURS)
     pos = vals[np.isfinite(vals) & (vals > 0)]
     top = float(pos.max()) if pos.size else 1.0
-    floor = max(float(pos.min()), top * 1e-4) if pos.size else 0.5
+    lo_dec = math.floor(math.log10(float(pos.min())) - 0.3) if pos.size else 0
+    lo_dec = max(lo_dec, math.floor(math.log10(top)) - 4)
+    floor = min(10.0**lo_dec, top / 10)  # the log baseline: a whole decade
 
     def frac(v: float) -> float:
         if not np.isfinite(v) or v <= 0:
             return 0.0
         if not log:
             return v / top
-        return max(0.02, (math.log10(v) - math.log10(floor)) / (math.log10(top / floor) or 1.0))
+        return max(0.02, math.log10(v / floor) / math.log10(top / floor))
 
     bw, gap = max(6, min(24, 360 // max(N * S, 1))), 6
     gw = S * bw + gap
     w = max(50 + N * gw + 10, 60 + sum(24 + 7 * len(n) for n in names), 420)
-    h = height + 50
+    mt = 24  # top margin: the y axis's name above the top tick label
+    base = mt + height  # the baseline's y
+    h = base + 50
     step = max(1, math.ceil(N / 25))
+    scale = "log scale" if log else "linear, from 0"
     out = [
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
         f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
-        f'<line x1="48" y1="{height + 10}" x2="{w - 5}" y2="{height + 10}" stroke="#999"/>',
-        f'<text x="2" y="16" font-size="10">{_fmt(top)}</text>',
+        f'<text class="ylabel" x="2" y="11" font-size="10">'
+        f"{html.escape(f'{ylabel} ({scale})' if ylabel else scale)}</text>",
+        f'<line x1="48" y1="{base}" x2="{w - 5}" y2="{base}" stroke="#999"/>',
     ]
-    # the baseline's value: the log floor, or 0 (linear bars start at zero)
-    out.append(f'<text x="2" y="{height + 8}" font-size="10">{_fmt(floor) if log else "0"}</text>')
+    ticks = (
+        [(10.0**d, frac(10.0**d)) for d in range(lo_dec, math.floor(math.log10(top)) + 1)]
+        if log
+        else [(0.0, 0.0), (top, 1.0)]
+    )
+    if log:  # the baseline, the decades above it, and the largest value unless a decade is near
+        ticks = [(floor, 0.0)] + [t for t in ticks if t[1] > 0.05]
+        if all(abs(1.0 - f) * height > 16 for _, f in ticks):
+            ticks.append((top, 1.0))
+    for v, f in ticks:
+        y = base - f * height
+        if f > 0:
+            out.append(f'<line x1="48" y1="{y:.2f}" x2="{w - 5}" y2="{y:.2f}" stroke="#eee"/>')
+        out.append(
+            f'<text class="tick" x="44" y="{y + 3:.2f}" font-size="10" text-anchor="end">'
+            f"{_tick(v)}</text>"
+        )
     for j in range(N):
         x0 = 50 + j * gw
         for s in range(S):
             v = float(vals[s, j])
             bh = frac(v) * height
+            tip = f"<title>{html.escape(names[s])} at {html.escape(labels[j])}: {_fmt(v)}</title>"
             out.append(
-                f'<rect x="{x0 + s * bw}" y="{height + 10 - bh:.2f}" width="{bw - 1}" '
-                f'height="{bh:.2f}" fill="{SERIES_COLOURS[s % len(SERIES_COLOURS)]}">'
-                f"<title>{html.escape(names[s])} at {html.escape(labels[j])}: {_fmt(v)}</title></rect>"
+                f'<rect x="{x0 + s * bw}" y="{base - bh:.2f}" width="{bw - 1}" '
+                f'height="{bh:.2f}" fill="{pal[s % len(pal)]}" stroke="#00000055" stroke-width="0.5">'
+                f"{tip}</rect>"
             )
+            if v == 0:
+                out.append(
+                    f'<text class="zero" x="{x0 + s * bw + (bw - 1) / 2}" y="{base - 2}" '
+                    f'font-size="9" text-anchor="middle" fill="#555">0</text>'
+                )
         if j % step == 0:
             out.append(
-                f'<text x="{x0 + S * bw / 2}" y="{height + 24}" font-size="10" '
+                f'<text x="{x0 + S * bw / 2}" y="{base + 14}" font-size="10" '
                 f'text-anchor="middle">{html.escape(labels[j])}</text>'
             )
+    out.append(
+        f'<text class="xlabel" x="44" y="{base + 14}" font-size="10" text-anchor="end">'
+        f"{html.escape(xlabel)}</text>"
+    )
     x = 50
     for s, n in enumerate(names):
-        colour = SERIES_COLOURS[s % len(SERIES_COLOURS)]
-        out.append(f'<rect x="{x}" y="{height + 34}" width="10" height="10" fill="{colour}"/>')
-        out.append(f'<text x="{x + 14}" y="{height + 43}" font-size="11">{html.escape(n)}</text>')
+        colour = pal[s % len(pal)]
+        out.append(f'<rect x="{x}" y="{base + 24}" width="10" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{x + 14}" y="{base + 33}" font-size="11">{html.escape(n)}</text>')
         x += 24 + 7 * len(n)
     out.append("</svg>")
     return "".join(out)

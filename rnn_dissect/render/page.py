@@ -3,7 +3,8 @@
 Inline CSS, no script, nothing fetched from the network; a viewport meta and a fluid layout
 so it reads on a phone: equations wrap (their result never hides past the right edge), wide
 drawings scroll sideways (``.graph.wide``: the window's width, the drawing at its own size so
-its text stays readable).
+its text stays readable); from 1000 px up a wide drawing shrinks to fit, so nothing of it
+(the loss, at the right) hides past the edge of a desktop window.
 Every piece of text goes through :func:`html.escape`. A number that comes from a graph is
 written with :func:`number`: ``<span class="n" data-node=ID data-field=F data-index=I
 title=REPR>``, so tests (and curious readers) can check it against the graph exactly.
@@ -37,6 +38,7 @@ border-left:3px solid var(--line);padding:.45rem .7rem;margin:.35rem 0;white-spa
 @media (min-width:700px){.graph svg{max-width:100%}}
 .graph.wide{width:min(96vw,1500px);margin-left:calc(50% - min(48vw,750px))}
 .graph.wide svg{max-width:none}
+@media (min-width:1000px){.graph.wide svg{max-width:100%}}
 .wrap{white-space:normal}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid var(--line);padding:.2rem .45rem;text-align:left}

@@ -102,19 +102,31 @@ def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, Un
 
 
 def detectors(n: Mapping[str, Any], scores: Scores) -> str:
-    """Per feature: its best unit, the score, the step it first reached the threshold."""
-    head = "<tr><th>feature</th><th>best unit</th><th>score</th><th>first reached the threshold on the probe text</th></tr>"
+    """Per feature: its best unit and score on the validation text; then, on the probe text
+    during training, the unit that tracks it best at the last snapshot (it can be another
+    unit: the figures below draw that one) and the first step its |score| reached the
+    threshold."""
+    thr = span(n, "neurons.threshold") if "neurons.threshold" in n else "the threshold"
+    head = (
+        "<tr><th>feature</th><th>best unit</th><th>score</th>"
+        f"<th>on the probe text while training: its best unit, first step with |score| ≥ {thr}"
+        "</th></tr>"
+    )
     rows = []
     for f in scores.features:
         if f"neurons.best.{f}.unit" not in n:
             continue
-        crossed = (
-            f"step {span(n, f'neurons.tuned.{f}.crossed_at')}"
-            if n.get(f"neurons.tuned.{f}.crossed_at") is not None
-            else "not yet"
-        )
+        if f"neurons.tuned.{f}.unit" in n:
+            when = (
+                f"step {span(n, f'neurons.tuned.{f}.crossed_at')}"
+                if n.get(f"neurons.tuned.{f}.crossed_at") is not None
+                else "not yet"
+            )
+            tuned = f"{span(n, f'neurons.tuned.{f}.unit')}: {when}"
+        else:
+            tuned = "—"
         rows.append(
             f"<tr><td>{html.escape(f)}</td><td>{span(n, f'neurons.best.{f}.unit')}</td>"
-            f"<td>{span(n, f'neurons.best.{f}.score')}</td><td>{crossed}</td></tr>"
+            f"<td>{span(n, f'neurons.best.{f}.score')}</td><td>{tuned}</td></tr>"
         )
     return f'<table data-testid="detectors">{head}{"".join(rows)}</table>'

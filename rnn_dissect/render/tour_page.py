@@ -26,7 +26,13 @@ from rnn_dissect.neurons.extremes import UnitContexts
 from rnn_dissect.neurons.ranking import Scores
 from rnn_dissect.neurons.tuning import Snapshot, TuningCurve
 from rnn_dissect.render import tour_neurons as tn
-from rnn_dissect.render.bptt_plots import bars_svg, heatmap_svg, reach_figure
+from rnn_dissect.render.bptt_plots import (
+    CELL_COLOURS,
+    GRADIENT_COLOURS,
+    bars_svg,
+    heatmap_svg,
+    reach_figure,
+)
 from rnn_dissect.render.graph import inline_svg
 from rnn_dissect.render.tour_figures import figure, png
 from rnn_dissect.render.tour_text import CREDITS, INTRO, SECTIONS, fill
@@ -74,6 +80,7 @@ figure img{max-width:100%;height:auto}
 .graph{overflow:auto;border:1px solid var(--line);border-radius:.4rem;padding:.3rem;max-height:44rem}
 .graph svg{max-width:100%;height:auto}
 .row{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
+.charts{display:flex;flex-wrap:wrap;gap:.5rem 2rem;align-items:flex-start}
 .row>div{flex:1 1 26rem;min-width:0}
 iframe.explorer{width:100%;height:800px;border:1px solid var(--line);border-radius:.4rem;display:block}
 table{border-collapse:collapse;font:.9rem system-ui,sans-serif;margin:.6rem 0 1rem}
@@ -152,6 +159,8 @@ class _Figures:
             },
             _steps(self.i.rnn),
             title="direct vs recurrent gradient",
+            colours=[GRADIENT_COLOURS["dh_direct"], GRADIENT_COLOURS["dh_next"]],
+            ylabel="‖dL/dh_t‖ by part",
         )
         return figure(
             "q1_bars", svg, "dL/dh_t split into its two parts, per step (log scale; hover a bar)."
@@ -189,6 +198,7 @@ class _Figures:
             {f"‖term of {v}‖": list(norms[k]) for k, v in names.items()},
             _steps(self.i.rnn),
             title="per-step weight-gradient terms",
+            ylabel="norm of the term",
         )
         return figure(
             "q2_terms", svg, "Each shared weight's gradient term at each step (their sum is dL/dW)."
@@ -202,29 +212,44 @@ class _Figures:
                 if e.t is not None and 1 <= e.t <= d.run.T:
                     per[e.t - 1] += e.bytes
             series[f"{name} bytes kept"] = list(per)
-        svg = bars_svg(series, _steps(self.i.rnn), log=False, title="forward cache per step")
+        svg = bars_svg(
+            series,
+            _steps(self.i.rnn),
+            log=False,
+            title="forward cache per step",
+            colours=[CELL_COLOURS["rnn"], CELL_COLOURS["lstm"]],  # as in the reach figure
+            ylabel="bytes",
+        )
         return figure("q3_bytes", svg, "What the forward pass keeps at each step, in bytes.")
 
     def q4_carry(self) -> str:
-        r, lc = self.i.rnn.carry[0], self.i.lstm.carry[0]
-        series = {
-            "RNN ‖dh_next‖": [c.norms()["dh_next"] for c in r],
-            "RNN ‖dh_raw‖": [c.norms()["dh_raw"] for c in r],
-            "LSTM ‖dh_next‖": [c.norms()["dh_next"] for c in lc],
-            "LSTM ‖dc_next‖": [c.norms()["dc_next"] for c in lc],
-        }
-        svg = bars_svg(series, _steps(self.i.rnn), title="what backward carries")
+        # one chart per cell, so that a colour is one gradient (dh_next blue in both)
+        charts = []
+        for cell, carry, parts in (
+            ("RNN", self.i.rnn.carry[0], ("dh_next", "dh_raw")),
+            ("LSTM", self.i.lstm.carry[0], ("dh_next", "dc_next")),
+        ):
+            svg = bars_svg(
+                {f"‖{k}‖": [c.norms()[k] for c in carry] for k in parts},
+                _steps(self.i.rnn),
+                title=f"what backward carries: {cell}",
+                colours=[GRADIENT_COLOURS[k] for k in parts],
+                ylabel=f"{cell}: norm",
+            )
+            charts.append(f'<div class="chart" data-cell="{cell.lower()}">{svg}</div>')
         return figure(
             "q4_carry",
-            svg,
-            "What each step receives from the next, per step (log scale); nothing arrives at "
-            "the last step, which has no next.",
+            f'<div class="charts">{"".join(charts)}</div>',
+            "What each step receives from the next, per step, in the RNN (left) and the LSTM "
+            "(right); nothing arrives at the last step, which has no next.",
         )
 
     def lstm_gates(self) -> str:
         rows = self.i.lstm.gates[0] if self.i.lstm.gates else []
         series = {f"mean {g}": [float(np.mean(s[g])) for s in rows] for g in ("f", "i", "o")}
-        svg = bars_svg(series, _steps(self.i.lstm), log=False, title="LSTM gates per step")
+        svg = bars_svg(
+            series, _steps(self.i.lstm), log=False, title="LSTM gates per step", ylabel="gate"
+        )
         return figure(
             "lstm_gates", svg, "Mean forget, input and output gate per step (0 = closed, 1 = open)."
         )

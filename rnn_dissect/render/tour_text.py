@@ -315,8 +315,10 @@ SECTIONS: list[tuple[str, str, list[Block]]] = [
             ("fig", "tuning_unit"),
             (
                 "p",
-                "Each feature's best unit, scored on the probe text at every snapshot. The "
-                "table above gives the first step at which its score reached {neurons.threshold}.",
+                "Each feature's best unit on the probe text — ranked at the last snapshot, so it "
+                "can be another unit than the table's, which is ranked on the longer validation "
+                "text — scored at every snapshot. The table's last column gives that unit and "
+                "the first step at which its score reached ±{neurons.threshold}.",
             ),
             ("fig", "score_curves"),
             (
@@ -341,7 +343,7 @@ def fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        s = f"{v:.4g}"
+        s = f"{v + 0.0:.4g}"  # + 0.0: a negative zero is written 0, not −0
         if "e" in s:
             m, e = s.split("e")
             s = f"{m}e{int(e)}"
