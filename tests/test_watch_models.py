@@ -105,3 +105,89 @@ def test_wrong_modules_are_refused_with_where_to_look():
             watch(module)
         seen.append(str(e.value))
     assert not any("\n" in m for m in seen), seen
+
+
+CASES = [  # cell, bidirectional, batch_first, packed, unbatched
+    ("LSTM", False, True, False, False),
+    ("GRU", True, False, True, False),
+    ("RNN", True, True, False, True),
+    ("LSTM", True, True, True, False),
+]
+
+
+@pytest.mark.parametrize("cell, bi, batch_first, packed, unbatched", CASES)
+def test_training_mode_dropout_is_replayed_with_torchs_own_masks(
+    cell, bi, batch_first, packed, unbatched
+):
+    """nn.LSTM(num_layers=3, dropout=0.4) in training mode: the masks are re-made from torch's
+    generator; the replay's gradients equal .grad (float64) and the per-step terms sum to them."""
+    torch.manual_seed(3)
+    m = getattr(nn, cell)(
+        3, 4, num_layers=3, dropout=0.4, bidirectional=bi, batch_first=batch_first
+    )
+    m = m.double().train()
+    x = torch.randn(1 if unbatched else 4, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([4, 6, 2, 6])
+    if unbatched:
+        inp = x[0]  # (T, I)
+    elif packed:
+        inp = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    else:
+        inp = x if batch_first else x.transpose(0, 1)
+    with watch(m) as w:
+        out, _ = m(inp)
+        data = out.data if packed else out
+        (data.sin() * torch.arange(data.shape[-1], dtype=torch.float64)).sum().backward()
+    d = w.dissection()
+    assert w.calls[0].dropout is not None and "dropout (training" in w.calls[0].describe()
+    assert d.check(m) <= 1e-9
+    for name, total in d.grads.items():
+        if name not in ("h0", "c0"):
+            s = sum(t.sum(axis=0) for _, t in d.step_grads(name))
+            np.testing.assert_allclose(s, total, rtol=1e-10, atol=1e-14)
+    # layer 1 reads layer 0's output with torch's zeros in it: the dropped units read 0
+    noise = w.calls[0].dropout  # (L−1, B, T, D·H)
+    assert noise.shape[:2] == (2, 1 if unbatched else 4)
+    assert set(np.unique(noise).tolist()) <= {0.0, 1 / 0.6}
+    assert 0 < (noise == 0).mean() < 0.8
+    if not unbatched and not packed:
+        assert w.dissection(window=(2, 5)).check(m) <= 1e-9  # windows keep the masks
+
+
+def test_dropout_watching_changes_no_later_random_number():
+    def run(watched):
+        torch.manual_seed(4)
+        m = nn.GRU(3, 4, num_layers=2, dropout=0.5)
+        x = torch.randn(5, 2, 3)
+        if watched:
+            with watch(m) as w:
+                m(x)[0].sum().backward()
+            assert w.dissection().check(m) <= 1e-4  # float32 model
+        else:
+            m(x)[0].sum().backward()
+        return m.weight_ih_l1.grad.clone(), torch.rand(3)
+
+    (g0, r0), (g1, r1) = run(False), run(True)
+    assert torch.equal(g0, g1) and torch.equal(r0, r1)
+
+
+def test_dropout_masks_that_cannot_be_remade_are_refused():
+    torch.manual_seed(5)
+    m = nn.LSTM(3, 4, num_layers=2, dropout=0.3).double()
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+
+    def draw(*args):  # a user's pre-hook that draws after watch saved the generator
+        torch.rand(1)
+
+    with watch(m) as w:
+        handle = m.register_forward_pre_hook(draw)
+        m(x)[0].sum().backward()
+    handle.remove()
+    with pytest.raises(UserError, match=r"masks could not be re-made.*model\.eval\(\)"):
+        w.dissection()
+    with watch(m) as w:  # masks re-made, then one flipped: the forward check catches it
+        m(x)[0].sum().backward()
+    noise = w.calls[-1].dropout
+    noise[0, 0, 0, :] = np.where(noise[0, 0, 0, :] == 0, 1 / 0.7, 0.0)
+    with pytest.raises(UserError, match="does not reproduce torch's h_n"):
+        w.dissection()

@@ -11,7 +11,8 @@ exact float64 replay of the recurrent core on the project's engine.
 :func:`watch` (torch is imported only then; without it, one clear error).
 
 - ``call.py``     one recorded call as numpy (inputs, states, torch's upstream gradients).
-- ``hooks.py``    the torch hooks that fill it (the only file that imports torch).
+- ``hooks.py``    the torch hooks that fill it (with dropout.py, the only files that import torch).
+- ``dropout.py``  training-mode dropout between layers: the masks re-made from torch's generator.
 - ``layers.py``   one layer-direction recorded on the engine, torch's gradients as its head.
 - ``replay.py``   all layers and directions of a group of sequences, chained exactly; windows.
 - ``budget.py``   the bytes a replay will hold, estimated before it runs.

@@ -7,6 +7,7 @@ I = input size, H = hidden size, L = num_layers, D = 2 if bidirectional else 1):
     x        (B, T, I)     the input, batch-major; a PackedSequence padded (zeros past a length)
     lengths  (B,)          each sequence's length (T for every one unless packed)
     h0       (L·D, B, H)   the initial state torch used (zeros when none was passed); c0 too
+    dropout  (L−1, B, T, D·H)  training-mode dropout's noise between layers (None without)
     g_out    (B, T, D·H)   dL/d output that arrived in the real backward (zeros where none did)
     g_hn     (L·D, B, H)   dL/dh_n (and g_cn: dL/dc_n for an LSTM)
 
@@ -52,7 +53,11 @@ class Call:
     g_hn: np.ndarray  # (L·D, B, H) float64
     g_cn: np.ndarray | None  # (L·D, B, H) float64, LSTM only
     arrived: set[str] = field(default_factory=set)  # which of output, h_n, c_n got a gradient
-    dropout_in_training: bool = False  # inter-layer dropout was active: no exact replay
+    # training-mode dropout between layers (see dropout.py): (L−1, B, T, D·H), what layer l's
+    # output was multiplied by before layer l + 1 read it (0 or 1/(1 − p)); None: no dropout
+    dropout: np.ndarray | None = None
+    dropout_refused: str = ""  # why that dropout could not be re-made ("": it was, or none)
+    h_n: np.ndarray | None = None  # (L·D, B, H) torch's final states, to verify a replay
     # every call of the same module in this watch, this one included (one shared list, filled
     # as calls happen): .grad holds the sum over all of them
     module_calls: list[Call] = field(default_factory=list, repr=False, compare=False)
@@ -75,4 +80,5 @@ class Call:
         return (
             f"{self.label}: {kind} {self.input_size}→{self.hidden_size} × {self.num_layers} "
             f"layer(s){bi}, B={self.B}, T={self.T}{' packed' if self.packed else ''}, {self.dtype}"
+            f"{', dropout (training, masks re-made)' if self.dropout is not None else ''}"
         )

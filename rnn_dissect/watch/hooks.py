@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from rnn_dissect.errors import UserError
+from rnn_dissect.watch import dropout
 from rnn_dissect.watch.call import Call
 
 __all__ = ["CELL_OF", "check_module", "install_hooks"]
@@ -76,6 +77,11 @@ class _Recorder:
     def __init__(self, module: nn.RNNBase, label: str, calls: list[Call]) -> None:
         self.module, self.label, self.calls = module, label, calls
         self.mine: list[Call] = []  # this module's calls, shared by each of them
+        self.rng: torch.Tensor | None = None  # the CPU generator before a forward with dropout
+
+    def before(self, m: nn.RNNBase, args: tuple, kwargs: dict) -> None:
+        """Forward pre-hook: keep the generator's state if dropout will draw masks."""
+        self.rng = torch.get_rng_state() if dropout.active(m) else None
 
     def __call__(self, m: nn.RNNBase, args: tuple, kwargs: dict, output: Any) -> None:
         inp = args[0] if args else kwargs["input"]
@@ -103,6 +109,8 @@ class _Recorder:
             h0 = _np(h0_t).reshape(L * D, B, H)
             c0 = None if c0_t is None else _np(c0_t).reshape(L * D, B, H)
         T = x.shape[1]
+        noise, refused = dropout.remake_noise(m, out, self.rng) if dropout.active(m) else (None, "")
+        self.rng = None
         call = Call(
             label=f"{self.label}#{len(self.mine)}",
             cell=cell,
@@ -122,7 +130,9 @@ class _Recorder:
             g_out=np.zeros((B, T, D * H)),
             g_hn=np.zeros((L * D, B, H)),
             g_cn=np.zeros((L * D, B, H)) if cell == "lstm" else None,
-            dropout_in_training=bool(m.training and m.dropout > 0 and L > 1),
+            dropout=None if noise is None else _np(noise).astype(np.float64),
+            dropout_refused=refused,
+            h_n=_np(h_n).reshape(L * D, B, H),
             module_calls=self.mine,
         )
         self.mine.append(call)
@@ -170,5 +180,7 @@ def install_hooks(modules: Iterable[tuple[str, nn.RNNBase]], calls: list[Call]) 
     handles = []
     for label, m in modules:
         check_module(m, label)
-        handles.append(m.register_forward_hook(_Recorder(m, label, calls), with_kwargs=True))
+        rec = _Recorder(m, label, calls)
+        handles.append(m.register_forward_pre_hook(rec.before, with_kwargs=True))
+        handles.append(m.register_forward_hook(rec, with_kwargs=True))
     return handles

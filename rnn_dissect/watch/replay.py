@@ -4,10 +4,11 @@ For each group of selected sequences of equal length n (one group unless packed)
 
 1. bottom-up, record each layer-direction's forward (:func:`layers.record_layer`); layer l > 0
    reads x^l_p = [h^{l-1,fwd}_p, h^{l-1,rev}_p] (G, D·H) at position p, the reverse direction
-   the valid sequence reversed;
+   the valid sequence reversed — times the dropout noise torch applied there in training mode
+   (:mod:`~rnn_dissect.watch.dropout`), and then the final states are checked against torch's h_n;
 2. top-down, attach the head (:func:`layers.attach_heads`) — the top layer's seeds are torch's
    dL/d output; a lower layer's are what the layer above sent to its input, dL/dx^{l+1}_p split
-   into the halves of its two directions — plus torch's dL/dh_n (dL/dc_n) as the final seed;
+   into the halves of its two directions (times the same noise) — plus torch's dL/dh_n (dL/dc_n) as the final seed;
    one backward per recording (inside :func:`~rnn_dissect.bptt.dissection.dissect_run`).
 
 A time window [start, stop) of positions replays the whole recording once without analyses
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from rnn_dissect.bptt.dissection import Dissection, dissect_run
+from rnn_dissect.errors import UserError
 from rnn_dissect.watch.call import Call, param_names
 from rnn_dissect.watch.layers import WatchedLayer, attach_heads, record_layer
 
@@ -96,6 +98,10 @@ def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
         x = np.concatenate(  # (G, n, D·H): the next layer's input, positions
             [_order(_values(runs[(layer, d)]), d) for d in range(D)], axis=-1
         )
+        if call.dropout is not None:
+            _verify(call, runs, layer, idx)
+            if layer < L - 1:
+                x = x * call.dropout[layer, idx, :n]  # what torch's dropout let through
     g_above = call.g_out[idx, :n]  # (G, n, D·H): dL/d output, positions
     parts: list[Part] = []
     for layer in range(L - 1, -1, -1):  # 2. backward, top-down
@@ -119,6 +125,8 @@ def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
             parts.append(Part(layer, d, grp, dis, grads, h0, c0))
         assert g_below is not None
         g_above = g_below  # (G, n, D·H) for the layer below (layer 0: dL/d input)
+        if call.dropout is not None and layer > 0:
+            g_above = g_below * call.dropout[layer - 1, idx, :n]  # through x = y ⊙ noise
     parts.sort(key=lambda p: (p.layer, p.direction))
     return parts
 
@@ -159,6 +167,24 @@ def _window(
     )
     attach_heads(run, np.ascontiguousarray(seeds[:, a:b]), seed_h, seed_c)
     return dissect_run(run, **dissect_kw)
+
+
+def _verify(
+    call: Call, runs: dict[tuple[int, int], WatchedLayer], layer: int, idx: np.ndarray
+) -> None:
+    """The replay's final states of ``layer`` = torch's h_n: the re-made dropout noise is the
+    noise torch used (a wrong mask changes them by O(1), rounding by ~1e-7 in float32)."""
+    assert call.h_n is not None
+    tol = {"float64": 1e-9, "float32": 1e-4}.get(call.dtype, 5e-2)
+    for d in range(call.directions):
+        run = runs[(layer, d)]
+        ref = call.h_n[layer * call.directions + d, idx]  # (G, H)
+        err = float(np.abs(run.h(0, run.T).value - ref).max()) / max(float(np.abs(ref).max()), 1.0)
+        if err > tol:
+            raise UserError(
+                f"{call.label}: the replay with re-made dropout masks does not reproduce torch's "
+                f"h_n (layer {layer}: {err:.1e}): watch it after model.eval(), or build it with dropout=0"
+            )
 
 
 def _values(run: WatchedLayer) -> np.ndarray:

@@ -52,9 +52,9 @@ def plan(
     call: Call, batch: Any = None, window: Any = None, max_bytes: int | None = MAX_BYTES, **kw: Any
 ) -> list[Group]:
     """The groups to replay (equal length, same window), or one clear line why not."""
-    if call.dropout_in_training:
+    if call.dropout_refused:
         raise UserError(
-            f"{call.label} ran with dropout in training mode (random masks torch does not expose): "
+            f"{call.label} ran with dropout in training mode {call.dropout_refused}: "
             "watch it after model.eval(), or build it with dropout=0"
         )
     if not call.arrived:
