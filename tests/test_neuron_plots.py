@@ -106,3 +106,22 @@ def test_figures_are_byte_identical_across_runs(tmp_path):
     _, a = save_figure(saturation_figure(sats), tmp_path / "a")
     _, b = save_figure(saturation_figure(sats), tmp_path / "b")
     assert a.read_bytes() == b.read_bytes()
+
+
+def test_score_curves_twelve_features_twelve_looks_and_the_legend_beside_the_plot():
+    """Issue 17: with 12 features the tour's figure drew in_quote and upper in the same blue
+    (matplotlib's 10 colours repeat): the colour repeats now, the line style does not; and
+    the legend sits beside the axes, not over the curves it names."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    curves = [curve(f"f{i}", [0.1 * (i % 5), 0.2, -0.3, 0.5], None) for i in range(12)]
+    fig = score_curves_figure(curves)
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    looks = {
+        (ln.get_color(), ln.get_linestyle()) for ln in ax.get_lines() if ln.get_label()[0] == "f"
+    }
+    assert len(looks) == 12
+    r = fig.canvas.get_renderer()
+    legend, axes, whole = ax.get_legend().get_window_extent(r), ax.get_window_extent(r), fig.bbox
+    assert legend.x0 >= axes.x1 and legend.x1 <= whole.x1 + 1  # beside it, and not cut off

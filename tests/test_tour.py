@@ -288,7 +288,12 @@ def test_one_meaning_per_colour_and_every_bar_chart_names_its_scale(built):
     """Issue 17 (the pages reviewed): dh_next is the state's blue in Q1 and Q4 (as in the
     explorer), the direct part grey, dc_next the cell's vermilion; Q3's RNN / LSTM bars take
     the reach figure's cell colours; each bar chart's y axis says log or linear."""
-    from rnn_dissect.render.bptt_plots import CELL_COLOURS, GRADIENT_COLOURS
+    from rnn_dissect.render.bptt_plots import (
+        CELL_COLOURS,
+        GATE_SHADES,
+        GRADIENT_COLOURS,
+        PARAMETER_SHADES,
+    )
 
     out, _ = built
     page = (out / "index.html").read_text(encoding="utf-8")
@@ -305,6 +310,10 @@ def test_one_meaning_per_colour_and_every_bar_chart_names_its_scale(built):
         "RNN bytes kept": {CELL_COLOURS["rnn"]},
         "LSTM bytes kept": {CELL_COLOURS["lstm"]},
     }
+    (q2,) = _figure_svgs(page, "q2_terms")  # parameters: shades of the graph's orange
+    assert set().union(*_fills(q2).values()) == set(PARAMETER_SHADES)
+    (gates,) = _figure_svgs(page, "lstm_gates")  # gates: shades of the graph's pink
+    assert set().union(*_fills(gates).values()) == set(GATE_SHADES)
     for name in ("q1_bars", "q2_terms", "q3_bytes", "q4_carry", "lstm_gates"):
         for svg in _figure_svgs(page, name):
             ylabel = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "ylabel"]
@@ -339,3 +348,14 @@ def test_detectors_table_names_the_unit_each_column_is_about(built):
 
 def test_a_negative_zero_is_written_0():
     assert fmt(-0.0) == "0" and fmt(0.0) == "0" and fmt(-0.25) == "−0.25"
+
+
+def test_the_memory_comparison_says_which_total_is_which(built):
+    """ "696 bytes of states against the RNN's 120, 904 in all" read as a list of three: each
+    LSTM total now stands beside the RNN's, with its unit."""
+    out, _ = built
+    page = (out / "index.html").read_text(encoding="utf-8")
+    para = next(p for p in re.findall(r"<p[^>]*>(.*?)</p>", page, re.S) if "lstm.mem.states" in p)
+    text = re.sub(r"<[^>]+>", "", para)
+    assert re.search(r"\S+ bytes of states against the RNN's \S+, and \S+ bytes in all", text)
+    assert 'data-key="rnn.mem.measured"' in para

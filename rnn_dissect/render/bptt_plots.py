@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 from rnn_dissect.autograd.engine import Kind
 from rnn_dissect.render.cards import PALETTE
 
-__all__ = ["CELL_COLOURS", "GRADIENT_COLOURS", "SERIES_COLOURS", "bars_svg", "heatmap_svg"]
-__all__ += ["reach_figure"]
+__all__ = ["CELL_COLOURS", "GATE_SHADES", "GRADIENT_COLOURS", "PARAMETER_SHADES", "SERIES_COLOURS"]
+__all__ += ["bars_svg", "heatmap_svg", "reach_figure"]
 
 SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00")  # Okabe–Ito
 CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73"}
@@ -39,6 +39,10 @@ GRADIENT_COLOURS = {
     "dc_next": PALETTE[Kind.CELL],
     "dh_raw": PALETTE[Kind.PREACT],
 }
+# Several parameters (or gates) side by side: shades of the graph's parameter orange (gate
+# pink), so a bar's hue still says what kind of thing it is — dark, the colour, light.
+PARAMETER_SHADES = ("#9C6B00", PALETTE[Kind.PARAMETER], "#F5CC73")
+GATE_SHADES = ("#8A3E6C", PALETTE[Kind.GATE], "#EBC2DA")
 
 
 def _fmt(v: float) -> str:

@@ -105,7 +105,7 @@ def unit_training_figure(
 def score_curves_figure(curves: Sequence[TuningCurve]) -> Figure:
     """Score of each feature's best unit against training step (marker where it first
     reached |score| ≥ threshold)."""
-    fig = Figure(figsize=(6.4, 4))
+    fig = Figure(figsize=(8.4, 4))
     ax = fig.subplots()
     for i, c in enumerate(curves):
         u = c.unit
@@ -114,6 +114,7 @@ def score_curves_figure(curves: Sequence[TuningCurve]) -> Figure:
             c.scores,
             marker=".",
             color=f"C{i % 10}",
+            ls=("-", "--", ":")[i // 10 % 3],  # past 10 features the colours repeat: not the style
             label=f"{c.feature} (l{u.layer} {u.kind}{u.unit})",
         )
         line.set_gid(f"score-{c.feature}")
@@ -128,7 +129,7 @@ def score_curves_figure(curves: Sequence[TuningCurve]) -> Figure:
         for y in (t, -t):
             ax.axhline(y, color="0.6", lw=0.8, ls="--")
     ax.set(xlabel="training step", ylabel="score (r or 2·AUC − 1)", ylim=(-1.05, 1.05))
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over
     fig.tight_layout()
     return fig
 

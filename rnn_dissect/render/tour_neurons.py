@@ -108,7 +108,7 @@ def detectors(n: Mapping[str, Any], scores: Scores) -> str:
     threshold."""
     thr = span(n, "neurons.threshold") if "neurons.threshold" in n else "the threshold"
     head = (
-        "<tr><th>feature</th><th>best unit</th><th>score</th>"
+        "<tr><th>feature</th><th>best unit on the validation text</th><th>score</th>"
         f"<th>on the probe text while training: its best unit, first step with |score| ≥ {thr}"
         "</th></tr>"
     )

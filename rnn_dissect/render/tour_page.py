@@ -28,7 +28,9 @@ from rnn_dissect.neurons.tuning import Snapshot, TuningCurve
 from rnn_dissect.render import tour_neurons as tn
 from rnn_dissect.render.bptt_plots import (
     CELL_COLOURS,
+    GATE_SHADES,
     GRADIENT_COLOURS,
+    PARAMETER_SHADES,
     bars_svg,
     heatmap_svg,
     reach_figure,
@@ -198,6 +200,7 @@ class _Figures:
             {f"‖term of {v}‖": list(norms[k]) for k, v in names.items()},
             _steps(self.i.rnn),
             title="per-step weight-gradient terms",
+            colours=PARAMETER_SHADES,
             ylabel="norm of the term",
         )
         return figure(
@@ -248,7 +251,12 @@ class _Figures:
         rows = self.i.lstm.gates[0] if self.i.lstm.gates else []
         series = {f"mean {g}": [float(np.mean(s[g])) for s in rows] for g in ("f", "i", "o")}
         svg = bars_svg(
-            series, _steps(self.i.lstm), log=False, title="LSTM gates per step", ylabel="gate"
+            series,
+            _steps(self.i.lstm),
+            log=False,
+            title="LSTM gates per step",
+            colours=GATE_SHADES,
+            ylabel="gate",
         )
         return figure(
             "lstm_gates", svg, "Mean forget, input and output gate per step (0 = closed, 1 = open)."

@@ -212,9 +212,9 @@ SECTIONS: list[tuple[str, str, list[Block]]] = [
             (
                 "p",
                 "An LSTM keeps its four gates and its cell state too: {lstm.mem.states} bytes "
-                "of states against the RNN's {rnn.mem.states}, {lstm.mem.measured} in all. Every "
-                "term grows linearly with the number of steps — which is why long sequences are "
-                "trained in truncated chunks.",
+                "of states against the RNN's {rnn.mem.states}, and {lstm.mem.measured} bytes in "
+                "all against the RNN's {rnn.mem.measured}. Every term grows linearly with the "
+                "number of steps — which is why long sequences are trained in truncated chunks.",
             ),
         ],
     ),
