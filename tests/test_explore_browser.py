@@ -237,6 +237,9 @@ def test_export_works_with_the_network_blocked(chromium, export):
     page.get_by_test_id("memory-all").check()
     cached = page.locator("svg .node.is-cached").count()
     assert cached >= 10
+    steps = page.get_by_test_id("memory-table").locator("tr td:first-child").all_inner_texts()
+    T = len(data["text"]) - 1  # issue 17: t = 0 came after t = 1
+    assert steps == [str(t) for t in range(T + 1)] + ["—"], steps
     assert page.get_by_test_id("graph").locator("[data-node-id]").count() > 100
     assert requests == [path.as_uri()], requests  # nothing but the page itself
     assert errors == [], errors

@@ -20,7 +20,10 @@ export function createMemory(model, bus) {
   const light = (ids) => bus.emit("highlight", "is-cached", ids, false);
   const showAll = el("input", { type: "checkbox", "data-testid": "memory-all", onchange: (e) => light(e.target.checked ? all : []) });
   const rows = [];
-  for (const [t, es] of [...byT.entries()].slice(0, MAX_ROWS)) {
+  // in step order, t = 0 (the initial state) first and the loss's "—" last: a step's cache is
+  // first met where it is read, so t = 0 (read by step 1) would come after t = 1
+  const steps = [...byT.keys()].sort((a, b) => (a === "—") - (b === "—") || a - b);
+  for (const [t, es] of steps.slice(0, MAX_ROWS).map((t) => [t, byT.get(t)])) {
     const total = es.reduce((a, e) => a + e.bytes, 0);
     const chips = es.map((e) => el("span", {
       class: "tensor", "data-ref": nodeOf(e.name), title: `${e.name}: ${e.shape.join("×") || "scalar"} ${e.dtype}, read by ${e.saved_by.join(", ")}`,
