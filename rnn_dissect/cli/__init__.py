@@ -47,7 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (0 ok, 2 user error)."""
+    """Run one command; return its exit code (0 ok, 2 user error, 130 Ctrl-C)."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # `train` saves on its own first Ctrl-C; elsewhere: stop quietly
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -60,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except MemoryError as e:  # sizes the user chose (--hidden 100000), not a bug
+        print(
+            f"error: out of memory ({str(e)[:100] or 'MemoryError'}); choose smaller sizes "
+            "(--hidden, --layers, --batch, a shorter text)",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from rnn_dissect.cli.rnn_cmd import one_line_errors
 from rnn_dissect.errors import UserError
-from rnn_dissect.reports.explore import MAX_T, export_html
+from rnn_dissect.reports.explore import MAX_T, check_export, export_html
 from rnn_dissect.reports.explore_session import open_source
 
 __all__ = ["register", "run"]
@@ -106,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--seed {args.seed} must be a whole number ≥ 0")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port {args.port} must be 0..65535 (0: any free port)")
+    if args.export is not None:
+        check_export(args.export)  # before any work: never replace a file that is no page
     text = _read_text(args.text_file) if args.text_file is not None else args.text
     session = open_source(
         args.source,

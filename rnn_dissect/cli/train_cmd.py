@@ -13,6 +13,7 @@ finishes the current step, saves and exits (code 130); ``--resume`` continues bi
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import sys
 from dataclasses import fields
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from rnn_dissect.cli.flags import add_backend
+from rnn_dissect.errors import UserError
 from rnn_dissect.reports import run_report
 from rnn_dissect.train.backends import rank_from_env, world_from_env
 from rnn_dissect.train.kernels import Preference
@@ -183,6 +185,8 @@ class _Live:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.minutes is not None and not 0 < args.minutes < math.inf:
+        raise UserError(f"--minutes must be a positive number of minutes, got {args.minutes:g}")
     settings = {dest: getattr(args, dest) for dest in _FLAGS}
     if args.files:
         settings["files"] = tuple(str(Path(f).resolve()) for f in args.files)
@@ -218,10 +222,13 @@ def run(args: argparse.Namespace) -> int:
         how = trainer.fit(time_limit)
     except KeyboardInterrupt:
         live.stop()
-        print(
-            f"stopped without saving; {out}/model.safetensors holds the last checkpoint",
-            file=sys.stderr,
-        )
+        if (out / "trainer.safetensors").is_file():
+            where = f"{out}/model.safetensors holds the last checkpoint"
+        elif (out / "config.json").is_file():  # claimed, nothing saved: --resume cannot go on
+            where = f"{out} has no checkpoint yet; start again with --force"
+        else:
+            where = "nothing was written"
+        print(f"stopped without saving; {where}", file=sys.stderr)
         return 130
     finally:
         live.stop()

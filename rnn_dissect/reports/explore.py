@@ -53,11 +53,13 @@ from rnn_dissect.render.cards import DECADES, PALETTE
 from rnn_dissect.render.explore_layout import layout
 from rnn_dissect.render.explore_page import page
 from rnn_dissect.reports.explore_neurons import neurons_view
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = [
     "FORMAT",
     "MAX_T",
     "VERSION",
+    "check_export",
     "check_text",
     "document_data",
     "dumps",
@@ -358,13 +360,30 @@ def export_html(data: dict[str, Any], path: str | Path) -> Path:
     text works: step-through, zoom, node inspection, the answers, the neurons view.
 
     Written to a temporary file first and renamed, so an existing page is never left
-    half-written."""
+    half-written; an existing file that is not an HTML page (a checkpoint, say) is never
+    replaced."""
+    path = check_export(path)
+    write_atomic(path, [page_html(data).encode("utf-8")])
+    return path
+
+
+def check_export(path: str | Path) -> Path:
+    """``--export`` may name a new file or an HTML page to replace, in a directory that exists."""
     path = Path(path)
     if path.is_dir():
         raise UserError(f"{path} is a directory; give a file name such as {path / 'explore.html'}")
-    if not path.parent.exists():
-        raise UserError(f"{path.parent} does not exist; create it or choose another place")
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(page_html(data), encoding="utf-8")
-    tmp.replace(path)
+    if not path.parent.is_dir():
+        what = "is a file" if path.parent.exists() else "does not exist"
+        raise UserError(f"{path.parent} {what}; --export needs an existing directory")
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                head = f.read(64).lstrip().lower()
+        except OSError as e:
+            raise UserError(f"cannot read {path} ({e.strerror or e}); choose another file") from None
+        if not head.startswith((b"<!doctype html", b"<html")):
+            raise UserError(
+                f"{path} exists and is not an HTML page; --export would replace it: "
+                "choose a new file name (e.g. explore.html)"
+            )
     return path

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from rnn_dissect.bptt.reach import compare, reading
-from rnn_dissect.errors import UserError
+from rnn_dissect.errors import UserError, make_dir
 from rnn_dissect.render.bptt_plots import reach_figure
 from rnn_dissect.render.neuron_plots import save_figure
 from rnn_dissect.render.numbers import num
@@ -44,9 +44,7 @@ def compare_and_write(text: str, *, hidden: int = 16, seed: int = 0, out: Path) 
         rho = "—" if r.spectral_geomean is None else num(r.spectral_geomean, 3)
         print(f"  {r.cell:<5} {reach:>7} {per:>9} {rho:>7}  {r.label}")
     print(reading(cmp))
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     (out / "flow.json").write_text(
         json.dumps(cmp.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n",
         encoding="utf-8",

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.errors import UserError
+from rnn_dissect.errors import UserError, make_dir
 from rnn_dissect.neurons.activations import KIND_WORDS, KINDS, Activations, UnitRef
 from rnn_dissect.neurons.collect import collect, describe, engine
 from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
@@ -296,9 +296,7 @@ def analyse_and_write(
     chars, origin = neuron_inputs.read_text(source, net, text, unknown, max_chars)
 
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; choose a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     kinds = len(KINDS[cfg.cell]) * cfg.num_layers
     size = len(chars) * kinds * cfg.hidden_size * 4  # float32 bytes of every array
     stream = size > memory_mb << 20 or keep_activations

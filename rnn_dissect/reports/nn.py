@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnn_dissect import document as dissection
-from rnn_dissect.errors import UserError
+from rnn_dissect.errors import UserError, make_dir
 from rnn_dissect.nets import mlp
 from rnn_dissect.render import graph as render_graph
 from rnn_dissect.render import nn_walkthrough
@@ -107,9 +107,7 @@ def print_table(net: mlp.MLP, update: mlp.SGDUpdate) -> None:
 def write(out: Path, net: mlp.MLP, update: mlp.SGDUpdate, doc: dict[str, Any], log: Any) -> None:
     """Write ``dissection.json``, ``walkthrough.html`` and ``graph.svg`` into ``out``; without
     Graphviz the first two are written, then a :class:`UserError` names the install."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     (out / "dissection.json").write_text(dissection.dumps(doc), encoding="utf-8")
     title = f"The {':'.join(map(str, net.sizes))} network"
     svg: str | None = None

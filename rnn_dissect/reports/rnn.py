@@ -17,7 +17,7 @@ import numpy as np
 from rnn_dissect import document as dissection
 from rnn_dissect.bptt.dissection import Dissection, dissect_text
 from rnn_dissect.bptt.stepgrads import OPTIMIZERS
-from rnn_dissect.errors import UserError
+from rnn_dissect.errors import UserError, make_dir
 from rnn_dissect.nets.model import CharModel, ModelConfig
 from rnn_dissect.render import bptt_walkthrough
 from rnn_dissect.render import graph as render_graph
@@ -272,9 +272,7 @@ def summary(d: Dissection, text: str) -> str:
 def write(out: Path, d: Dissection, text: str, text_json: str, notes: list[str], log: Any) -> None:
     """Write ``dissection.json``, ``walkthrough.html`` and (when drawable) ``graph.svg`` into
     ``out``, print the notes and what was written to ``log``."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out)
     (out / "dissection.json").write_text(text_json, encoding="utf-8")
     n_nodes = len(d.run.graph.nodes)
     svg: str | None = None

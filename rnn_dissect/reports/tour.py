@@ -38,7 +38,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from rnn_dissect.errors import UserError
+from rnn_dissect.errors import UserError, make_dir, writable_dir
 from rnn_dissect.render.tour_page import TourInputs, render
 from rnn_dissect.reports import tour_numbers as nums
 from rnn_dissect.reports import tour_parts as parts
@@ -76,8 +76,7 @@ TINY = TourConfig(minutes=0.1, hidden=16, layers=1, batch=8, seq_len=32, neuron_
 
 def check_out(out: Path) -> None:
     """``out`` must be new, empty, or a previous tour's directory (it holds ``tour.json``)."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a directory")
+    writable_dir(out)
     if out.is_dir() and any(out.iterdir()) and not (out / "tour.json").is_file():
         raise UserError(
             f"--out {out} is not empty and holds no tour; choose a new directory or empty it"
@@ -176,11 +175,11 @@ def write_tour(
     with st.progress:
         with st.stage("corpus", "reading the corpus") as task:
             report = _TrainReport(st, None, cfg.snapshots)
-            out.mkdir(parents=True, exist_ok=True)
+            make_dir(out)
             if not (out / "tour.json").is_file():  # claims the directory: a rerun may replace it
                 (out / "tour.json").write_text('{"format": "rnn-dissect/tour", "numbers": null}\n')
+            trainer = _open_training(out, cfg, report, kernels)  # the corpus proved usable:
             shutil.rmtree(out / "neurons", ignore_errors=True)  # a previous tour's, replaced
-            trainer = _open_training(out, cfg, report, kernels)
             st.progress.update(task, info=f"{len(trainer.train_data):,} characters")
         with st.stage("nn", "the 3:1:1 network (nn)"):
             nn = parts.nn_part()

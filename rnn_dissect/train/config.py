@@ -66,10 +66,13 @@ class TrainConfig:
         for name in (*pos, "save_every", "val_chars", "probe_chars"):
             if getattr(self, name) < 1:
                 raise UserError(f"{flag(name)} must be ≥ 1, got {getattr(self, name)}")
-        if self.steps < 0 or (self.steps == 0 and not self.minutes > 0):
+        if self.steps < 0 or (self.steps == 0 and not 0 < self.minutes < math.inf):
             raise UserError("give --steps N ≥ 1 or a time budget --minutes M > 0")
-        if not (self.lr > 0 and math.isfinite(self.lr)) or self.lr_min < 0 or self.clip < 0:
-            raise UserError("--lr must be > 0, --lr-min and --clip ≥ 0")
+        if not (0 < self.lr < math.inf and 0 <= self.lr_min < math.inf and self.clip >= 0):
+            raise UserError(
+                "--lr must be > 0, --lr-min ≥ 0 (both finite) and --clip ≥ 0 (0 = off); got "
+                f"--lr {self.lr:g}, --lr-min {self.lr_min:g}, --clip {self.clip:g}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"--dropout must be in [0, 1), got {self.dropout}")
         if self.schedule not in ("constant", "cosine"):

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from rnn_dissect.errors import UserError
+from rnn_dissect.errors import UserError, make_dir, writable_dir
 from rnn_dissect.nets.model import CharModel, ModelConfig, check_params, param_shapes
 from rnn_dissect.train.data import Corpus
 from rnn_dissect.weights import checkpoint
@@ -84,6 +84,18 @@ def _write_text(path: Path, text: str) -> None:
         stf.write_atomic(path, [text.encode("utf-8")])
 
 
+def _of_type(value: Any, default: Any) -> bool:
+    """``value`` (from config.json) fits the field whose default is ``default``: a number for
+    a float, a whole number for an int, a string, or (``files``) None or strings."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (int, str)):
+        return isinstance(value, type(default))
+    return value is None or (isinstance(value, tuple) and all(isinstance(x, str) for x in value))
+
+
 class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -97,10 +109,10 @@ class RunDir:
     def check_new(self, force: bool, made: tuple[str, ...] = ()) -> None:
         """Refuse to reuse a directory holding a run (or anything else) unless ``force``;
         entries named in ``made`` (this run's own, e.g. its corpus cache) do not count."""
-        if not self.path.exists():
-            return
-        if not self.path.is_dir():
+        if self.path.exists() and not self.path.is_dir():
             raise UserError(f"--out {self.path} is a file; choose a directory name for the run")
+        if not writable_dir(self.path).exists():
+            return
         if force or not any(p.name not in made for p in self.path.iterdir()):
             return
         what = "holds a run" if self.file("config.json").exists() else "is not empty"
@@ -113,7 +125,7 @@ class RunDir:
         """Create the directory; with ``force`` remove a previous run's files (only those).
         Called after the corpus is loaded: the cache it may have written is this run's."""
         self.check_new(force, made=(self.cache_dir().name,))
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_dir(self.path)
         for name in OWNED:
             p = self.file(name)
             if p.is_dir():
@@ -182,12 +194,19 @@ class RunDir:
 
     def read_config(self, cls: type) -> Any:
         train = self._read_json().get("train", {})
-        known = {f.name for f in fields(cls)}
+        known = {f.name: f for f in fields(cls)}
+        if not isinstance(train, dict):
+            train = {"train": train}  # reported below as an unexpected value
         args = {k: tuple(v) if isinstance(v, list) else v for k, v in train.items() if k in known}
+        damaged = f"{self.file('config.json')} is damaged"
+        fix = "restore it, or start a new run with --force"
+        for k, v in args.items():  # each value of its field's type: a hand edit fails here
+            if not _of_type(v, known[k].default):
+                raise UserError(f"{damaged}: train.{k} is {str(v)[:40]!r}; {fix}")
         try:
             return cls(**args)
         except (TypeError, ValueError) as e:
-            raise UserError(f"{self.file('config.json')} is damaged ({str(e)[:80]})") from None
+            raise UserError(f"{damaged} ({str(e)[:80]}); {fix}") from None
 
     def read_vocab(self) -> tuple[str, ...]:
         return tuple(self._read_json()["model"]["vocab"])
@@ -226,7 +245,12 @@ class RunDir:
             raise UserError(
                 f"{self.path} has no trainer.safetensors (no checkpoint yet); start over with --force"
             )
-        info = stf.read_header(p)
+        damaged = "the run cannot resume from it: restore it from a copy, or start over with --force"
+        try:
+            info = stf.read_header(p)
+            arrays = stf.read_tensors(p)
+        except UserError as e:  # its reason, with the fix for a run
+            raise UserError(f"{str(e).split('; ')[0]}; {damaged}") from None
         meta = info.metadata
         if meta.get("format") != "rnn-dissect/trainer-1":
             raise UserError(f"{p} is not an rnn-dissect trainer state; start over with --force")
@@ -234,9 +258,11 @@ class RunDir:
             raise UserError(
                 f"{p} was trained with another vocabulary; start a new run (without --resume)"
             )
-        arrays = stf.read_tensors(p)
         saved = {k[6:]: v for k, v in arrays.items() if k.startswith("param.")}
         check_params(model_cfg, {k: v.shape for k, v in saved.items()}, f"{p} (damaged run)")
+        bad = [k for k, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()]
+        if bad:
+            raise UserError(f"{p}: {stf.short(bad)} hold NaN or Inf; {damaged}")
         params_ok = {k: saved[k] for k in param_shapes(model_cfg)}  # torch order
         opt = make_opt(params_ok)
         slots = {k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}

@@ -147,6 +147,11 @@ def save(model: CharModel, path: PathLike, extra_metadata: Mapping[str, str] | N
 def _config(info: stf.Header) -> ModelConfig:
     """The config the metadata states; for a minimal file (no ``format``) what shapes say."""
     meta, src = dict(info.metadata), info.path
+    if meta.get("format") == "rnn-dissect/trainer-1":  # a run's trainer.safetensors
+        raise UserError(
+            f"{src} is a run's training state, not a model checkpoint; pass the run directory "
+            "or its model.safetensors"
+        )
     if "format" in meta and meta["format"] != FORMAT:
         raise UserError(
             f"{src} has format {stf.short([meta['format']])}; this rnn-dissect reads {FORMAT} "

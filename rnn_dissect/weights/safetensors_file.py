@@ -164,9 +164,14 @@ def _check_entries(p: Path, header: dict[str, Any], data_len: int) -> Header:
             raise UserError(f"{bad} tensor {short([name])} starts at byte {begin}, expected {end}")
         end = stop
     if end > data_len:
-        raise UserError(f"{p} is truncated: tensors need {end} data bytes, {data_len} present")
+        raise UserError(
+            f"{p} is truncated (tensors need {end} data bytes, {data_len} present); it was cut "
+            "short: copy or save it again"
+        )
     if end < data_len:
-        raise UserError(f"{p} is corrupt: {data_len - end} stray bytes after the last tensor")
+        raise UserError(
+            f"{p} is corrupt: {data_len - end} stray bytes after the last tensor; save it again"
+        )
     return Header(str(p), dict(meta), tensors)
 
 
@@ -213,7 +218,8 @@ def write_atomic(p: Path, chunks: Iterable[bytes]) -> None:
     A crash or a full disk leaves the previous ``p`` as it was and no temp file behind."""
     parent = p.parent
     if not parent.is_dir():
-        raise UserError(f"cannot write {p}: directory {parent} does not exist; create it first")
+        what = "is a file, not a directory" if parent.exists() else "does not exist"
+        raise UserError(f"cannot write {p}: {parent} {what}; give a path in an existing directory")
     tmp = parent / f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies

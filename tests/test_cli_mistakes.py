@@ -1,0 +1,198 @@
+"""Mistakes a user makes at the command line, across commands: each is one ``error:`` line
+naming the problem and the fix, exit code 2 (130 for Ctrl-C), no traceback, and nothing the
+user had is lost or left half-written (files compared byte for byte before and after)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnn_dissect import cli
+from rnn_dissect.cli import nn_cmd
+from rnn_dissect.train import loop
+from rnn_dissect.weights import safetensors_file as stf
+
+TEXT = "".join(f"def f{i % 7}(x):\n    return x * {i % 5} + {i % 3}\n\n" for i in range(40))
+SMALL = (
+    "--hidden 8 --layers 1 --seq-len 8 --batch 2 --steps 4 --save-every 2 --eval-every 2 "
+    "--sample-every 0 --quiet"
+).split()
+
+
+def call(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_line(rc: int, err: str, *needles: str, code: int = 2) -> None:
+    """Exit ``code`` and one ``error:`` line last on stderr, holding every needle."""
+    assert rc == code, err
+    assert "Traceback" not in err, err
+    last = err.splitlines()[-1]
+    assert last.startswith("error: " if code == 2 else "") and err.endswith("\n"), err
+    for n in needles:
+        assert n in last, (n, err)
+
+
+def files(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 4-step run (its files are only read; tests that damage one copy it)."""
+    d = tmp_path_factory.mktemp("run")
+    (d / "code.txt").write_text(TEXT, encoding="utf-8")
+    assert cli.main(["train", str(d / "code.txt"), "--out", str(d / "run"), *SMALL]) == 0
+    return d / "run"
+
+
+@pytest.fixture
+def run_copy(trained: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(trained, tmp_path / "run"))
+
+
+def test_export_never_replaces_a_file_that_is_not_a_page(trained, tmp_path, capsys):
+    """`explore --export` once wrote its HTML over a checkpoint given by mistake."""
+    model = tmp_path / "model.safetensors"
+    model.write_bytes((trained / "model.safetensors").read_bytes())
+    before = model.read_bytes()
+    rc, _, err = call(capsys, "explore", trained, "--text", "def", "--export", model)
+    one_line(rc, err, "is not an HTML page", "new file name")
+    assert model.read_bytes() == before
+    page = tmp_path / "page.html"  # a page it wrote may be written again
+    for _ in range(2):
+        assert call(capsys, "explore", trained, "--text", "def", "--export", page)[0] == 0
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    rc, _, err = call(capsys, "explore", "--export", tmp_path / "page.html" / "x.html")
+    one_line(rc, err, "is a file", "existing directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors", "page.html"]
+
+
+def test_a_failed_tour_rerun_keeps_the_previous_tour(tmp_path, capsys):
+    """A rerun whose corpus is unusable stops before it removes anything of the last tour."""
+    out = tmp_path / "tour"
+    (out / "neurons").mkdir(parents=True)
+    (out / "tour.json").write_text('{"format": "rnn-dissect/tour"}\n')
+    (out / "neurons" / "neurons.json").write_text("{}\n")
+    (out / "index.html").write_text("<!DOCTYPE html>\n")
+    before = files(out)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    rc, _, err = call(capsys, "tour", "--corpus", empty, "--out", out, "--quiet")
+    one_line(rc, err, "is empty")
+    assert files(out) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "{text}", *SMALL],
+        ["neurons", "{run}", "--max-chars", "50"],
+        ["dissect", "{run}", "--text", "def"],
+        ["rnn"],
+        ["flow", "--hidden", "2", "--text", "hello"],
+        ["nn"],
+        ["tour", "--quiet"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_out_below_a_file_is_one_line(trained, tmp_path, capsys, argv):
+    """``--out notes.txt/x``: the OS's NotADirectoryError was a traceback."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+    argv = [a.format(text=text, run=trained) for a in argv]
+    rc, _, err = call(capsys, *argv, "--out", notes / "x")
+    one_line(rc, err, "notes.txt is a file", "choose another place")
+    assert notes.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        (["--minutes", "inf"], "--minutes"),  # the budget's sizing overflowed
+        (["--minutes", "-1"], "--minutes"),  # with --steps: stopped after one step, rc 0
+        (["--minutes", "nan"], "--minutes"),  # with --steps: ignored
+        (["--clip", "nan"], "--clip nan"),  # trained with clipping silently off
+        (["--lr-min", "nan"], "--lr-min nan"),  # NaN loss after the warm-up, blamed on --lr
+    ],
+)
+def test_train_refuses_nonsense_numbers(tmp_path, capsys, bad, needle):
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+    out = tmp_path / "run"
+    rc, _, err = call(capsys, "train", text, "--out", out, *SMALL, *bad)
+    one_line(rc, err, needle)
+    assert not out.exists()
+
+
+def _truncate(run: Path) -> str:
+    p = run / "trainer.safetensors"
+    p.write_bytes(p.read_bytes()[:-100])
+    return "is truncated"
+
+
+def _nan_weights(run: Path) -> str:
+    p = run / "trainer.safetensors"
+    arrays = stf.read_tensors(p)
+    arrays["param.head.bias"] = np.full_like(arrays["param.head.bias"], np.nan)
+    stf.write(p, stf.read_header(p).metadata, arrays)
+    return "NaN or Inf"
+
+
+def _config_type(run: Path) -> str:
+    p = run / "config.json"
+    doc = json.loads(p.read_text())
+    doc["train"]["hidden_size"] = "big"
+    p.write_text(json.dumps(doc))
+    return "train.hidden_size"
+
+
+@pytest.mark.parametrize("damage", [_truncate, _nan_weights, _config_type])
+def test_resume_from_a_damaged_run_is_one_line_and_changes_nothing(run_copy, capsys, damage):
+    needle = damage(run_copy)
+    before = files(run_copy)
+    rc, _, err = call(capsys, "train", "--resume", "--out", run_copy, "--steps", 8, "--quiet")
+    one_line(rc, err, needle, "--force")
+    assert files(run_copy) == before
+
+
+def test_a_trainer_state_is_not_taken_for_a_checkpoint(trained, capsys):
+    """It was refused as 'a newer file? upgrade rnn-dissect'."""
+    rc, _, err = call(capsys, "sample", trained / "trainer.safetensors", "--length", 5)
+    one_line(rc, err, "training state, not a model checkpoint", "model.safetensors")
+
+
+def test_out_of_memory_and_ctrl_c_are_one_line(capsys, monkeypatch):
+    def oom(args):
+        raise MemoryError("Unable to allocate 74.5 GiB")
+
+    monkeypatch.setattr(nn_cmd, "run", oom)
+    one_line(*call(capsys, "nn")[::2], "out of memory", "74.5 GiB", "--hidden")
+
+    def ctrl_c(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nn_cmd, "run", ctrl_c)
+    one_line(*call(capsys, "nn")[::2], "interrupted", code=130)
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_so(tmp_path, capsys, monkeypatch):
+    """It claimed '…/model.safetensors holds the last checkpoint' when there was none."""
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+
+    def ctrl_c(self, time_limit=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop.Trainer, "fit", ctrl_c)
+    rc, _, err = call(capsys, "train", text, "--out", tmp_path / "run", *SMALL)
+    one_line(rc, err, "no checkpoint yet", "--force", code=130)
