@@ -16,10 +16,8 @@ from rnn_dissect.train import loop
 from rnn_dissect.weights import safetensors_file as stf
 
 TEXT = "".join(f"def f{i % 7}(x):\n    return x * {i % 5} + {i % 3}\n\n" for i in range(40))
-SMALL = (
-    "--hidden 8 --layers 1 --seq-len 8 --batch 2 --steps 4 --save-every 2 --eval-every 2 "
-    "--sample-every 0 --quiet"
-).split()
+SMALL = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch", "2", "--steps", "4",
+         "--save-every", "2", "--eval-every", "2", "--sample-every", "0", "--quiet"]  # fmt: skip
 
 
 def call(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:

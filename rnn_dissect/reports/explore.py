@@ -380,7 +380,9 @@ def check_export(path: str | Path) -> Path:
             with path.open("rb") as f:
                 head = f.read(64).lstrip().lower()
         except OSError as e:
-            raise UserError(f"cannot read {path} ({e.strerror or e}); choose another file") from None
+            raise UserError(
+                f"cannot read {path} ({e.strerror or e}); choose another file"
+            ) from None
         if not head.startswith((b"<!doctype html", b"<html")):
             raise UserError(
                 f"{path} exists and is not an HTML page; --export would replace it: "

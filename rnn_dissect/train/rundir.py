@@ -245,7 +245,9 @@ class RunDir:
             raise UserError(
                 f"{self.path} has no trainer.safetensors (no checkpoint yet); start over with --force"
             )
-        damaged = "the run cannot resume from it: restore it from a copy, or start over with --force"
+        damaged = (
+            "the run cannot resume from it: restore it from a copy, or start over with --force"
+        )
         try:
             info = stf.read_header(p)
             arrays = stf.read_tensors(p)
