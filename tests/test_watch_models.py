@@ -66,6 +66,21 @@ def test_a_frozen_weight_is_skipped_by_check_and_still_replayed():
     assert d.check(gru) <= 1e-9  # the trainable ones
     ref = f64_grads(gru, run)  # the oracle trains every weight
     np.testing.assert_allclose(d.grads["weight_hh_l0"], ref["weight_hh_l0"], rtol=1e-9)
+    # a computed weight (weight_norm: .grad goes to its originals) is replayed, not compared
+    gru.weight_hh_l0.requires_grad_(True)
+    torch.nn.utils.parametrizations.weight_norm(gru, "weight_hh_l0")
+    assert gru.weight_hh_l0.requires_grad and not gru.weight_hh_l0.is_leaf
+    gru.zero_grad()
+    with watch(gru) as w:
+        run(gru).backward()
+    d = w.dissection()
+    assert d.check(gru) <= 1e-9
+    plain = nn.GRU(3, 4, batch_first=True).double()
+    with torch.no_grad():
+        for name, _ in plain.named_parameters():
+            getattr(plain, name).copy_(getattr(gru, name))  # weight_hh_l0: the computed one
+    ref = f64_grads(plain, run)
+    np.testing.assert_allclose(d.grads["weight_hh_l0"], ref["weight_hh_l0"], rtol=1e-9)
     gru.zero_grad()  # set_to_none: nothing left to compare
     with pytest.raises(UserError, match=re.escape("weight_ih_l0.grad is None: check after")):
         d.check(gru)
@@ -89,6 +104,12 @@ def test_bfloat16_is_recorded_without_touching_the_forward():
     assert 0 < d.check(lstm) < 0.05  # torch's own bfloat16 backward, to its precision
 
 
+class Scaled(nn.GRU):
+    def forward(self, x, hx=None):
+        out, h = super().forward(x, hx)
+        return out * 2, h
+
+
 def test_wrong_modules_are_refused_with_where_to_look():
     class Model(nn.Module):
         def __init__(self):
@@ -100,6 +121,8 @@ def test_wrong_modules_are_refused_with_where_to_look():
         (Model(), "not Model; it contains .layers[1] (GRU), e.g. watch(model.layers[1])"),
         (nn.LSTMCell(3, 4), "nn.LSTMCell (one step per call) is not watched; use an nn.LSTM"),
         (nn.Linear(3, 4), "not Linear; pass the recurrent layer itself"),
+        # its outputs are not torch's (here out · 2): gradients at them would be silently wrong
+        (Scaled(3, 4), "Scaled overrides nn.GRU.forward, so watch cannot tell its outputs"),
     ]:
         with pytest.raises(UserError, match=re.escape(msg)) as e:
             watch(module)

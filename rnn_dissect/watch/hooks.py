@@ -54,6 +54,12 @@ def check_module(m: Any, name: str) -> None:
             f"watch takes torch.nn.RNN, LSTM or GRU modules, not {type(m).__name__}; "
             f"{hint}, e.g. watch(model{inner[0].split()[0] if inner else '.encoder'})"
         )
+    base = next(c for c in (nn.LSTM, nn.GRU, nn.RNN, nn.RNNBase) if isinstance(m, c))
+    if type(m).forward is not base.forward:  # hooks see what that forward returns, not torch's
+        raise UserError(
+            f"{name}: {type(m).__name__} overrides nn.{base.__name__}.forward, so watch cannot "
+            f"tell its outputs from torch's; keep a plain nn.{base.__name__} inside it and watch that"
+        )
     if getattr(m, "proj_size", 0):
         raise UserError(
             f"{name}: LSTM proj_size={m.proj_size} is not replayed; watch a model built with proj_size=0"

@@ -254,12 +254,13 @@ class Watched:
 
 def compare_grads(grads: Mapping[str, np.ndarray], module: Any) -> float:
     """max over the module's trainable parameters of ‖grads[name] − name.grad‖∞ / ‖.grad‖∞
-    (a frozen parameter, ``requires_grad=False``, has no ``.grad`` to compare and is skipped)."""
+    (a frozen parameter, ``requires_grad=False``, has no ``.grad`` to compare and is skipped, as
+    is a computed one, e.g. ``parametrizations.weight_norm``'s: torch puts it on the originals)."""
     worst, seen = 0.0, 0
     for name, g in grads.items():
         p = getattr(module, name, None)
-        if name in ("h0", "c0") or p is None or not p.requires_grad:
-            continue
+        if name in ("h0", "c0") or p is None or not p.requires_grad or not p.is_leaf:
+            continue  # frozen, or computed (a parametrization's weight keeps no .grad)
         if p.grad is None:
             raise UserError(
                 f"{name}.grad is None: check after loss.backward() and before optimizer.zero_grad()"
