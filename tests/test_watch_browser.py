@@ -53,3 +53,26 @@ def test_saved_watch_opens_in_the_explorer(tmp_path):
             page.keyboard.press("ArrowRight")
             assert frame.inner_text() == f"frame {k} / {len(frames)}"
         assert errors == [], errors
+
+
+def test_a_reverse_upper_layer_is_named_as_the_module_names_it(tmp_path):
+    """The part is layer 1's reverse direction of a 2-layer bidirectional GRU (recorded as the
+    graph's only row): the rail and the row say "layer 1 reverse", as torch's weight names do."""
+    from rnn_dissect import watch
+
+    torch.manual_seed(1)
+    m = torch.nn.GRU(3, 4, num_layers=2, bidirectional=True).double()
+    with watch(m) as w:
+        m(torch.randn(3, 2, 3, dtype=torch.float64))[0].sum().backward()
+    w.dissection().save(tmp_path, main=(1, 1, 0))
+    page_file = tmp_path / "page.html"
+    assert main(["explore", str(tmp_path), "--export", str(page_file)]) == 0
+    with browser() as b:
+        page, errors, _, _ = open_page(b, page_file.as_uri())
+        rail = page.locator(".rde-params .rail-group").all_inner_texts()
+        assert rail == ["layer 1 reverse"], rail
+        names = page.locator(".rde-params .pname").all_inner_texts()
+        assert names == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"], names
+        rows = page.locator("svg .row-note").all_text_contents()
+        assert rows == ["layer 1 reverse"], rows
+        assert errors == [], errors

@@ -63,7 +63,7 @@ export function createGraph(model, bus_) {
       for (let k = 0; k < geo.L; k++) {
         const b = geo.cellBox(t, k);
         bgL.append(svgEl("rect", { class: `cell${b.open ? " open" : ""}`, "data-cell": `t${t}.l${k}`, x: b.x, y: b.y, width: b.w, height: b.h, rx: 12 }));
-        if (b.open) bgL.append(svgEl("text", { class: "cell-name", x: b.x + 8, y: b.y + b.h - 6, text: `${lay.cell.toUpperCase()} cell · layer ${k} · t = ${t}` }));
+        if (b.open) bgL.append(svgEl("text", { class: "cell-name", x: b.x + 8, y: b.y + b.h - 6, text: `${lay.cell.toUpperCase()} cell · ${model.layerName(k)} · t = ${t}` }));
       }
     }
     const x0 = geo.colX[0];
@@ -71,7 +71,7 @@ export function createGraph(model, bus_) {
     const xt = geo.colX[geo.T + 1];
     bgL.append(svgEl("text", { class: "col-note", x: xt + geo.colW[geo.T + 1] / 2, y: geo.rowY.label + 16, "text-anchor": "middle", text: "total" }));
     for (let k = 0; k < geo.L; k++)
-      bgL.append(svgEl("text", { class: "row-note", x: 4, y: geo.rowY[k] - 2, text: `layer ${k}` }));
+      bgL.append(svgEl("text", { class: "row-note", x: 4, y: geo.rowY[k] - 2, text: model.layerName(k) }));
   }
 
   function laneOf(from, to) {

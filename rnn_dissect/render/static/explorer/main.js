@@ -29,6 +29,8 @@ function buildModel(data, host) {
     data: doc, doc: D, layout: doc.layout, nodes, children, palette: doc.palette,
     decades: doc.decades, vocab: D.config.vocab, parts: D.parts || null,
     autoExpand: D.config.steps > 1,
+    // a watched module's part is one layer-direction of it, recorded as the graph's row 0
+    layerName: D.config.module === undefined ? (k) => `layer ${k}` : () => `layer ${D.config.layer} ${D.config.direction}`,
     fetchNode: host && host.node ? (id) => host.node(doc.text, id) : null,
   };
 }

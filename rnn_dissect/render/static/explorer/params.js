@@ -13,7 +13,8 @@ export function createParams(model, bus) {
     el("div", { class: "rail-sub" }, "read at every step"));
   let group = null;
   for (const p of params) {
-    const g = p.id.startsWith("head.") ? "head" : `layer ${p.id.match(/_l(\d+)$/)?.[1] ?? "?"}`;
+    const m = p.id.match(/_l(\d+)(_reverse)?$/); // torch's names: weight_hh_l1_reverse
+    const g = p.id.startsWith("head.") ? "head" : m ? `layer ${m[1]}${m[2] ? " reverse" : ""}` : "layer ?";
     if (g !== group) {
       root.append(el("div", { class: "rail-group" }, g));
       group = g;
@@ -25,7 +26,7 @@ export function createParams(model, bus) {
       title: `${p.id}: ${tensor(p.value).shape.join("×")}, ‖dL/dW‖ = ${fmt(norm(t), 5)}`,
       onclick: () => bus.emit("select", p.id),
     },
-    el("span", { class: "pname" }, p.id.replace(/^rnn\./, "").replace(/_l\d+$/, "")),
+    el("span", { class: "pname" }, p.id.replace(/^rnn\./, "").replace(/_l\d+(_reverse)?$/, "")),
     el("span", { class: "pshape" }, tensor(p.value).shape.join("×")),
     el("span", { class: "gbar" }, el("span", { style: `width:${Math.round(100 * frac)}%` })));
     chips.set(p.id, chip);
