@@ -400,3 +400,24 @@ def test_nn_graph_fits_a_1400px_window_with_the_loss_in_view(tmp_path, capsys):
         )
     assert fit["scroll"] <= 1 and fit["right"] <= fit["edge"], fit
     assert 0.7 <= fit["scale"] <= 1.0, fit
+
+
+@needs_chromium
+def test_every_table_shows_all_its_columns_at_1400px(tmp_path):
+    """Issue 17: the LSTM's Q4 table (12 columns) hid ‖dc_next‖, ‖dc‖ and the vectors past
+    the text column's edge; a table that wide now takes the window's width and shows them."""
+    d, page_html = _page("lstm")
+    (tmp_path / "w.html").write_text(page_html, encoding="utf-8")
+    with browser() as b:
+        page = b.new_page(viewport={"width": 1400, "height": 900})
+        page.goto((tmp_path / "w.html").as_uri())
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('.scroll')].map(s => ({
+                 hidden: s.scrollWidth - s.clientWidth, right: s.getBoundingClientRect().right,
+                 head: [...s.querySelector('tr').cells].map(c => c.textContent)}))"""
+        )
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+    q4 = [b for b in boxes if "‖dc_next‖ (carried)" in b["head"]]
+    assert len(q4) == d.run.model.config.num_layers, boxes
+    assert all(b["hidden"] <= 1 and b["right"] <= 1400 for b in boxes), boxes
+    assert page_width <= 1400

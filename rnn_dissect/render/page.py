@@ -41,6 +41,8 @@ border-left:3px solid var(--line);padding:.45rem .7rem;margin:.35rem 0;white-spa
 @media (min-width:1000px){.graph.wide svg{max-width:100%}}
 .wrap{white-space:normal}
 .scroll{overflow-x:auto}
+.scroll.wide{width:min(96vw,1500px);margin-left:calc(50% - min(48vw,750px))}
+.scroll.wide>table{margin:0 auto}
 table{border-collapse:collapse;font-size:.9rem}td,th{border:1px solid var(--line);padding:.2rem .45rem;text-align:left}
 code{background:var(--soft);padding:0 .25rem;border-radius:.25rem}
 @media (max-width:600px){body{font-size:15px}main{padding:.6rem}
