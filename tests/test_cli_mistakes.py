@@ -194,3 +194,52 @@ def test_ctrl_c_before_the_first_checkpoint_says_so(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(loop.Trainer, "fit", ctrl_c)
     rc, _, err = call(capsys, "train", text, "--out", tmp_path / "run", *SMALL)
     one_line(rc, err, "no checkpoint yet", "--force", code=130)
+
+
+def test_explore_refuses_the_neurons_of_another_model(trained, tmp_path, capsys):
+    """The rankings of an LSTM H=8 were shown on a GRU H=12's units without a word."""
+    n = tmp_path / "neurons"
+    assert call(capsys, "neurons", trained, "--out", n, "--max-chars", 60)[0] == 0
+    gru = tmp_path / "gru"
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+    assert call(capsys, "train", text, "--out", gru, *SMALL, "--cell", "gru")[0] == 0
+    page = tmp_path / "page.html"
+    rc, _, err = call(capsys, "explore", gru, "--neurons", n, "--export", page)
+    one_line(rc, err, "another model (lstm H=8)", "gru H=8 L=1")
+    assert not page.exists()
+    assert call(capsys, "explore", trained, "--neurons", n, "--export", page)[0] == 0
+
+
+def test_resume_on_another_text_is_refused(run_copy, tmp_path, capsys):
+    """FILE arguments on --resume replaced the run's text silently (its split too); the same
+    text moved elsewhere still resumes."""
+    other = tmp_path / "other.txt"
+    other.write_text(TEXT[: len(TEXT) // 2])
+    before = files(run_copy)
+    rc, _, err = call(capsys, "train", other, "--resume", "--out", run_copy, "--steps", 6)
+    one_line(rc, err, "a resumed run keeps its text", "another --out")
+    assert files(run_copy) == before
+    moved = tmp_path / "moved.txt"
+    moved.write_text(TEXT)
+    rc, _, err = call(capsys, "train", moved, "--resume", "--out", run_copy, "--steps", 6)
+    assert rc == 0, err
+
+
+def test_a_full_disk_keeps_the_previous_output(tmp_path, capsys, monkeypatch):
+    """`rnn`, `nn`, `flow` and `neurons` wrote their files in place: a full disk left a torn
+    dissection.json and a traceback."""
+    import errno
+    import os
+
+    out = tmp_path / "out"
+    assert call(capsys, "rnn", "--out", out)[0] == 0
+    before = files(out)
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    rc, _, err = call(capsys, "rnn", "--text", "hello world", "--out", out)
+    one_line(rc, err, "No space left on device", "previous file is intact")
+    assert files(out) == before

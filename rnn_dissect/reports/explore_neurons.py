@@ -28,6 +28,7 @@ import numpy as np
 
 from rnn_dissect.bptt.dissection import Dissection
 from rnn_dissect.errors import UserError
+from rnn_dissect.nets.model import ModelConfig
 from rnn_dissect.neurons.activations import Activations, load
 from rnn_dissect.neurons.features import builtin_features
 from rnn_dissect.neurons.ranking import score_units
@@ -67,8 +68,11 @@ def typed(d: Dissection, text: str, top: int = TOP) -> dict[str, Any]:
     }
 
 
-def from_neurons_dir(directory: str | Path, top: int = TOP) -> dict[str, Any]:
-    """The rankings of a ``rnn-dissect neurons`` output directory (its ``neurons.json``)."""
+def from_neurons_dir(
+    directory: str | Path, top: int = TOP, config: ModelConfig | None = None
+) -> dict[str, Any]:
+    """The rankings of a ``rnn-dissect neurons`` output directory (its ``neurons.json``);
+    with ``config``, they must be of a model of that cell, hidden size and depth."""
     path = Path(directory) / "neurons.json"
     if not path.is_file():
         raise UserError(
@@ -80,12 +84,32 @@ def from_neurons_dir(directory: str | Path, top: int = TOP) -> dict[str, Any]:
         ranking = {f: list(rs)[:top] for f, rs in doc["features"].items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         raise UserError(f"{path} is not a neurons.json written by rnn-dissect neurons") from None
+    if config is not None:
+        _check_same_model(path, doc, config)
     n = doc.get("n_chars")
     return {
         "label": f"neurons.json ({n:,} characters)" if isinstance(n, int) else "neurons.json",
         "ranking": ranking,
         "boolean": {f: bool(info.get(f, {}).get("boolean", False)) for f in ranking},
     }
+
+
+def _check_same_model(path: Path, doc: dict[str, Any], cfg: ModelConfig) -> None:
+    """The rankings name units of ``cfg``'s model: its cell, hidden size, layers."""
+    arrays = doc["arrays"] if isinstance(doc.get("arrays"), list) else []
+    sizes = {a.get("hidden_size") for a in arrays if isinstance(a, dict)}
+    layers = {a.get("layer") for a in arrays if isinstance(a, dict)}
+    if (
+        doc.get("cell") != cfg.cell
+        or sizes != {cfg.hidden_size}
+        or not layers <= set(range(cfg.num_layers))
+    ):
+        theirs = f"{doc.get('cell')} H={','.join(map(str, sorted(sizes, key=str)))}"
+        raise UserError(
+            f"--neurons {path.parent} ranks the units of another model ({theirs}), not of this "
+            f"{cfg.cell} H={cfg.hidden_size} L={cfg.num_layers}; run `rnn-dissect neurons` on "
+            "this model and pass its --out"
+        )
 
 
 def tuning(run_dir: str | Path, probe_chars: int = PROBE_CHARS) -> dict[str, Any] | None:

@@ -191,7 +191,7 @@ def open_source(
     model = checkpoint.load(path)
     t = check_text(default_text(model.config.vocab) if text is None else text, model.config.vocab)
     static: dict[str, Any] = {
-        "file": from_neurons_dir(neurons_dir) if neurons_dir else None,
+        "file": from_neurons_dir(neurons_dir, config=model.config) if neurons_dir else None,
         "tuning": tuning(path) if path.is_dir() else None,
     }
     return Session(t, model=model, label=str(path), neurons=static)

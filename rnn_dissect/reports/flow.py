@@ -16,6 +16,7 @@ from rnn_dissect.render.bptt_plots import reach_figure
 from rnn_dissect.render.neuron_plots import save_figure
 from rnn_dissect.render.numbers import num
 from rnn_dissect.reports.rnn import check_text
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = ["MAX_STEPS", "compare_and_write"]
 
@@ -45,10 +46,8 @@ def compare_and_write(text: str, *, hidden: int = 16, seed: int = 0, out: Path) 
         print(f"  {r.cell:<5} {reach:>7} {per:>9} {rho:>7}  {r.label}")
     print(reading(cmp))
     make_dir(out)
-    (out / "flow.json").write_text(
-        json.dumps(cmp.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n",
-        encoding="utf-8",
-    )
+    doc = json.dumps(cmp.to_dict(), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    write_atomic(out / "flow.json", [doc.encode("utf-8")])
     fig = reach_figure(
         {r.cell: r.curve for r in cmp.rows},
         {r.cell: r.reach for r in cmp.rows},

@@ -56,6 +56,7 @@ from rnn_dissect.render.neuron_plots import (
 from rnn_dissect.reports import collect_live, neuron_inputs, neuron_page
 from rnn_dissect.reports.neuron_page import label as _label
 from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = [
     "Report",
@@ -123,7 +124,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     scores = score_units(acts, features)
     files = [out / "neurons.json"]
-    files[0].write_text(scores.to_json(top), encoding="utf-8")
+    write_atomic(files[0], [scores.to_json(top).encode("utf-8")])
 
     units = _heat_units(scores, per_feature, extra_units)
     ctx = top_contexts(acts, units, contexts, window)
@@ -131,9 +132,11 @@ def write_report(
     approx = acts.collection.get("mode") == "approximate"  # then said on the page itself
     note = describe(acts.collection) if approx else ""
     page = neuron_page.render(acts, scores, units, ctx, per_feature, extra_units, excerpt, note)
-    files[-1].write_text(page, encoding="utf-8")
+    write_atomic(files[-1], [page.encode("utf-8")])
     files.append(out / "contexts.json")
-    files[-1].write_text(json.dumps([_context_dict(c) for c in ctx], indent=1) + "\n")
+    write_atomic(
+        files[-1], [(json.dumps([_context_dict(c) for c in ctx], indent=1) + "\n").encode()]
+    )
 
     sats = gate_saturation(acts)
     if sats and figures:
@@ -185,7 +188,7 @@ def _write_tuning(
     """``tuning.json`` (``doc``) and, with ``figures``, the score curves, the param norms and
     each best unit over the probe text per snapshot."""
     files = [out / "tuning.json"]
-    files[0].write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    write_atomic(files[0], [(json.dumps(doc, indent=1) + "\n").encode("utf-8")])
     if not figures:
         return files
     files += save_figure(score_curves_figure(curves), out / "score_curves")

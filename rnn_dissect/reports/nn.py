@@ -19,6 +19,7 @@ from rnn_dissect.render import graph as render_graph
 from rnn_dissect.render import nn_walkthrough
 from rnn_dissect.render.numbers import num
 from rnn_dissect.render.table import nodes_table
+from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = ["dissect_and_write", "leaves", "mlp_document", "print_table", "write"]
 
@@ -108,7 +109,7 @@ def write(out: Path, net: mlp.MLP, update: mlp.SGDUpdate, doc: dict[str, Any], l
     """Write ``dissection.json``, ``walkthrough.html`` and ``graph.svg`` into ``out``; without
     Graphviz the first two are written, then a :class:`UserError` names the install."""
     make_dir(out)
-    (out / "dissection.json").write_text(dissection.dumps(doc), encoding="utf-8")
+    write_atomic(out / "dissection.json", [dissection.dumps(doc).encode("utf-8")])
     title = f"The {':'.join(map(str, net.sizes))} network"
     svg: str | None = None
     missing: render_graph.GraphvizMissing | None = None
@@ -117,10 +118,10 @@ def write(out: Path, net: mlp.MLP, update: mlp.SGDUpdate, doc: dict[str, Any], l
     except render_graph.GraphvizMissing as e:
         missing = e
     page = nn_walkthrough.render(net, update, svg)
-    (out / "walkthrough.html").write_text(page, encoding="utf-8")
+    write_atomic(out / "walkthrough.html", [page.encode("utf-8")])
     written = ["dissection.json", "walkthrough.html"]
     if svg is not None:
-        (out / "graph.svg").write_text(svg, encoding="utf-8")
+        write_atomic(out / "graph.svg", [svg.encode("utf-8")])
         written.insert(0, "graph.svg")
     print(f"wrote {', '.join(str(out / w) for w in written)}", file=log)
     if missing is not None:

@@ -23,6 +23,7 @@ from rnn_dissect.render import bptt_walkthrough
 from rnn_dissect.render import graph as render_graph
 from rnn_dissect.render.numbers import num
 from rnn_dissect.weights import checkpoint
+from rnn_dissect.weights.safetensors_file import write_atomic
 from rnn_dissect.weights.state import read_state
 
 __all__ = [
@@ -273,7 +274,7 @@ def write(out: Path, d: Dissection, text: str, text_json: str, notes: list[str],
     """Write ``dissection.json``, ``walkthrough.html`` and (when drawable) ``graph.svg`` into
     ``out``, print the notes and what was written to ``log``."""
     make_dir(out)
-    (out / "dissection.json").write_text(text_json, encoding="utf-8")
+    write_atomic(out / "dissection.json", [text_json.encode("utf-8")])
     n_nodes = len(d.run.graph.nodes)
     svg: str | None = None
     missing = None
@@ -294,10 +295,10 @@ def write(out: Path, d: Dissection, text: str, text_json: str, notes: list[str],
     if svg is None and stale.exists():
         stale.unlink()  # regenerated output: never leave a drawing of another run
     page = bptt_walkthrough.render(d, svg, notes, text)
-    (out / "walkthrough.html").write_text(page, encoding="utf-8")
+    write_atomic(out / "walkthrough.html", [page.encode("utf-8")])
     written = ["dissection.json", "walkthrough.html"]
     if svg is not None:
-        (out / "graph.svg").write_text(svg, encoding="utf-8")
+        write_atomic(out / "graph.svg", [svg.encode("utf-8")])
         written.insert(0, "graph.svg")
     for n in notes:
         print(f"note: {n}", file=log)

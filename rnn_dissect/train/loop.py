@@ -355,6 +355,13 @@ def open_run(
         vocab = run.read_vocab()
         cache = run.cache_dir() if lead else None  # other ranks encode in memory
         corpus = load_corpus(cfg.files, errors=cfg.errors, vocab=vocab, cache_dir=cache)
+        chars = run.corpus_chars()
+        if "files" in changed and chars is not None and chars != len(corpus):  # moved: same size
+            raise UserError(
+                f"the files given hold {len(corpus):,} characters, the run's text "
+                f"{chars:,}; a resumed run keeps its text and data split (drop the file "
+                "arguments, or start a new run with another --out)"
+            )
         model_cfg = ModelConfig(cfg.cell, corpus.vocab, cfg.hidden_size, cfg.num_layers)
         state = run.load_state(model_cfg, cfg.batch_size, lambda p: make_optimizer(cfg, p))
         if cfg.steps and state.step >= cfg.steps:

@@ -208,6 +208,12 @@ class RunDir:
         except (TypeError, ValueError) as e:
             raise UserError(f"{damaged} ({str(e)[:80]}); {fix}") from None
 
+    def corpus_chars(self) -> int | None:
+        """How many characters the run's text had when it started (None if not recorded)."""
+        corpus = self._read_json().get("corpus")
+        chars = corpus.get("chars") if isinstance(corpus, dict) else None
+        return chars if isinstance(chars, int) else None
+
     def read_vocab(self) -> tuple[str, ...]:
         return tuple(self._read_json()["model"]["vocab"])
 
