@@ -314,6 +314,8 @@ def test_one_meaning_per_colour_and_every_bar_chart_names_its_scale(built):
     assert set().union(*_fills(q2).values()) == set(PARAMETER_SHADES)
     (gates,) = _figure_svgs(page, "lstm_gates")  # gates: shades of the graph's pink
     assert set().union(*_fills(gates).values()) == set(GATE_SHADES)
+    lag = re.search(r'<figure data-fig="q1_lag">.*?<figcaption>(.*?)</figcaption>', page, re.S)
+    assert "blank above the diagonal" in lag.group(1)  # the white cells are explained
     for name in ("q1_bars", "q2_terms", "q3_bytes", "q4_carry", "lstm_gates"):
         for svg in _figure_svgs(page, name):
             ylabel = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "ylabel"]
@@ -359,3 +361,30 @@ def test_the_memory_comparison_says_which_total_is_which(built):
     text = re.sub(r"<[^>]+>", "", para)
     assert re.search(r"\S+ bytes of states against the RNN's \S+, and \S+ bytes in all", text)
     assert 'data-key="rnn.mem.measured"' in para
+
+
+def test_contexts_show_each_detector_on_its_features_side(built):
+    """Issue 17: the whitespace unit (score −0.97) was shown at its *highest* values — on
+    letters, where whitespace is absent. A unit's first context now has its outlined
+    character at the row's maximum if the unit scores positively, its minimum if negatively,
+    and the label says which."""
+    out, doc = built
+    n = doc["numbers"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    fig = re.search(r'<figure data-fig="contexts">(.*?)</figure>', page, re.S).group(1)
+    rows = re.findall(r'<div class="lab">(.*?)</div><div class="txt">(.*?)</div>', fig, re.S)
+    assert rows
+    assert any(", lowest)" in label for label, _ in rows)  # the tiny tour has such units
+    seen = set()
+    for label, spans in rows:
+        unit, feature, side = re.fullmatch(
+            r"(l\d+ \w+?\d+) \((\w+), (highest|lowest)\)", label
+        ).groups()
+        score = n[f"neurons.best.{feature}.score"]
+        assert side == ("lowest" if score < 0 else "highest"), (label, score)
+        if unit in seen:
+            continue  # a later pick's window may hold an earlier, stronger pick
+        seen.add(unit)
+        vals = [float(v) for v in re.findall(r'title="([^"]+)"', spans)]
+        mark = float(re.search(r'class="mark"[^>]*title="([^"]+)"', spans).group(1))
+        assert mark == (min(vals) if side == "lowest" else max(vals)), (label, mark)

@@ -69,7 +69,8 @@ def score_curves(curves: Sequence[TuningCurve]) -> str:
 
 
 def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, UnitContexts]) -> str:
-    """The three strongest detectors and the memory feature's unit, two contexts each."""
+    """The three strongest detectors and the memory feature's unit, two contexts each: the
+    highest for a unit that scores positively, the lowest for one that scores negatively."""
     best: dict[UnitRef, str] = {}  # unit → the feature it is shown for
     ranked = sorted(
         (f for f in scores.features if f"neurons.best.{f}.score" in n),
@@ -83,12 +84,15 @@ def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, Un
     for u, uc in contexts.items():
         if u not in best:
             continue
-        for c in uc.top[:2]:
+        # a unit that scores negatively detects its feature by going low: show where it is
+        # lowest, or "where it fires most" shows where its feature is absent
+        low = n.get(f"neurons.best.{best[u]}.score", 0.0) < 0
+        for c in (uc.bottom if low else uc.top)[:2]:
             center, scale = colour_scale(u.kind, c.values)
             k = c.position - c.start
             lo = max(0, k - SHOW_CHARS // 2)
             text, vals = c.text[lo : lo + SHOW_CHARS], c.values[lo : lo + SHOW_CHARS]
-            label = f"l{u.layer} {u.kind}{u.unit} ({best[u]})"
+            label = f"l{u.layer} {u.kind}{u.unit} ({best[u]}, {'lowest' if low else 'highest'})"
             rows.append(
                 f'<div class="lab">{html.escape(label)}</div>'
                 f"{heatmap_line(text, vals, center, scale, k - lo)}"
@@ -96,8 +100,9 @@ def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, Un
     return _figure(
         "contexts",
         f'<div class="hm">{"".join(rows)}</div>',
-        "The three strongest detectors and the best memory unit: each one's two "
-        "highest-activation contexts (outlined: the character where it peaks).",
+        "The three strongest detectors and the best memory unit: each one's two strongest "
+        "contexts on its feature's side — where it is highest if it scores positively, lowest "
+        "if negatively (outlined: that character; blue negative, red positive).",
     )
 
 

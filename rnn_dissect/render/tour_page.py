@@ -177,7 +177,12 @@ class _Figures:
             lag, [f"L_{t}" for t in range(1, T + 1)], [f"h_{t}" for t in range(1, T + 1)],
             cell=34, label_width=60, title="lag matrix",
         )  # fmt: skip
-        return figure("q1_lag", svg, "‖∂L_t′/∂h_t‖: darker = more gradient (hover a cell).")
+        return figure(
+            "q1_lag",
+            svg,
+            "‖∂L_t′/∂h_t‖: darker = more gradient (hover a cell); blank above the diagonal, "
+            "where t > t′: a loss term cannot depend on a later state.",
+        )
 
     def q1_reach(self) -> str:
         c = self.i.flow

@@ -323,7 +323,7 @@ SECTIONS: list[tuple[str, str, list[Block]]] = [
             ("fig", "score_curves"),
             (
                 "p",
-                "And where units fire most: their strongest contexts in the validation text.",
+                "And where units respond most: their strongest contexts in the validation text.",
             ),
             ("fig", "contexts"),
         ],
