@@ -118,8 +118,10 @@ def test_wrong_modules_are_refused_with_where_to_look():
 
     seen = []
     for module, msg in [
-        (Model(), "not Model; it contains .layers[1] (GRU), e.g. watch(model.layers[1])"),
-        (nn.LSTMCell(3, 4), "nn.LSTMCell (one step per call) is not watched; use an nn.LSTM"),
+        (
+            Model(),
+            "(or their cells), not Model; it contains .layers[1] (GRU), e.g. watch(model.layers[1])",
+        ),
         (nn.Linear(3, 4), "not Linear; pass the recurrent layer itself"),
         # its outputs are not torch's (here out · 2): gradients at them would be silently wrong
         (Scaled(3, 4), "Scaled overrides nn.GRU.forward, so watch cannot tell its outputs"),
@@ -214,3 +216,51 @@ def test_dropout_masks_that_cannot_be_remade_are_refused():
     noise[0, 0, 0, :] = np.where(noise[0, 0, 0, :] == 0, 1 / 0.7, 0.0)
     with pytest.raises(UserError, match="does not reproduce torch's h_n"):
         w.dissection()
+
+
+@pytest.mark.parametrize(
+    "cls, kw, batched",
+    [
+        (nn.LSTMCell, {}, True),
+        (nn.GRUCell, {}, False),
+        (nn.RNNCell, {"nonlinearity": "relu", "bias": False}, True),
+    ],
+)
+def test_cells_stepped_in_a_loop(cls, kw, batched):
+    """A decoder written with nn.LSTMCell / GRUCell / RNNCell, one call per step, its first
+    state from an encoder: each call is a one-step replay under the cell's own weight names, and
+    the calls' sum is .grad (float64). torch's CPU LSTMCell is composite (h' = o ⊙ tanh(c')), so
+    the gradient reaching c' includes h''s: it used to be counted twice."""
+    torch.manual_seed(6)
+    enc = nn.LSTM(3, 4).double()
+    cell = cls(2, 4, **kw).double()
+    src = torch.randn(5, 2, 3, dtype=torch.float64)
+    steps = torch.randn(3, 2, 2, dtype=torch.float64)
+    with watch([enc, cell]) as w:
+        _, (h, c) = enc(src)
+        h0, c0 = h[0], c[0]  # (B, H): the encoder's final state starts the decoder
+        h0.retain_grad(), c0.retain_grad()
+        state = (h0, c0) if cls is nn.LSTMCell else h0
+        loss = 0
+        for t in range(3):
+            x = steps[t] if batched else steps[t, 0]
+            state = cell(x, state if batched else state[0])  # unbatched: GRUCell, h (H,)
+            h_t = state[0] if cls is nn.LSTMCell else state
+            loss = loss + (h_t * (t + 1)).sin().sum()
+            if not batched:
+                break  # one unbatched call: (I,) in, (H,) out
+        if cls is nn.LSTMCell:
+            loss = loss + state[1].pow(2).sum()  # the last cell state is read too
+        loss.backward()
+    assert w.check(cell) <= 1e-9 and w.check(enc) <= 1e-9
+    first = w.dissection(cell, call=0)
+    own = [n for n, _ in cell.named_parameters()]
+    assert [k for k in first.grads if k not in ("h0", "c0")] == own
+    assert re.search(rf"{cls.__name__}(\(relu\))? 2→4", first.call.describe())
+    for name in own:
+        s = sum(t.sum(axis=0) for _, t in first.step_grads(name))
+        np.testing.assert_allclose(s, first.grads[name], rtol=1e-12)
+    if batched:  # the first call's initial-state gradients: torch's at the encoder's output
+        np.testing.assert_allclose(first.grads["h0"][0], h0.grad.numpy(), rtol=1e-9, atol=1e-15)
+        if cls is nn.LSTMCell:
+            np.testing.assert_allclose(first.grads["c0"][0], c0.grad.numpy(), rtol=1e-9, atol=1e-15)

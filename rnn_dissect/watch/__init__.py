@@ -2,7 +2,7 @@
 exact float64 replay of the recurrent core on the project's engine.
 
     from rnn_dissect import watch
-    with watch(model.encoder) as w:          # torch.nn.RNN / LSTM / GRU; several allowed
+    with watch(model.encoder) as w:          # torch.nn.RNN / LSTM / GRU or a cell; several
         loss = criterion(model(batch), y)
         loss.backward()
     d = w.dissection()                        # grads under torch's names, per step, per sequence
@@ -38,8 +38,8 @@ EXPORTERS: dict[str, Callable[[dict[str, Any], Path], None]] = {}
 
 
 def watch(modules: Any, **options: Any) -> Any:
-    """Watch ``modules`` (a torch RNN/LSTM/GRU, a list, or a dict name → module) while the
-    ``with`` block runs. options — batch: sequence indices to replay (default all); window:
+    """Watch ``modules`` (a torch RNN/LSTM/GRU or RNNCell/LSTMCell/GRUCell, a list, or a dict
+    name → module) while the ``with`` block runs. options — batch: sequence indices to replay (default all); window:
     (start, stop) positions (default all); max_bytes: refuse a replay estimated above it
     (default 2 GiB); and the analyses' flags (step_grads, lag, max_lag, jacobians, frames).
     Returns a :class:`~rnn_dissect.watch.session.Watch`."""

@@ -61,6 +61,12 @@ class Call:
     # every call of the same module in this watch, this one included (one shared list, filled
     # as calls happen): .grad holds the sum over all of them
     module_calls: list[Call] = field(default_factory=list, repr=False, compare=False)
+    # an nn.RNNCell / LSTMCell / GRUCell's call (T = 1): weights' names here → the cell's own
+    # ("weight_ih_l0" → "weight_ih"); empty for a module, whose names are these
+    names: dict[str, str] = field(default_factory=dict)
+    # g_cn arrived whole: the cell's h' reads c' (torch's composite LSTMCell, h' = o ⊙ tanh(c')),
+    # so it includes the part through h'; the replay takes that part off
+    c_n_total: bool = False
 
     @property
     def B(self) -> int:
@@ -75,7 +81,10 @@ class Call:
         return int(self.x.shape[2])
 
     def describe(self) -> str:
-        kind = {"rnn": f"RNN({self.nonlinearity})", "lstm": "LSTM", "gru": "GRU"}[self.cell]
+        kind = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[self.cell] + (
+            "Cell" if self.names else ""
+        )
+        kind += f"({self.nonlinearity})" if self.cell == "rnn" else ""
         bi = ", bidirectional" if self.directions == 2 else ""
         return (
             f"{self.label}: {kind} {self.input_size}→{self.hidden_size} × {self.num_layers} "

@@ -23,9 +23,9 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 __all__ = ["active", "remake_noise"]
 
 
-def active(m: nn.RNNBase) -> bool:
-    """Does a forward of ``m`` now apply dropout between layers?"""
-    return bool(m.training and m.dropout > 0 and m.num_layers > 1)
+def active(m: nn.Module) -> bool:
+    """Does a forward of ``m`` now apply dropout between layers? (A cell has no layers.)"""
+    return isinstance(m, nn.RNNBase) and bool(m.training and m.dropout > 0 and m.num_layers > 1)
 
 
 def remake_noise(

@@ -25,7 +25,7 @@ from rnn_dissect.errors import UserError
 from rnn_dissect.watch import dropout
 from rnn_dissect.watch.call import Call
 
-__all__ = ["CELL_OF", "check_module", "install_hooks"]
+__all__ = ["CELL_OF", "STEP_OF", "check_module", "install_hooks"]
 
 CELL_OF = {
     "RNN_TANH": ("rnn", "tanh"),
@@ -33,28 +33,24 @@ CELL_OF = {
     "LSTM": ("lstm", "tanh"),
     "GRU": ("gru", "tanh"),
 }
+STEP_OF = {nn.LSTMCell: "lstm", nn.GRUCell: "gru", nn.RNNCell: "rnn"}  # cells: one step a call
 
 
 def check_module(m: Any, name: str) -> None:
     """Refuse, in one line, what the replay cannot reproduce exactly."""
-    if isinstance(m, nn.RNNCellBase):
-        raise UserError(
-            f"{name}: nn.{type(m).__name__} (one step per call) is not watched; use an "
-            f"nn.{type(m).__name__[:-4]} on the sequence or on one step per call (its weight_ih_l0, "
-            "… are the cell's weight_ih, …)"
-        )
-    if not isinstance(m, nn.RNNBase) or getattr(m, "mode", None) not in CELL_OF:
+    kinds = (nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell, nn.RNNBase)
+    base = next((c for c in kinds if isinstance(m, c)), None)
+    if base is None or (isinstance(m, nn.RNNBase) and getattr(m, "mode", None) not in CELL_OF):
         inner = [
             f"{_path(n)} ({type(s).__name__})"
             for n, s in (m.named_modules() if isinstance(m, nn.Module) else [])
-            if isinstance(s, nn.RNNBase) and n
+            if isinstance(s, (nn.RNNBase, nn.RNNCellBase)) and n
         ]
         hint = f"it contains {', '.join(inner)}" if inner else "pass the recurrent layer itself"
         raise UserError(
-            f"watch takes torch.nn.RNN, LSTM or GRU modules, not {type(m).__name__}; "
-            f"{hint}, e.g. watch(model{inner[0].split()[0] if inner else '.encoder'})"
+            f"watch takes torch.nn.RNN, LSTM or GRU modules (or their cells), not "
+            f"{type(m).__name__}; {hint}, e.g. watch(model{inner[0].split()[0] if inner else '.encoder'})"
         )
-    base = next(c for c in (nn.LSTM, nn.GRU, nn.RNN, nn.RNNBase) if isinstance(m, c))
     if type(m).forward is not base.forward:  # hooks see what that forward returns, not torch's
         raise UserError(
             f"{name}: {type(m).__name__} overrides nn.{base.__name__}.forward, so watch cannot "
@@ -90,6 +86,8 @@ class _Recorder:
         self.rng = torch.get_rng_state() if dropout.active(m) else None
 
     def __call__(self, m: nn.RNNBase, args: tuple, kwargs: dict, output: Any) -> None:
+        if isinstance(m, nn.RNNCellBase):
+            return self._step(m, args, kwargs, output)
         inp = args[0] if args else kwargs["input"]
         hx = args[1] if len(args) > 1 else kwargs.get("hx")
         cell, nonlin = CELL_OF[m.mode]
@@ -107,13 +105,7 @@ class _Recorder:
         B = x.shape[0]
         out, state = output
         h_n, c_n = state if cell == "lstm" else (state, None)
-        if hx is None:
-            h0 = np.zeros((L * D, B, H), dtype=_np(h_n).dtype)
-            c0 = None if cell != "lstm" else h0.copy()
-        else:
-            h0_t, c0_t = hx if cell == "lstm" else (hx, None)
-            h0 = _np(h0_t).reshape(L * D, B, H)
-            c0 = None if c0_t is None else _np(c0_t).reshape(L * D, B, H)
+        h0, c0 = _initial(hx, cell, h_n, L * D, B, H)
         T = x.shape[1]
         noise, refused = dropout.remake_noise(m, out, self.rng) if dropout.active(m) else (None, "")
         self.rng = None
@@ -141,8 +133,7 @@ class _Recorder:
             h_n=_np(h_n).reshape(L * D, B, H),
             module_calls=self.mine,
         )
-        self.mine.append(call)
-        self.calls.append(call)
+        self._add(call)
         if isinstance(out, PackedSequence):
             meta = (out.batch_sizes, out.sorted_indices, out.unsorted_indices)
             _on_grad(out.data, call, "output", lambda g: _padded(g, meta, T))
@@ -151,6 +142,82 @@ class _Recorder:
         _on_grad(h_n, call, "h_n", lambda g: g.reshape(L * D, B, H))
         if c_n is not None:
             _on_grad(c_n, call, "c_n", lambda g: g.reshape(L * D, B, H))
+
+    def _add(self, call: Call) -> None:
+        self.mine.append(call)
+        self.calls.append(call)
+
+    def _step(self, m: nn.RNNCellBase, args: tuple, kwargs: dict, output: Any) -> None:
+        """One call of an nn.RNNCell / LSTMCell / GRUCell: a one-layer module's call with T = 1,
+        whose new state h' (c') is that call's h_n (c_n); weight_ih is replayed as weight_ih_l0."""
+        inp = args[0] if args else kwargs["input"]
+        hx = args[1] if len(args) > 1 else kwargs.get("hx")
+        cell = next(kind for c, kind in STEP_OF.items() if isinstance(m, c))
+        nonlin = getattr(m, "nonlinearity", "tanh")  # nn.RNNCell's; the others use tanh
+        batched = inp.dim() == 2
+        x = (inp if batched else inp.unsqueeze(0)).unsqueeze(1)  # (B, 1, I)
+        B, H = x.shape[0], m.hidden_size
+        h1, c1 = output if cell == "lstm" else (output, None)
+        h0, c0 = _initial(hx, cell, h1, 1, B, H)
+        names = {
+            f"{n}_l0": n
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            if getattr(m, n) is not None  # bias=False: None
+        }
+        call = Call(
+            label=f"{self.label}#{len(self.mine)}",
+            cell=cell,
+            nonlinearity=nonlin,
+            num_layers=1,
+            directions=1,
+            hidden_size=H,
+            batch_first=True,
+            packed=False,
+            batched=batched,
+            dtype=str(h1.dtype).replace("torch.", ""),
+            weights={k: _np(getattr(m, n)) for k, n in names.items()},
+            x=_np(x),
+            lengths=np.ones(B, np.int64),
+            h0=h0,
+            c0=c0,
+            g_out=np.zeros((B, 1, H)),
+            g_hn=np.zeros((1, B, H)),
+            g_cn=np.zeros((1, B, H)) if cell == "lstm" else None,
+            h_n=_np(h1).reshape(1, B, H),
+            module_calls=self.mine,
+            names=names,
+            c_n_total=c1 is not None and _reads(h1, c1),
+        )
+        self._add(call)
+        _on_grad(h1, call, "h_n", lambda g: g.reshape(1, B, H))
+        if c1 is not None:
+            _on_grad(c1, call, "c_n", lambda g: g.reshape(1, B, H))
+
+
+def _reads(out: torch.Tensor, inner: torch.Tensor, depth: int = 4) -> bool:
+    """Does ``out``'s autograd graph read ``inner`` within ``depth`` steps? On the CPU torch's
+    LSTMCell is composite, h' = o ⊙ tanh(c'), so the gradient reaching c' includes h''s; a fused
+    cell (one node for both outputs) does not read it."""
+    target = inner.grad_fn
+    if target is None or out.grad_fn is None or out.grad_fn is target:
+        return False
+    frontier = [out.grad_fn]
+    for _ in range(depth):
+        frontier = [f for node in frontier for f, _ in node.next_functions if f is not None]
+        if any(f is target for f in frontier):
+            return True
+    return False
+
+
+def _initial(
+    hx: Any, cell: str, like: torch.Tensor, rows: int, B: int, H: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """h0 (rows, B, H) and c0 (LSTM) as torch used them: zeros when the caller passed none."""
+    if hx is None:
+        h0 = np.zeros((rows, B, H), dtype=_np(like).dtype)
+        return h0, (h0.copy() if cell == "lstm" else None)
+    h0_t, c0_t = hx if cell == "lstm" else (hx, None)
+    return _np(h0_t).reshape(rows, B, H), (None if c0_t is None else _np(c0_t).reshape(rows, B, H))
 
 
 def _padded(g: torch.Tensor, meta: tuple, T: int) -> torch.Tensor:

@@ -111,6 +111,9 @@ def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
             seeds = np.ascontiguousarray(_order(g_above[..., d * H : (d + 1) * H], d))  # (G, n, H)
             seed_h = call.g_hn[row, idx]
             seed_c = None if call.g_cn is None else call.g_cn[row, idx]
+            if call.c_n_total and seed_c is not None:  # less what came through h_T = o ⊙ tanh(c_T)
+                o, tc = run.node(run.T, 0, "o").value, run.node(run.T, 0, "tanh_c").value
+                seed_c = seed_c - seed_h * o * (1 - tc**2)  # (G, H)
             attach_heads(run, seeds, seed_h, seed_c)
             if whole:  # dissect_run runs the backward
                 dis = dissect_run(run, **dissect_kw)

@@ -60,7 +60,8 @@ class Watched:
             for name, g in p.grads.items():
                 out[name] = out[name] + g if name in out else g.copy()
         order = {name: i for i, name in enumerate(self.call.weights)}
-        out = {k: out[k] for k in sorted(out, key=order.__getitem__)}
+        own = self.call.names  # a cell's own names (weight_ih for weight_ih_l0)
+        out = {own.get(k, k): out[k] for k in sorted(out, key=order.__getitem__)}
         rows = self.call.num_layers * self.call.directions
         for key, attr in (("h0", "h0_grad"), ("c0", "c0_grad")):
             if key == "c0" and self.call.cell != "lstm":
@@ -86,13 +87,15 @@ class Watched:
     def step_grads(self, name: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per part with ``name``: (positions (T,), terms (T, *shape)) — each step's term.
         Σ of every term = ``grads[name]`` when the window covers every step."""
+        name = {own: k for k, own in self.call.names.items()}.get(name, name)
         out = []
         for p in self.parts:
             terms = p.dissection.step.contributions
             if terms is not None and name in terms:
                 out.append((p.dissection.run.positions, np.stack(terms[name])))
         if not out:
-            raise UserError(f"no per-step terms for {name!r}; names: {list(self.call.weights)}")
+            names = [self.call.names.get(k, k) for k in self.call.weights]
+            raise UserError(f"no per-step terms for {name!r}; names: {names}")
         return out
 
     def sequence(self, b: int) -> dict[tuple[int, int], dict[str, Any]]:
