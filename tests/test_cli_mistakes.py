@@ -243,3 +243,25 @@ def test_a_full_disk_keeps_the_previous_output(tmp_path, capsys, monkeypatch):
     rc, _, err = call(capsys, "rnn", "--text", "hello world", "--out", out)
     one_line(rc, err, "No space left on device", "previous file is intact")
     assert files(out) == before
+
+
+def test_files_of_the_wrong_kind_say_what_to_pass(trained, tmp_path, capsys):
+    """A snapshot's norms file was 'a newer file? upgrade rnn-dissect'; a text file named only
+    its header length."""
+    norms = tmp_path / "param_norms.safetensors"
+    stf.write(norms, {"format": "rnn-dissect/unit-norms-1"}, {"x": np.zeros(2, np.float32)})
+    rc, _, err = call(capsys, "sample", norms)
+    one_line(rc, err, "'rnn-dissect/unit-norms-1' file, not a model checkpoint")
+    text = tmp_path / "notes.txt"
+    text.write_text(TEXT)
+    for argv in (["sample", text], ["dissect", text, "--text", "de"]):
+        one_line(*call(capsys, *argv)[::2], "not a safetensors file", "pass a .safetensors")
+
+
+def test_a_tour_corpus_too_short_names_the_length_it_needs(tmp_path, capsys):
+    """It said 'lower --batch or --seq-len', flags the tour does not have."""
+    short = tmp_path / "short.txt"
+    short.write_text("def f(x): return x\n")
+    rc, _, err = call(capsys, "tour", "--corpus", short, "--out", tmp_path / "t", "--quiet")
+    one_line(rc, err, "too short for the tour", "at least 2,190 characters")
+    assert "--seq-len" not in err

@@ -44,7 +44,7 @@ from rnn_dissect.reports import tour_numbers as nums
 from rnn_dissect.reports import tour_parts as parts
 from rnn_dissect.reports.explore import page_html
 from rnn_dissect.train.kernels.choice import Preference
-from rnn_dissect.train.loop import Trainer, open_run
+from rnn_dissect.train.loop import TrainConfig, Trainer, open_run
 from rnn_dissect.train.sample import default_prime, sample
 from rnn_dissect.weights.safetensors_file import write_atomic
 
@@ -148,7 +148,16 @@ def _open_training(
     }
     if cfg.corpus is not None:
         settings["files"] = (str(Path(cfg.corpus).resolve()),)
-    trainer = open_run(out / "run", settings, force=True, report=report, kernels=kernels)
+    try:
+        trainer = open_run(out / "run", settings, force=True, report=report, kernels=kernels)
+    except UserError as e:  # too short: the tour has no --batch or --seq-len to lower
+        if "--seq-len" not in str(e):
+            raise
+        need = math.ceil(cfg.batch * (cfg.seq_len + 1) / (1 - TrainConfig.val_frac))
+        raise UserError(
+            f"--corpus {cfg.corpus} is too short for the tour's training ({str(e).split(',')[0]}"
+            f"); give a text of at least {need:,} characters"
+        ) from None
     report.trainer = trainer
     return trainer
 

@@ -147,10 +147,12 @@ def save(model: CharModel, path: PathLike, extra_metadata: Mapping[str, str] | N
 def _config(info: stf.Header) -> ModelConfig:
     """The config the metadata states; for a minimal file (no ``format``) what shapes say."""
     meta, src = dict(info.metadata), info.path
-    if meta.get("format") == "rnn-dissect/trainer-1":  # a run's trainer.safetensors
+    kind = meta.get("format", "")
+    if kind.startswith("rnn-dissect/") and not kind[12:].isdigit():  # a run's other files
+        what = "a run's training state" if "trainer" in kind else f"a {kind!r} file"
         raise UserError(
-            f"{src} is a run's training state, not a model checkpoint; pass the run directory "
-            "or its model.safetensors"
+            f"{src} is {what}, not a model checkpoint; pass the run directory or its "
+            "model.safetensors"
         )
     if "format" in meta and meta["format"] != FORMAT:
         raise UserError(

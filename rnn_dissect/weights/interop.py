@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -220,9 +221,11 @@ def _torch_load(p: Path) -> Mapping[str, Any]:
     """``torch.load(weights_only=True)``; a refusal or a parse failure is a UserError."""
     torch = _torch()
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # its pickle-protocol warning: the error says enough
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load has many ways to reject a file; none runs its code
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        refused = re.search(r"(?:Unsupported global: GLOBAL|load unsupported GLOBAL) (\S+)", str(e))
         if refused:
             raise UserError(
                 f"{p} holds the Python object {refused[1][:80]}, which weights_only=True refuses "

@@ -94,10 +94,11 @@ def _parse(p: Path, f: BinaryIO, size: int) -> Header:
     if not text.lstrip().startswith(b"{"):  # not safetensors: say what it is, if we can tell
         _foreign(p, head)
     not_st = f"{p} is not a safetensors file"
+    fix = "pass a .safetensors file (a checkpoint: a run directory or its model.safetensors)"
     if n < 0:
-        raise UserError(f"{not_st}: only {size} bytes, shorter than the 8-byte header length")
+        raise UserError(f"{not_st} (only {size} bytes, shorter than the 8-byte header); {fix}")
     if n > MAX_HEADER_BYTES:
-        raise UserError(f"{not_st}: its header length field says {n} bytes (limit 16 MiB)")
+        raise UserError(f"{not_st} (its header length field says {n} bytes); {fix}")
     if n > size - 8:
         raise UserError(
             f"{p} is truncated: header of {n} bytes, only {size - 8} follow; re-save it"
