@@ -75,4 +75,7 @@ def test_a_reverse_upper_layer_is_named_as_the_module_names_it(tmp_path):
         assert names == ["weight_ih", "weight_hh", "bias_ih", "bias_hh"], names
         rows = page.locator("svg .row-note").all_text_contents()
         assert rows == ["layer 1 reverse"], rows
+        page.keyboard.press("ArrowRight")  # forward, step 1: the stepper names the row too
+        head = page.locator(".rde-stepper .frame-title").inner_text()
+        assert head == "Forward · t = 1 · layer 1 reverse", head
         assert errors == [], errors

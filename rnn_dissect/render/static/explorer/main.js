@@ -109,7 +109,7 @@ export function mount(root, data, host = {}) {
     const graph = createGraph(model, bus);
     const params = createParams(model, bus);
     const inspector = createInspector(model, bus);
-    const stepper = createStepper(model.doc.frames || [], model.nodes, bus);
+    const stepper = createStepper(model.doc.frames || [], model.nodes, bus, model.layerName);
     const panels = [
       { key: "q1", label: "1 · how gradients flow back", view: createFlow(model, bus) },
       { key: "q2", label: "2 · how the weights update", view: createWeights(model, bus) },

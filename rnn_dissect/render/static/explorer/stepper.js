@@ -22,8 +22,11 @@ function weights(ids) {
 }
 
 // One sentence: what this frame does (the frame's own data, nothing made up).
-export function caption(f, nodes) {
-  const where = f.t === null ? "the total loss" : `step t = ${f.t}` + (f.part === "cell" ? `, layer ${f.layer}` : f.part === "head" ? ", the head (output and loss)" : "");
+// layerName: a row's name (a watched module's part names its module's layer and direction).
+const byIndex = (k) => `layer ${k}`;
+
+export function caption(f, nodes, layerName = byIndex) {
+  const where = f.t === null ? "the total loss" : `step t = ${f.t}` + (f.part === "cell" ? `, ${layerName(f.layer)}` : f.part === "head" ? ", the head (output and loss)" : "");
   if (f.phase === "forward") {
     return `Forward at ${where}: computes ${names(f.computed, nodes)} from ${names(f.reads, nodes)}` +
       (f.params.length ? ` and the shared weights ${weights(f.params)}` : "") +
@@ -35,14 +38,14 @@ export function caption(f, nodes) {
     (f.cut ? " A truncation cut: what reaches the detached state goes no further." : "");
 }
 
-export function title(f) {
+export function title(f, layerName = byIndex) {
   if (!f) return "Overview";
   const dir = f.phase === "forward" ? "Forward" : "Backward";
   if (f.t === null) return `${dir} · total loss`;
-  return `${dir} · t = ${f.t}` + (f.part === "cell" ? ` · layer ${f.layer}` : " · head");
+  return `${dir} · t = ${f.t}` + (f.part === "cell" ? ` · ${layerName(f.layer)}` : " · head");
 }
 
-export function createStepper(frames, nodes, bus) {
+export function createStepper(frames, nodes, bus, layerName = byIndex) {
   const N = frames.length;
   let i = 0; // 0 = overview, k = frames[k - 1]
   let timer = null;
@@ -62,11 +65,11 @@ export function createStepper(frames, nodes, bus) {
   function render() {
     const f = i ? frames[i - 1] : null;
     count.textContent = `frame ${i} / ${N}`;
-    head.textContent = title(f);
+    head.textContent = title(f, layerName);
     phase.textContent = f ? f.phase : "";
     phase.className = `phase-chip ${f ? f.phase : ""}`;
     text.textContent = f
-      ? caption(f, nodes)
+      ? caption(f, nodes, layerName)
       : N
         ? `Press → (or ▶) to watch the forward pass compute t = 1..T, then the backward pass carry the gradient back from T to 1. ${N} frames.`
         : "No step-through frames at this size.";
