@@ -50,6 +50,29 @@ def test_a_module_called_twice_is_checked_against_the_sum_of_its_calls():
         first.check(lstm)
 
 
+def test_a_no_grad_evaluation_in_the_block_is_left_out():
+    """A training step and a validation pass under torch.no_grad in one ``with``: the one call
+    autograd recorded is the dissection, and the check is against it alone."""
+    torch.manual_seed(7)
+    gru = nn.GRU(3, 4, batch_first=True).double()
+    x, val = torch.randn(2, 5, 3, dtype=torch.float64), torch.randn(3, 4, 3, dtype=torch.float64)
+
+    def run(m):
+        return m(x)[0].pow(2).sum()
+
+    with watch(gru) as w:
+        run(gru).backward()
+        with torch.no_grad():
+            gru(val)
+    assert [c.tracked for c in w.calls] == [True, False]
+    d = w.dissection()
+    assert d.call.label == "GRU#0" and d.check(gru) <= 1e-9 and w.check(gru) <= 1e-9
+    ref = f64_grads(gru, run)
+    np.testing.assert_allclose(d.grads["weight_hh_l0"], ref["weight_hh_l0"], rtol=1e-9)
+    with pytest.raises(UserError, match="no gradient reached GRU#1"):
+        w.dissection(gru, call=1)
+
+
 def test_a_frozen_weight_is_skipped_by_check_and_still_replayed():
     torch.manual_seed(1)
     gru = nn.GRU(3, 4, batch_first=True).double()

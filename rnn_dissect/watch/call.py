@@ -58,6 +58,7 @@ class Call:
     dropout: np.ndarray | None = None
     dropout_refused: str = ""  # why that dropout could not be re-made ("": it was, or none)
     h_n: np.ndarray | None = None  # (L·D, B, H) torch's final states, to verify a replay
+    tracked: bool = True  # autograd recorded it (False under torch.no_grad: no .grad comes of it)
     # every call of the same module in this watch, this one included (one shared list, filled
     # as calls happen): .grad holds the sum over all of them
     module_calls: list[Call] = field(default_factory=list, repr=False, compare=False)

@@ -131,6 +131,7 @@ class _Recorder:
             dropout=None if noise is None else _np(noise).astype(np.float64),
             dropout_refused=refused,
             h_n=_np(h_n).reshape(L * D, B, H),
+            tracked=h_n.requires_grad,
             module_calls=self.mine,
         )
         self._add(call)
@@ -184,6 +185,7 @@ class _Recorder:
             g_hn=np.zeros((1, B, H)),
             g_cn=np.zeros((1, B, H)) if cell == "lstm" else None,
             h_n=_np(h1).reshape(1, B, H),
+            tracked=h1.requires_grad,
             module_calls=self.mine,
             names=names,
             c_n_total=c1 is not None and _reads(h1, c1),

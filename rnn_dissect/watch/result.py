@@ -137,7 +137,7 @@ class Watched:
                 f"only {len(self.batch)} of {self.call.B} sequences were replayed; "
                 "grads cover those only, so they are not comparable with .grad"
             )
-        n = len(self.call.module_calls)
+        n = sum(c.tracked for c in self.call.module_calls)  # a no_grad call adds nothing
         if n > 1:
             raise UserError(
                 f"{self.call.label} is one of {n} calls of that module and .grad holds the sum "

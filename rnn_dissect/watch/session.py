@@ -83,8 +83,12 @@ class Watch:
         return [c for c in self.calls if c.label.rsplit("#", 1)[0] == label]
 
     def dissection(self, module: Any = None, call: int | None = None, **kw: Any) -> Watched:
-        """The replay of one call: the only one recorded, or ``module``'s call number ``call``."""
+        """The replay of one call: the only one recorded (or the only one autograd recorded,
+        beside torch.no_grad ones), or ``module``'s call number ``call``."""
         calls = self.calls if module is None else self._of(module)
+        live = [c for c in calls if c.tracked]  # no_grad calls (an evaluation) have no backward
+        if call is None and len(live) == 1:
+            return dissect_call(live[0], **{**self.defaults, **kw})
         if call is None and len(calls) != 1:
             seen = ", ".join(c.label for c in calls) or "none"
             raise UserError(
@@ -104,10 +108,11 @@ class Watch:
         """``module``'s gradients summed over every call recorded for it, against its ``.grad``
         (max relative difference, as :meth:`Watched.check`): the check for a module called
         several times in one backward (a decoder stepped in a loop, an encoder used twice)."""
-        ds = self[module]
+        ds = [dissect_call(c, **self.defaults) for c in self._of(module) if c.tracked]
         if not ds:
             raise UserError(
-                "no call of that module was recorded: run the forward inside the with block"
+                "no call of that module was recorded with gradients: run the forward inside the "
+                "with block, not under torch.no_grad()"
             )
         total: dict[str, np.ndarray] = {}
         for d in ds:
