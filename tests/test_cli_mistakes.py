@@ -265,3 +265,19 @@ def test_a_tour_corpus_too_short_names_the_length_it_needs(tmp_path, capsys):
     rc, _, err = call(capsys, "tour", "--corpus", short, "--out", tmp_path / "t", "--quiet")
     one_line(rc, err, "too short for the tour", "at least 2,190 characters")
     assert "--seq-len" not in err
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_force_never_removes_files_that_are_not_a_run(tmp_path, capsys, force):
+    """`--force` (which the refusal itself suggested) deleted a project's own config.json and
+    snapshots/ folder: the names a run uses."""
+    proj = tmp_path / "proj"
+    (proj / "snapshots").mkdir(parents=True)
+    (proj / "config.json").write_text('{"my": "settings"}\n')
+    (proj / "snapshots" / "a.png").write_bytes(b"mine")
+    before = files(proj)
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+    rc, _, err = call(capsys, "train", text, "--out", proj, *SMALL, *force)
+    one_line(rc, err, "not empty and holds no run", "--force replaces only a run")
+    assert files(proj) == before

@@ -107,19 +107,35 @@ class RunDir:
 
     # ------------------------------------------------------------- creating
     def check_new(self, force: bool, made: tuple[str, ...] = ()) -> None:
-        """Refuse to reuse a directory holding a run (or anything else) unless ``force``;
-        entries named in ``made`` (this run's own, e.g. its corpus cache) do not count."""
+        """Refuse to reuse a directory holding a run unless ``force``, or holding anything
+        else at all; entries named in ``made`` (this run's own, e.g. its corpus cache) do not
+        count."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"--out {self.path} is a file; choose a directory name for the run")
         if not writable_dir(self.path).exists():
             return
-        if force or not any(p.name not in made for p in self.path.iterdir()):
+        if not any(p.name not in made for p in self.path.iterdir()):
             return
-        what = "holds a run" if self.file("config.json").exists() else "is not empty"
-        raise UserError(
-            f"{self.path} {what}; continue it with --resume, start over with --force, "
-            "or choose another --out"
-        )
+        if not self.holds_run():  # --force replaces a run's files, never someone else's
+            raise UserError(
+                f"{self.path} is not empty and holds no run; choose a new or empty --out "
+                "(--force replaces only a run)"
+            )
+        if not force:
+            raise UserError(
+                f"{self.path} holds a run; continue it with --resume, start over with --force, "
+                "or choose another --out"
+            )
+
+    def holds_run(self) -> bool:
+        """A run is here, perhaps a damaged one: a run's config.json, or a trainer state."""
+        if self.file("trainer.safetensors").is_file():
+            return True
+        try:
+            doc = json.loads(self.file("config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(doc, dict) and doc.get("format") == FORMAT
 
     def claim(self, force: bool) -> None:
         """Create the directory; with ``force`` remove a previous run's files (only those).
