@@ -281,3 +281,21 @@ def test_force_never_removes_files_that_are_not_a_run(tmp_path, capsys, force):
     rc, _, err = call(capsys, "train", text, "--out", proj, *SMALL, *force)
     one_line(rc, err, "not empty and holds no run", "--force replaces only a run")
     assert files(proj) == before
+
+
+def test_neurons_never_removes_a_folder_named_activations_it_did_not_write(
+    trained, tmp_path, capsys
+):
+    """Streamed activations go to OUT/activations, removed at the end: a user's own folder of
+    that name went with them."""
+    out = tmp_path / "out"
+    (out / "activations").mkdir(parents=True)
+    (out / "activations" / "mine.txt").write_text("mine")
+    text = tmp_path / "long.txt"
+    text.write_text(TEXT * 6)  # > 1 MB of activations: streamed
+    argv = ["neurons", trained, "--out", out, "--text", text, "--memory-mb", 1]
+    one_line(*call(capsys, *argv)[::2], "is not a folder of activations", "another --out")
+    assert (out / "activations" / "mine.txt").read_text() == "mine"
+    (out / "activations" / "mine.txt").unlink()
+    assert call(capsys, *argv)[0] == 0  # an empty one is used, then removed
+    assert not (out / "activations").exists()

@@ -304,6 +304,11 @@ def analyse_and_write(
     size = len(chars) * kinds * cfg.hidden_size * 4  # float32 bytes of every array
     stream = size > memory_mb << 20 or keep_activations
     act_dir = out / "activations"
+    if stream and _not_ours(act_dir):  # someone else's folder: never removed
+        raise UserError(
+            f"{act_dir} exists and is not a folder of activations; neurons streams them "
+            "there (and removes it after): move it, or choose another --out"
+        )
     where = collect_live.check_space(act_dir, size, keep_activations) if stream else ""
     print(
         f"{cfg.cell} H={cfg.hidden_size} L={cfg.num_layers}: {len(chars):,} characters of "
@@ -360,6 +365,13 @@ def analyse_and_write(
         f"\nwrote {out}/neurons.json, heatmaps.html, contexts.json{tuned} ({len(rep.files)} files)"
     )
     return 0
+
+
+def _not_ours(act_dir: Path) -> bool:
+    """``act_dir`` holds something other than activations this command wrote."""
+    if not act_dir.exists() or (act_dir / "activations.json").is_file():
+        return False
+    return not act_dir.is_dir() or any(act_dir.iterdir())
 
 
 def _overall_best(scores: Scores) -> tuple[str, dict[str, int | str | float]] | None:
