@@ -140,8 +140,9 @@ class Watched:
         n = sum(c.tracked for c in self.call.module_calls)  # a no_grad call adds nothing
         if n > 1:
             raise UserError(
-                f"{self.call.label} is one of {n} calls of that module and .grad holds the sum "
-                "over all of them: compare with w.check(module) instead"
+                f"{self.call.label} is one of {n} calls of that module and .grad sums the calls "
+                "since the last zero_grad: w.check(module) compares the sum of all of them "
+                "(in a training loop, watch one step)"
             )
         return compare_grads(self.grads, module)
 
