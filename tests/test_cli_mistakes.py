@@ -299,3 +299,20 @@ def test_neurons_never_removes_a_folder_named_activations_it_did_not_write(
     (out / "activations" / "mine.txt").unlink()
     assert call(capsys, *argv)[0] == 0  # an empty one is used, then removed
     assert not (out / "activations").exists()
+
+
+def test_a_refused_out_keeps_its_own_cache_folder(tmp_path, capsys):
+    """`train --out ~` was refused ('not empty') and then removed ~/.cache: the command
+    cleared OUT/.cache (its scratch encoding of a large corpus) whatever happened."""
+    home = tmp_path / "home"
+    (home / ".cache" / "pip").mkdir(parents=True)
+    (home / ".cache" / "pip" / "wheel").write_bytes(b"mine")
+    (home / ".cache" / "corpus.bin").write_bytes(b"mine too")  # the name of its own scratch
+    (home / "notes.txt").write_text("mine")
+    before = files(home)
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+    for force in ([], ["--force"]):
+        rc, _, err = call(capsys, "train", text, "--out", home, *SMALL, *force)
+        one_line(rc, err, "not empty")
+        assert files(home) == before

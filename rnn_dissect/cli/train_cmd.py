@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -29,6 +28,7 @@ from rnn_dissect.reports import run_report
 from rnn_dissect.train.backends import rank_from_env, world_from_env
 from rnn_dissect.train.kernels import Preference
 from rnn_dissect.train.loop import TrainConfig, open_run
+from rnn_dissect.train.rundir import RunDir
 
 __all__ = ["register", "run"]
 
@@ -205,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         engine += f" × {world} processes (DistributedDataParallel)"
     live = _Live(args.quiet, engine)
     out = Path(args.out)
+    had_cache = RunDir(out).cache_dir().exists()  # OUT/.cache before this command
     try:
         trainer = open_run(
             out,
@@ -232,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         live.stop()
-        if lead:  # a large corpus's memory-mapped encoding
-            shutil.rmtree(out / ".cache", ignore_errors=True)
+        if lead and (not had_cache or RunDir(out).holds_run()):  # never `--out ~`'s .cache
+            RunDir(out).remove_cache()
     st, cfg = trainer.state, trainer.cfg
     if not lead:
         return 130 if how == "interrupted" else 0

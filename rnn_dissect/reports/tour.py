@@ -254,7 +254,7 @@ def write_tour(
     doc["seconds"] = st.seconds  # now with the page's own
     text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     write_atomic(out / "tour.json", [text.encode("utf-8")])
-    shutil.rmtree(out / "run" / ".cache", ignore_errors=True)
+    trainer.run.remove_cache()
     return index
 
 

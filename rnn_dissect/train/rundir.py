@@ -22,6 +22,7 @@ a run killed between checkpoints) are dropped, so the files read as one uninterr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -151,6 +152,14 @@ class RunDir:
 
     def cache_dir(self) -> Path:
         return self.file(".cache")  # a memory-mapped encoding of a large corpus
+
+    def remove_cache(self) -> None:
+        """Remove the corpus encoding and its folder, if it holds nothing else: ``--out ~``
+        names a directory whose ``.cache`` is not ours."""
+        cache = self.cache_dir()
+        with contextlib.suppress(OSError):  # absent (--out a file, too), or not empty
+            (cache / "corpus.bin").unlink(missing_ok=True)
+            cache.rmdir()
 
     # ------------------------------------------------------------- config
     def write_config(
