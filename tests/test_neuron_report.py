@@ -78,6 +78,11 @@ def test_write_report_on_planted_units(tmp_path):
 
     one = top_contexts(acts, rep.heat_units, 1, 10)
     assert [key(u)[:1] for u in rep.contexts] == [key(u) for u in one]
+    # issue 17: the first `window` characters (the start-up from the zero state) are not
+    # ranked; contexts.json and the page say so
+    assert all(c["skipped"] == 10 for c in ctx)
+    assert all(x["position"] >= 10 for c in ctx for x in c["top"] + c["bottom"])
+    assert "The first 10 characters are not ranked" in (tmp_path / "heatmaps.html").read_text()
     # the saturation scatter: one mark per unit for each of the 4 gates
     root = ET.parse(tmp_path / "saturation.svg").getroot()
     for g in "ifgo":

@@ -17,7 +17,7 @@ from planted import python_like_text, run
 from rnn_dissect.errors import UserError
 from rnn_dissect.neurons import ranking as neurons
 from rnn_dissect.neurons.activations import Activations, UnitRef, load
-from rnn_dissect.neurons.extremes import gate_saturation, top_contexts
+from rnn_dissect.neurons.extremes import gate_saturation, top_contexts, warm_up
 from rnn_dissect.neurons.features import Feature, builtin_features
 from rnn_dissect.neurons.ranking import score_units
 from rnn_dissect.neurons.scoring import HistogramAUC, auc_exact
@@ -182,10 +182,13 @@ def test_unit_ref_dict_round_trip(planted):
     assert UnitRef.from_dict({"layer": 1.0, "kind": "h", "unit": "2"}) == UnitRef(1, "h", 2)
 
 
-def brute_contexts(v: np.ndarray, k: int, w: int) -> list[tuple[int, float]]:
+def brute_contexts(v: np.ndarray, k: int, w: int, skip: int = 0) -> list[tuple[int, float]]:
+    """A full sort of every position from ``skip`` on, then the greedy picks."""
     order = np.lexsort((np.arange(len(v)), -v))
     picked: list[tuple[int, float]] = []
     for p in order.tolist():
+        if p < skip:
+            continue
         if all(abs(p - q) > w for q, _ in picked):
             picked.append((p, float(v[p])))
             if len(picked) == k:
@@ -204,12 +207,40 @@ def test_top_contexts_match_a_full_sort(monkeypatch):
     got = top_contexts(acts, units, k=4, window=6)
     for uc, u in zip(got, units, strict=True):
         col = a[:, u.unit]
-        assert [(c.position, c.value) for c in uc.top] == brute_contexts(col, 4, 6)
-        assert [(c.position, -c.value) for c in uc.bottom] == brute_contexts(-col, 4, 6)
+        assert uc.skipped == 6  # the warm-up: the first `window` characters
+        assert [(c.position, c.value) for c in uc.top] == brute_contexts(col, 4, 6, 6)
+        assert [(c.position, -c.value) for c in uc.bottom] == brute_contexts(-col, 4, 6, 6)
         for c in uc.top + uc.bottom:
             assert c.text == text[c.start : c.start + len(c.text)]
             assert np.array_equal(c.values, col[c.start : c.start + len(c.text)])
             assert c.start == max(0, c.position - 6) and len(c.text) <= 13
+
+
+def test_top_contexts_skip_the_start_up_from_the_zero_state(monkeypatch):
+    """Issue 17: a cell state negative over the whole text rises from c_0 = 0, so its
+    "highest" value was at character 0 — the start-up, not the text. The first ``window``
+    characters are not ranked once the text has more than 2·window; a shorter text keeps
+    them all. Streaming in blocks smaller than the warm-up still equals the full sort."""
+    monkeypatch.setattr(neurons, "BLOCK_BYTES", 1)  # 256-row blocks
+    rng = np.random.default_rng(7)
+    N, w = 600, 300 // 2 - 1  # a warm-up of 149 rows: inside the first block, and not
+    t = np.arange(N)
+    c = -1.0 + np.exp(-t / 3.0) + 0.05 * np.sin(t / 7.0)  # leaves 0 towards −1, wobbling
+    c[400] = -0.2  # a real high, well past the start-up
+    c[200] = -0.3
+    text = "".join(rng.choice(list("ab \n"), N))
+    acts = Activations("lstm", tuple(" \nab"), text, {(0, "c"): c[:, None]})
+    for window in (2, w, 256, 300):  # 300: the text is not longer than 2·window
+        (uc,) = top_contexts(acts, [UnitRef(0, "c", 0)], k=3, window=window)
+        skip = window if 2 * window < N else 0
+        assert uc.skipped == skip == warm_up(N, window)
+        assert [(x.position, x.value) for x in uc.top] == brute_contexts(c, 3, window, skip)
+        assert [(x.position, -x.value) for x in uc.bottom] == brute_contexts(-c, 3, window, skip)
+        assert all(x.position >= skip for x in uc.top + uc.bottom)
+    (uc,) = top_contexts(acts, [UnitRef(0, "c", 0)], k=2, window=20)
+    assert [x.position for x in uc.top] == [400, 200]  # not 0, where c_1 has barely left 0
+    (whole,) = top_contexts(acts, [UnitRef(0, "c", 0)], k=1, window=300)
+    assert whole.top[0].position == 0  # a short text is ranked whole: the start-up shows
 
 
 def test_gate_saturation_by_hand(planted):

@@ -2,6 +2,11 @@
 each gate sits saturated (fig. 3 of Karpathy, Johnson & Fei-Fei 2015).
 
 Both stream over row blocks of the activation arrays, like :mod:`rnn_dissect.neurons.ranking`.
+
+The state starts from zero, so the first characters show the start-up transient, not the
+text: a cell state negative over the whole text is "highest" at character 0, where it has
+barely left 0. :func:`top_contexts` therefore does not rank the first :func:`warm_up`
+characters (``window`` of them, when the text is long enough to spare them).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import numpy as np
 from rnn_dissect.neurons.activations import Activations, Key, UnitRef
 from rnn_dissect.neurons.ranking import SIGMOID_GATES, TANH_GATES, block_rows
 
-__all__ = ["Context", "Saturation", "UnitContexts", "gate_saturation", "top_contexts"]
+__all__ = ["Context", "Saturation", "UnitContexts", "gate_saturation", "top_contexts", "warm_up"]
 
 
 @dataclass
@@ -33,6 +38,22 @@ class UnitContexts:
     unit: UnitRef
     top: list[Context]  # highest values, highest first
     bottom: list[Context]  # lowest values, lowest first
+    skipped: int = 0  # characters 0 … skipped − 1 were not ranked (the warm-up)
+
+
+def warm_up(n_chars: int, window: int) -> int:
+    """How many leading characters :func:`top_contexts` does not rank: ``window`` when the
+    text has more than 2·window characters, else 0 (a short text keeps every character).
+
+    Those characters are read from the zero initial state h_0 = c_0 = 0 rather than from the
+    text's own history, so an extreme there can be the state leaving 0 (a cell negative
+    everywhere peaks at character 0). With them skipped, every context shown also has its
+    full ``window`` characters on the left.
+
+        >>> warm_up(10_000, 30), warm_up(60, 30), warm_up(61, 30)
+        (30, 0, 30)
+    """
+    return window if 2 * window < n_chars else 0
 
 
 def _keep_top(vals: np.ndarray, pos: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,13 +81,15 @@ def top_contexts(
     acts: Activations, units: Sequence[UnitRef], k: int = 5, window: int = 20
 ) -> list[UnitContexts]:
     """For each unit the k highest and k lowest characters, no two within ``window`` of
-    each other, each with ±window characters of context.
+    each other, each with ±window characters of context. The first
+    ``warm_up(n_chars, window)`` characters are not candidates (see :func:`warm_up`).
 
     Streaming keeps the m = k·(2·window + 1) most extreme candidates per unit: the j-th
     greedy pick is outranked only by earlier picks and the ≤ 2·window characters each of
     them suppresses, so it is among the top m and the result equals a full sort's.
     """
     m = k * (2 * window + 1)
+    skip = warm_up(acts.n_chars, window)
     by_key: dict[Key, list[UnitRef]] = {}
     for u in units:
         by_key.setdefault((u.layer, u.kind), []).append(u)
@@ -76,7 +99,11 @@ def top_contexts(
         cand = [[(np.empty(0), np.empty(0, np.int64))] * 2 for _ in us]  # (top, bottom)
         for s, blk in acts.chunks(key, block_rows(acts.arrays[key].shape[1])):
             pos = np.arange(s, s + len(blk))
-            sub = blk[:, cols].astype(np.float64)  # (C, K)
+            keep = pos >= skip  # the warm-up is no candidate
+            if not keep.any():
+                continue
+            pos = pos[keep]
+            sub = blk[keep][:, cols].astype(np.float64)  # (C, K)
             for i in range(len(us)):
                 for d, sign in enumerate((1.0, -1.0)):
                     v0, p0 = cand[i][d]
@@ -92,7 +119,7 @@ def top_contexts(
                     vals = acts.rows(key, a, b)[:, u.unit]
                     ctxs.append(Context(p, sign * v, a, acts.text[a:b], vals))
                 sides.append(ctxs)
-            found[u] = UnitContexts(u, sides[0], sides[1])
+            found[u] = UnitContexts(u, sides[0], sides[1], skip)
     return [found[u] for u in units]
 
 

@@ -102,7 +102,12 @@ def contexts(n: Mapping[str, Any], scores: Scores, contexts: Mapping[UnitRef, Un
         f'<div class="hm">{"".join(rows)}</div>',
         "The three strongest detectors and the best memory unit: each one's two strongest "
         "contexts on its feature's side — where it is highest if it scores positively, lowest "
-        "if negatively (outlined: that character; blue negative, red positive).",
+        "if negatively (outlined: that character; blue negative, red positive)."
+        + (
+            f" The first {skip} characters, read from the zero initial state, are not ranked."
+            if (skip := max((uc.skipped for uc in contexts.values()), default=0))
+            else ""
+        ),
     )
 
 

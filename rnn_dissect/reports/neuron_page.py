@@ -109,5 +109,12 @@ def render(
             head += f" · colour scale ±{scale:.3g}"
         about = _about(u, scores, per_feature, u in extra_units)
         sections.append(UnitSection(_anchor(u), head, about, strips, center, scale, columns))
+    intro = _intro(acts, scores)
+    if skip := max((uc.skipped for uc in ctx), default=0):
+        intro[-1] += (
+            f" The first {skip:,} characters are not ranked for highest and lowest: they are "
+            "read from the zero initial state, and a unit leaving 0 there is not responding "
+            "to the text."
+        )
     return heatmap_page(sections, _index(scores, per_feature), "What the units track",
-                        _intro(acts, scores), note)  # fmt: skip
+                        intro, note)  # fmt: skip

@@ -97,7 +97,12 @@ def _context_dict(uc: UnitContexts) -> dict[str, object]:
             for c in cs
         ]
 
-    return {**uc.unit.to_dict(), "top": side(uc.top), "bottom": side(uc.bottom)}
+    return {
+        **uc.unit.to_dict(),
+        "skipped": uc.skipped,  # characters 0 … skipped − 1 not ranked (the warm-up)
+        "top": side(uc.top),
+        "bottom": side(uc.bottom),
+    }
 
 
 def write_report(
