@@ -64,3 +64,55 @@ def test_flow_cli_writes_json_and_plots(tmp_path, capsys):
     assert (tmp_path / "flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (tmp_path / "flow.svg").read_text(encoding="utf-8")
     assert all(f'id="reach-{c}"' in svg for c in CELLS)
+
+
+def test_reach_figure_tells_the_cells_apart_without_a_hue(tmp_path):
+    """Issue 17: the reach figure drew the RNN vermilion and the LSTM blue, which everywhere
+    else mean the cell state c and the state h. Each cell is now a neutral grey with its
+    own line style and marker, named at the end of its line; its reach is an open marker
+    on the line at the reach's lag."""
+    from matplotlib.colors import to_hex
+
+    from rnn_dissect.render.bptt_plots import (
+        CELL_STYLES,
+        GATE_SHADES,
+        GRADIENT_COLOURS,
+        PARAMETER_SHADES,
+        SERIES_COLOURS,
+        reach_figure,
+    )
+    from rnn_dissect.render.cards import PALETTE
+
+    hues = {c.lower() for c in (*PALETTE.values(), *GRADIENT_COLOURS.values(), *SERIES_COLOURS,
+                                 *PARAMETER_SHADES, *GATE_SHADES)}  # fmt: skip
+    cmp = compare(TEXT, hidden=4, seed=1)
+    fig = reach_figure({r.cell: r.curve for r in cmp.rows}, {r.cell: r.reach for r in cmp.rows},
+                       cmp.fall, "t")  # fmt: skip
+    (ax,) = fig.axes
+    lines = {ln.get_gid(): ln for ln in ax.get_lines()}
+    texts = {t.get_gid(): t for t in ax.texts}
+    looks = set()
+    for r in cmp.rows:
+        line, st = lines[f"reach-{r.cell}"], CELL_STYLES[r.cell]
+        colour = to_hex(line.get_color())
+        assert colour == st.colour and colour not in hues, r.cell
+        assert colour[1:3] == colour[3:5] == colour[5:7]  # a neutral grey
+        looks.add((line.get_linestyle(), line.get_marker()))
+        label = texts[f"reach-label-{r.cell}"]  # the name, at the end of the line
+        assert label.get_text() == r.cell.upper() and to_hex(label.get_color()) == colour
+        assert label.get_position()[0] == line.get_xdata()[-1]
+        assert r.reach is not None, r.cell  # this text is long enough for every cell
+        mark = lines[f"reach-mark-{r.cell}"]  # the reach, on the line
+        assert list(mark.get_xdata()) == [r.reach]
+        assert mark.get_ydata()[0] == r.curve[r.reach] and mark.get_markerfacecolor() == "none"
+    assert len(looks) == len(cmp.rows)  # no two cells drawn alike
+    # the labels do not sit on one another: at least 1/14 of the log axis apart
+    ys = sorted(np.log10(texts[f"reach-label-{r.cell}"].get_position()[1]) for r in cmp.rows)
+    lo, hi = np.log10(ax.get_ylim())
+    assert min(np.diff(ys)) >= (hi - lo) / 14 - 1e-9
+    # what flow.svg holds: the lines' strokes are those greys, no hue
+    fig.savefig(tmp_path / "f.svg")
+    svg = (tmp_path / "f.svg").read_text()
+    for r in cmp.rows:
+        block = svg.split(f'id="reach-{r.cell}"')[1].split("</g>")[0]
+        assert f"stroke: {CELL_STYLES[r.cell].colour.lower()}" in block

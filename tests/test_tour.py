@@ -287,13 +287,15 @@ def _fills(svg: ET.Element) -> dict[str, set[str]]:
 def test_one_meaning_per_colour_and_every_bar_chart_names_its_scale(built):
     """Issue 17 (the pages reviewed): dh_next is the state's blue in Q1 and Q4 (as in the
     explorer), the direct part grey, dc_next the cell's vermilion; Q3's RNN / LSTM bars take
-    the reach figure's cell colours; each bar chart's y axis says log or linear."""
+    the reach figure's neutral cell styles; each bar chart's y axis says log or linear."""
     from rnn_dissect.render.bptt_plots import (
-        CELL_COLOURS,
+        CELL_STYLES,
         GATE_SHADES,
         GRADIENT_COLOURS,
         PARAMETER_SHADES,
+        SERIES_COLOURS,
     )
+    from rnn_dissect.render.cards import PALETTE
 
     out, _ = built
     page = (out / "index.html").read_text(encoding="utf-8")
@@ -305,11 +307,20 @@ def test_one_meaning_per_colour_and_every_bar_chart_names_its_scale(built):
     rnn, lstm = _figure_svgs(page, "q4_carry")  # one chart per cell
     assert _fills(rnn) == {"‖dh_next‖": {"#0072B2"}, "‖dh_raw‖": {GRADIENT_COLOURS["dh_raw"]}}
     assert _fills(lstm) == {"‖dh_next‖": {"#0072B2"}, "‖dc_next‖": {GRADIENT_COLOURS["dc_next"]}}
+    # Q3 compares the cells: no hue (each names a node kind or a gradient) but the reach
+    # figure's neutral greys, the LSTM's hatched (its pattern's lines in the LSTM's grey)
     (q3,) = _figure_svgs(page, "q3_bytes")
-    assert _fills(q3) == {
-        "RNN bytes kept": {CELL_COLOURS["rnn"]},
-        "LSTM bytes kept": {CELL_COLOURS["lstm"]},
-    }
+    fills = _fills(q3)
+    assert fills["RNN bytes kept"] == {CELL_STYLES["rnn"].colour}
+    ((lstm_fill,),) = [fills["LSTM bytes kept"]]
+    pid = re.fullmatch(r"url\(#([\w-]+)\)", lstm_fill).group(1)
+    (pattern,) = [p for p in q3.iter(f"{SVG}pattern") if p.get("id") == pid]
+    assert {ln.get("stroke") for ln in pattern.iter(f"{SVG}line")} == {CELL_STYLES["lstm"].colour}
+    hues = set(PALETTE.values()) | set(GRADIENT_COLOURS.values()) | set(SERIES_COLOURS)
+    for cell in ("rnn", "lstm"):
+        colour = CELL_STYLES[cell].colour
+        assert colour not in hues and len({colour[1:3], colour[3:5], colour[5:7]}) == 1
+    assert page.count(f'id="{pid}"') == 1  # unique on the page
     (q2,) = _figure_svgs(page, "q2_terms")  # parameters: shades of the graph's orange
     assert set().union(*_fills(q2).values()) == set(PARAMETER_SHADES)
     (gates,) = _figure_svgs(page, "lstm_gates")  # gates: shades of the graph's pink

@@ -17,19 +17,41 @@ from __future__ import annotations
 
 import html
 import math
+import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.transforms import offset_copy
 
 from rnn_dissect.autograd.engine import Kind
 from rnn_dissect.render.cards import PALETTE
 
-__all__ = ["CELL_COLOURS", "GATE_SHADES", "GRADIENT_COLOURS", "PARAMETER_SHADES", "SERIES_COLOURS"]
-__all__ += ["bars_svg", "heatmap_svg", "reach_figure"]
+__all__ = ["CELL_STYLES", "GATE_SHADES", "GRADIENT_COLOURS", "PARAMETER_SHADES", "SERIES_COLOURS"]
+__all__ += ["CellStyle", "bars_svg", "heatmap_svg", "reach_figure"]
 
 SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00")  # Okabe–Ito
-CELL_COLOURS = {"rnn": "#D55E00", "lstm": "#0072B2", "gru": "#009E73"}
+
+
+@dataclass(frozen=True)
+class CellStyle:
+    """How one cell type is drawn where RNN, LSTM and GRU are compared: every hue already
+    names a node kind or a gradient (vermilion = the cell state c, blue = h, green = an
+    activation), so the cells take neutral greys told apart by line style and marker (lines)
+    or hatching (bars), and are labelled directly."""
+
+    colour: str  # a neutral grey (r = g = b)
+    linestyle: str  # matplotlib's
+    marker: str  # matplotlib's
+    hatch: bool  # bars: diagonal lines in ``colour`` on white instead of a solid fill
+
+
+CELL_STYLES = {
+    "rnn": CellStyle("#222222", "-", "o", False),
+    "lstm": CellStyle("#555555", "--", "s", True),
+    "gru": CellStyle("#7a7a7a", "-.", "^", False),
+}
 # The gradient a step receives, coloured as the explorer colours it (explorer.css) and as the
 # graph colours the node it is the gradient of: from the head at t (grey, as the output), carried
 # along h (the state's blue) or along c (the cell's vermilion), and at the pre-activation (yellow).
@@ -117,11 +139,13 @@ def bars_svg(
     height: int = 140,
     title: str = "",
     colours: Sequence[str] | None = None,
+    hatches: Sequence[bool] | None = None,
     ylabel: str = "",
     xlabel: str = "step t",
 ) -> str:
     """Grouped bars: for each label (a step), one bar per series (``colours[s]``, else the
-    Okabe–Ito series colours). Linear height starts at 0. Log height starts at a whole
+    Okabe–Ito series colours; ``hatches[s]``: diagonal lines of that colour on white, an
+    ``<pattern>`` in the SVG's ``<defs>``). Linear height starts at 0. Log height starts at a whole
     decade below the smallest non-zero value (so the smallest bar is still a bar, not a
     stub; at most 4 decades below the largest) with a grid line per decade; a value of 0
     has no bar and is written as "0" on the baseline. The y axis says which scale it is.
@@ -151,9 +175,24 @@ def bars_svg(
     h = base + 50
     step = max(1, math.ceil(N / 25))
     scale = "log scale" if log else "linear, from 0"
+    fills, defs = [], []
+    for k, n in enumerate(names):
+        colour = pal[k % len(pal)]
+        if hatches and hatches[k % len(hatches)]:  # an id unique to this chart and series
+            pid = f"hatch-{zlib.crc32(f'{title}|{n}|{colour}'.encode()):08x}"
+            defs.append(
+                f'<pattern id="{pid}" patternUnits="userSpaceOnUse" width="5" height="5" '
+                f'patternTransform="rotate(45)"><rect width="5" height="5" fill="#ffffff"/>'
+                f'<line x1="0" y1="0" x2="0" y2="5" stroke="{colour}" stroke-width="2.4"/>'
+                "</pattern>"
+            )
+            fills.append((f"url(#{pid})", f'stroke="{colour}" stroke-width="1"'))
+        else:
+            fills.append((colour, 'stroke="#00000055" stroke-width="0.5"'))
     out = [
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
         f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
+        f"<defs>{''.join(defs)}</defs>" if defs else "",
         f'<text class="ylabel" x="2" y="11" font-size="10">'
         f"{html.escape(f'{ylabel} ({scale})' if ylabel else scale)}</text>",
         f'<line x1="48" y1="{base}" x2="{w - 5}" y2="{base}" stroke="#999"/>',
@@ -183,8 +222,7 @@ def bars_svg(
             tip = f"<title>{html.escape(names[s])} at {html.escape(labels[j])}: {_fmt(v)}</title>"
             out.append(
                 f'<rect x="{x0 + s * bw}" y="{base - bh:.2f}" width="{bw - 1}" '
-                f'height="{bh:.2f}" fill="{pal[s % len(pal)]}" stroke="#00000055" stroke-width="0.5">'
-                f"{tip}</rect>"
+                f'height="{bh:.2f}" fill="{fills[s][0]}" {fills[s][1]}>{tip}</rect>'
             )
             if v == 0:
                 out.append(
@@ -202,8 +240,10 @@ def bars_svg(
     )
     x = 50
     for s, n in enumerate(names):
-        colour = pal[s % len(pal)]
-        out.append(f'<rect x="{x}" y="{base + 24}" width="10" height="10" fill="{colour}"/>')
+        out.append(
+            f'<rect x="{x}" y="{base + 24}" width="10" height="10" fill="{fills[s][0]}" '
+            f"{fills[s][1]}/>"
+        )
         out.append(f'<text x="{x + 14}" y="{base + 33}" font-size="11">{html.escape(n)}</text>')
         x += 24 + 7 * len(n)
     out.append("</svg>")
@@ -213,24 +253,49 @@ def bars_svg(
 def reach_figure(
     curves: dict[str, Sequence[float]], reach: dict[str, int | None], fall: float, title: str
 ) -> Figure:
-    """One line per cell: normalised ‖∂L_T/∂h_{T−ℓ}‖ against ℓ (log y), threshold dashed."""
+    """One line per cell: normalised ‖∂L_T/∂h_{T−ℓ}‖ against ℓ (log y), threshold dashed.
+
+    Each cell is drawn in its :data:`CELL_STYLES` (a neutral grey, a line style and a
+    marker) and named at the end of its line; its reach is a larger open marker on the line.
+    """
     fig = Figure(figsize=(6.4, 3.8))
     ax = fig.subplots()
+    ends: list[tuple[float, float, str, str]] = []  # (x, y, cell, colour) of each line's end
     for cell, curve in curves.items():
         c = np.asarray(curve, dtype=np.float64)
         lags = np.arange(c.size)
         ok = c > 0
-        colour = CELL_COLOURS.get(cell, "C0")
+        st = CELL_STYLES.get(cell, CellStyle("#222222", "-", "o", False))
         r = reach.get(cell)
         label = f"{cell.upper()} (reach {r if r is not None else '> ' + str(c.size - 1)})"
-        ax.plot(lags[ok], c[ok], color=colour, label=label, gid=f"reach-{cell}")
-        if r is not None:
-            ax.axvline(r, color=colour, linestyle=":", linewidth=1)
-    ax.axhline(fall, color="#555555", linestyle="--", linewidth=1, label=f"{fall:g} of the peak")
+        ax.plot(lags[ok], c[ok], color=st.colour, linestyle=st.linestyle, marker=st.marker,
+                markersize=3.5, markevery=max(1, int(ok.sum()) // 12), label=label,
+                gid=f"reach-{cell}")  # fmt: skip
+        if r is not None and 0 <= r < c.size and c[r] > 0:
+            ax.plot([r], [c[r]], linestyle="none", marker=st.marker, markersize=9,
+                    markerfacecolor="none", markeredgecolor=st.colour, markeredgewidth=1.2,
+                    gid=f"reach-mark-{cell}")  # fmt: skip
+        if ok.any():
+            ends.append((float(lags[ok][-1]), float(c[ok][-1]), cell, st.colour))
+    ax.axhline(fall, color="#bbbbbb", linestyle=(0, (4, 3)), linewidth=1, zorder=0)
     ax.set_yscale("log")
+    lo, hi = ax.get_ylim()
+    gap = (math.log10(hi) - math.log10(lo)) / 14  # direct labels at least this far apart
+    placed: list[float] = []
+    right = offset_copy(ax.transData, fig=fig, x=5, units="points")  # just past the line's end
+    for x, y, cell, colour in sorted(ends, key=lambda e: e[1]):
+        ly = math.log10(y)
+        if placed and ly - placed[-1] < gap:
+            ly = placed[-1] + gap
+        placed.append(ly)
+        ax.text(x, 10.0**ly, cell.upper(), transform=right, fontsize=9, color=colour,
+                fontweight="bold", va="center", ha="left", gid=f"reach-label-{cell}")  # fmt: skip
+    ax.text(0.99, fall, f"{fall:g} of the peak", transform=ax.get_yaxis_transform(),
+            va="bottom", ha="right", fontsize=8, color="#555555")  # fmt: skip
     ax.set_xlabel("lag ℓ (steps back from the last step T)")
     ax.set_ylabel("‖∂L_T/∂h_(T−ℓ)‖ / max")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.margins(x=0.08)
+    ax.legend(fontsize=8, title="open marker: the reach", title_fontsize=7)
     fig.tight_layout()
     return fig

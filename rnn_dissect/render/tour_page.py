@@ -27,7 +27,7 @@ from rnn_dissect.neurons.ranking import Scores
 from rnn_dissect.neurons.tuning import Snapshot, TuningCurve
 from rnn_dissect.render import tour_neurons as tn
 from rnn_dissect.render.bptt_plots import (
-    CELL_COLOURS,
+    CELL_STYLES,
     GATE_SHADES,
     GRADIENT_COLOURS,
     PARAMETER_SHADES,
@@ -225,7 +225,8 @@ class _Figures:
             _steps(self.i.rnn),
             log=False,
             title="forward cache per step",
-            colours=[CELL_COLOURS["rnn"], CELL_COLOURS["lstm"]],  # as in the reach figure
+            colours=[CELL_STYLES["rnn"].colour, CELL_STYLES["lstm"].colour],  # as in the reach
+            hatches=[CELL_STYLES["rnn"].hatch, CELL_STYLES["lstm"].hatch],  # figure: no hue
             ylabel="bytes",
         )
         return figure("q3_bytes", svg, "What the forward pass keeps at each step, in bytes.")
