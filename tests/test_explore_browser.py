@@ -245,6 +245,43 @@ def test_export_works_with_the_network_blocked(chromium, export):
     assert errors == [], errors
 
 
+def test_lag_matrix_greys_fit_the_values_shown(chromium, tmp_path):
+    """Issue 17: the lag matrix's greys spanned a fixed 6 decades below its largest value,
+    so on "hello" (values within 1.6 decades) every cell was nearly black and the fading
+    through time did not show. The greys now span the matrix's own smallest to largest
+    value, and a legend writes both numbers (as text)."""
+    data = ex.model_data(ex.fresh_model("rnn", "hello", 3, 1), "hello")  # `explore`'s default
+    lag = ex.tensor(data, data["dissection"]["flow"]["layers"][0]["lag"])
+    T = lag.shape[0]
+    page, errors, _, _ = open_page(chromium, ex.export_html(data, tmp_path / "h.html").as_uri())
+    page.get_by_test_id("tab-q1").click()
+    cells = page.locator("[data-testid=lag-matrix] rect.hc").evaluate_all(
+        "els => els.map(e => [+e.dataset.r, +e.dataset.c, e.getAttribute('fill')])"
+    )
+    assert sorted((r, c) for r, c, _ in cells) == [(r, c) for r in range(T) for c in range(r + 1)]
+    grey = {}
+    for r, c, fill in cells:
+        rgb = [int(x) for x in fill.removeprefix("rgb(").removesuffix(")").split(",")]
+        assert rgb[0] == rgb[1] == rgb[2], fill
+        grey[r, c] = rgb[0]
+    vals = {k: float(lag[k]) for k in grey}
+    lo, hi = min(vals, key=vals.get), max(vals, key=vals.get)
+    assert vals[hi] / vals[lo] < 100  # a short text: the values span < 2 decades
+    assert grey[lo] - grey[hi] >= 150  # the smallest light, the largest dark
+    assert 0 < grey[hi] < 40 and 200 < grey[lo] < 255  # white would mean 0 / not drawn
+    for a in grey:  # darker = more gradient, and a 1.5× larger value is visibly darker
+        for b in grey:
+            if vals[a] >= 1.5 * vals[b]:
+                assert grey[b] - grey[a] >= 15, (a, b, vals[a], vals[b], grey[a], grey[b])
+    legend = page.get_by_test_id("lag-scale")
+    assert float(legend.get_attribute("data-lo")) == vals[lo]
+    assert float(legend.get_attribute("data-hi")) == vals[hi]
+    shown = legend.locator(".num").all_inner_texts()
+    assert [float(x) for x in shown] == pytest.approx([vals[lo], vals[hi]], rel=5e-3)
+    assert "log scale" in legend.inner_text() and "smallest value shown" in legend.inner_text()
+    assert errors == [], errors
+
+
 def test_widget_module_renders_and_asks_python(chromium, tmp_path):
     from rnn_dissect.web.widget import esm
 

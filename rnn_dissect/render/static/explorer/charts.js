@@ -1,6 +1,6 @@
 // Small SVG charts for the answers: a heatmap and grouped bars, hover reported by callback.
 // Magnitudes are drawn in greys on a log scale (black = largest): colour stays the node kinds'.
-import { svgEl } from "./dom.js";
+import { el, svgEl } from "./dom.js";
 
 // A grey for |v| on a log scale spanning `decades` below `top` (white: 0 or far below).
 export function grey(v, top, decades = 4) {
@@ -10,8 +10,45 @@ export function grey(v, top, decades = 4) {
   return `rgb(${c},${c},${c})`;
 }
 
-// rows × cols cells; value(r, c) → number | null (null: not drawn). Returns the <svg>.
-export function heatmap({ rows, cols, value, top, decades = 4, cell = [14, 14], rowLabel, colLabel, onHover, onLeave, testid, left = 46 }) {
+// A grey for v on a log scale fitted to the values shown: lo (the smallest) light grey,
+// hi (the largest) near black — never white, which means 0 or not drawn.
+export function fitGrey(v, lo, hi) {
+  if (!(v > 0) || !(hi > 0)) return "#ffffff";
+  const span = Math.log10(hi / lo);
+  const f = span > 0 ? Math.min(1, Math.max(0, Math.log10(v / lo) / span)) : 1;
+  const c = Math.round(225 - 205 * f);
+  return `rgb(${c},${c},${c})`;
+}
+
+// [lo, hi, clamped]: the smallest and largest positive finite values; lo is raised to
+// `decades` below hi if it is further (clamped: smaller values then share the lightest grey).
+export function fitRange(values, decades = 6) {
+  let lo = Infinity;
+  let hi = 0;
+  for (const v of values) if (Number.isFinite(v) && v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  if (!(hi > 0)) return [0, 0, false];
+  const floor = hi / 10 ** decades;
+  return lo < floor ? [floor, hi, true] : [lo, hi, false];
+}
+
+// The legend of fitGrey's scale: a strip from lo to hi with both numbers written (as text).
+export function greyLegend(lo, hi, { clamped = false, width = 160, testid } = {}) {
+  const n = 24;
+  const s = svgEl("svg", { class: "scale", width, height: 12, viewBox: `0 0 ${width} 12` });
+  for (let i = 0; i < n; i++) {
+    const v = lo * (hi / lo) ** (i / (n - 1));
+    s.append(svgEl("rect", { x: (i * width) / n, y: 0, width: width / n + 0.5, height: 12, fill: fitGrey(v, lo, hi) }));
+  }
+  const num = (v) => v.toPrecision(3);
+  return el("div", { class: "legend-scale", "data-testid": testid || null, "data-lo": lo, "data-hi": hi },
+    el("span", { class: "num lo" }, num(lo)), " ", s, " ", el("span", { class: "num hi" }, num(hi)),
+    el("span", { class: "muted" }, ` log scale over ${Math.log10(hi / lo).toFixed(1)} decades: `
+      + (clamped ? "the largest value (dark) down to 10⁻⁶ of it (light; smaller values too)" : "the smallest value shown (light) to the largest (dark)")));
+}
+
+// rows × cols cells; value(r, c) → number | null (null: not drawn). Greys: log over `decades`
+// below `top`, or fitted to [fit[0], fit[1]] when `fit` is given. Returns the <svg>.
+export function heatmap({ rows, cols, value, top, decades = 4, fit = null, cell = [14, 14], rowLabel, colLabel, onHover, onLeave, testid, left = 46 }) {
   const [cw, ch] = cell;
   const topPad = 20;
   const w = left + cols * cw + 6;
@@ -29,7 +66,7 @@ export function heatmap({ rows, cols, value, top, decades = 4, cell = [14, 14], 
       if (v === null || v === undefined) continue;
       const rect = svgEl("rect", {
         class: "hc", x: left + c * cw, y: topPad + r * ch, width: cw - 1, height: ch - 1,
-        fill: Number.isFinite(v) ? grey(Math.abs(v), top, decades) : "#f3d9d9",
+        fill: !Number.isFinite(v) ? "#f3d9d9" : fit ? fitGrey(Math.abs(v), fit[0], fit[1]) : grey(Math.abs(v), top, decades),
         "data-r": r, "data-c": c,
       });
       s.append(rect);

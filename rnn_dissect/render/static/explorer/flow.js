@@ -3,8 +3,8 @@
 // matrix ‖∂L_t'/∂h_t‖ of each layer (hover a cell: its path lights up on the graph); the
 // verdict with its evidence and the Jacobians' spectra.
 import { clear, el, sub } from "./dom.js";
-import { bars, heatmap } from "./charts.js";
-import { fmt, maxAbs, norm, tensor } from "./tensor.js";
+import { bars, fitRange, greyLegend, heatmap } from "./charts.js";
+import { fmt, norm, tensor } from "./tensor.js";
 
 // The nodes on the way from h^layer_from to the loss read at step `to`: along the state lane,
 // then up the stack, then the head.
@@ -54,13 +54,14 @@ export function createFlow(model, bus) {
       onLeave: () => bus.emit("highlight", "is-path", [], true),
     });
     const lag = tensor(lf.lag || D.lag);
-    const finite = lag ? Array.from(lag.data).filter(Number.isFinite) : [];
-    const top = maxAbs({ data: finite });
-    const cell = Math.max(4, Math.min(16, Math.floor(300 / Math.max(T, 1))));
+    const cell = Math.max(4, Math.min(28, Math.floor(300 / Math.max(T, 1))));
     const lagAt = (r, c) => (c > r ? null : lag.data[r * T + c]);
+    // greys fitted to the cells drawn (t ≤ t′), so that a short text's fading shows too
+    const shown = lag ? Array.from({ length: T * T }, (_, i) => lagAt(Math.floor(i / T), i % T)) : [];
+    const [lo, hi, clamped] = fitRange(shown, 6);
     const matrix = lag
       ? heatmap({
-          rows: T, cols: T, value: lagAt, top, decades: 6, cell: [cell, cell], testid: "lag-matrix",
+          rows: T, cols: T, value: lagAt, fit: [lo, hi], cell: [cell, cell], testid: "lag-matrix",
           rowLabel: (r) => `L${sub(r + 1)}`, colLabel: (c) => `h${sub(c + 1)}`,
           onHover: (r, c) => {
             const x = lagAt(r, c);
@@ -75,7 +76,8 @@ export function createFlow(model, bus) {
     body.append(
       el("div", { class: "twocol" },
         el("figure", {}, el("figcaption", {}, "‖dL/dh_t‖ per step: ", el("span", { class: "key s-direct" }, `direct (${from} at t)`), " ", el("span", { class: "key s-next" }, "carried from t+1 (dh_next)"), " ", el("span", { class: "key s-total" }, "total")), split),
-        el("figure", {}, el("figcaption", {}, "lag matrix ‖∂L_t′/∂h_t‖ (rows t′, columns t; log greys over 6 decades, black = largest)"), matrix)),
+        el("figure", {}, el("figcaption", {}, "lag matrix ‖∂L_t′/∂h_t‖ (rows t′, columns t; darker = more gradient; left along a row = further back in time)"),
+          matrix, lag && hi > 0 ? greyLegend(lo, hi, { clamped, testid: "lag-scale" }) : "")),
       note,
     );
     const sv = tensor(lf.singular_values);
