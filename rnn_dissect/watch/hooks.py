@@ -5,7 +5,13 @@ A forward hook (``register_forward_hook(..., with_kwargs=True)``) copies the inp
 the weights as they are at that forward; tensor hooks (``Tensor.register_hook``) on the output
 and the final states copy the gradient that arrives there in the real backward,
 dL/d output (B, T, D·H), dL/dh_n and dL/dc_n (L·D, B, H). Hooks only read: they return None,
-so the model's outputs and every ``.grad`` are bitwise what they are without watching.
+so the model's outputs and every ``.grad`` are bitwise what they are without watching. A
+forward pre-hook keeps the CPU generator's state when training-mode dropout will draw masks
+(:mod:`~rnn_dissect.watch.dropout` re-makes them and puts the generator back).
+
+An ``nn.RNNCell`` / ``LSTMCell`` / ``GRUCell`` call is recorded as a one-layer module's call
+with T = 1: its new state h' (c') plays h_n (c_n), and its weights are replayed under the
+``_l0`` names (``Call.names`` maps them back to the cell's own).
 
 Everything is converted at once to :class:`~rnn_dissect.watch.call.Call` (numpy, batch-major);
 nothing torch is kept but the hook handles, removed on exit.
@@ -196,7 +202,7 @@ class _Recorder:
             _on_grad(c1, call, "c_n", lambda g: g.reshape(1, B, H))
 
 
-def _reads(out: torch.Tensor, inner: torch.Tensor, depth: int = 4) -> bool:
+def _reads(out: torch.Tensor, inner: torch.Tensor, depth: int = 6) -> bool:
     """Does ``out``'s autograd graph read ``inner`` within ``depth`` steps? On the CPU torch's
     LSTMCell is composite, h' = o ⊙ tanh(c'), so the gradient reaching c' includes h''s; a fused
     cell (one node for both outputs) does not read it."""

@@ -6,8 +6,9 @@
 
 Several modules: ``watch([enc, dec])`` or ``watch({"encoder": enc, "decoder": dec})``; each
 forward call is one recorded call (``w.calls``); ``w[dec]`` is that module's calls dissected,
-``w.dissections()`` all of them. Backward may also run after the block: the tensor hooks stay
-on the outputs, only the forward hooks are removed.
+``w.dissections()`` all of them, ``w.check(dec)`` their sum against ``.grad`` (calls made
+under ``torch.no_grad`` are left out: no gradient comes of them). Backward may also run after
+the block: the tensor hooks stay on the outputs, only the forward hooks are removed.
 """
 
 from __future__ import annotations
