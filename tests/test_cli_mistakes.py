@@ -316,3 +316,16 @@ def test_a_refused_out_keeps_its_own_cache_folder(tmp_path, capsys):
         rc, _, err = call(capsys, "train", text, "--out", home, *SMALL, *force)
         one_line(rc, err, "not empty")
         assert files(home) == before
+
+
+def test_a_leftover_corpus_cache_does_not_block_a_new_run(tmp_path, capsys):
+    """A run killed while encoding a large corpus leaves OUT/.cache/corpus.bin only; now that
+    --force replaces only runs, that folder must not make OUT 'not empty'."""
+    out = tmp_path / "run"
+    (out / ".cache").mkdir(parents=True)
+    (out / ".cache" / "corpus.bin").write_bytes(b"\0" * 64)
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+    rc, _, err = call(capsys, "train", text, "--out", out, *SMALL)
+    assert rc == 0, err
+    assert not (out / ".cache").exists()

@@ -107,15 +107,14 @@ class RunDir:
         return self.path / name
 
     # ------------------------------------------------------------- creating
-    def check_new(self, force: bool, made: tuple[str, ...] = ()) -> None:
+    def check_new(self, force: bool) -> None:
         """Refuse to reuse a directory holding a run unless ``force``, or holding anything
-        else at all; entries named in ``made`` (this run's own, e.g. its corpus cache) do not
-        count."""
+        else at all; the corpus cache (this run's, or one a killed run left) does not count."""
         if self.path.exists() and not self.path.is_dir():
             raise UserError(f"--out {self.path} is a file; choose a directory name for the run")
         if not writable_dir(self.path).exists():
             return
-        if not any(p.name not in made for p in self.path.iterdir()):
+        if not any(p.name != self.cache_dir().name for p in self.path.iterdir()):
             return
         if not self.holds_run():  # --force replaces a run's files, never someone else's
             raise UserError(
@@ -141,7 +140,7 @@ class RunDir:
     def claim(self, force: bool) -> None:
         """Create the directory; with ``force`` remove a previous run's files (only those).
         Called after the corpus is loaded: the cache it may have written is this run's."""
-        self.check_new(force, made=(self.cache_dir().name,))
+        self.check_new(force)
         make_dir(self.path)
         for name in OWNED:
             p = self.file(name)
