@@ -39,7 +39,7 @@ export function greyLegend(lo, hi, { clamped = false, width = 160, testid } = {}
     const v = lo * (hi / lo) ** (i / (n - 1));
     s.append(svgEl("rect", { x: (i * width) / n, y: 0, width: width / n + 0.5, height: 12, fill: fitGrey(v, lo, hi) }));
   }
-  const num = (v) => v.toPrecision(3);
+  const num = (v) => (v >= 1e-3 && v < 1e4 ? v.toPrecision(3) : v.toExponential(2));
   return el("div", { class: "legend-scale", "data-testid": testid || null, "data-lo": lo, "data-hi": hi },
     el("span", { class: "num lo" }, num(lo)), " ", s, " ", el("span", { class: "num hi" }, num(hi)),
     el("span", { class: "muted" }, ` log scale over ${Math.log10(hi / lo).toFixed(1)} decades: `
@@ -54,9 +54,12 @@ export function heatmap({ rows, cols, value, top, decades = 4, fit = null, cell 
   const w = left + cols * cw + 6;
   const h = topPad + rows * ch + 6;
   const s = svgEl("svg", { class: "heat", width: w, height: h, viewBox: `0 0 ${w} ${h}`, "data-testid": testid || null });
-  const every = Math.max(1, Math.ceil(12 / cw));
+  const colText = (c) => (colLabel ? colLabel(c) : String(c + 1));
+  let widest = 1;
+  for (let c = 0; c < cols; c++) widest = Math.max(widest, colText(c).length);
+  const every = Math.max(1, Math.ceil((6 * widest + 4) / cw)); // labels that do not touch
   for (let c = 0; c < cols; c += every)
-    s.append(svgEl("text", { class: "tick", x: left + c * cw + cw / 2, y: 13, "text-anchor": "middle", text: colLabel ? colLabel(c) : String(c + 1) }));
+    s.append(svgEl("text", { class: "tick", x: left + c * cw + cw / 2, y: 13, "text-anchor": "middle", text: colText(c) }));
   const everyR = Math.max(1, Math.ceil(12 / ch));
   for (let r = 0; r < rows; r += everyR)
     s.append(svgEl("text", { class: "tick", x: left - 4, y: topPad + r * ch + ch / 2 + 4, "text-anchor": "end", text: rowLabel ? rowLabel(r) : String(r + 1) }));
