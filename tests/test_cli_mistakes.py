@@ -329,3 +329,29 @@ def test_a_leftover_corpus_cache_does_not_block_a_new_run(tmp_path, capsys):
     rc, _, err = call(capsys, "train", text, "--out", out, *SMALL)
     assert rc == 0, err
     assert not (out / ".cache").exists()
+
+
+def test_explore_port_in_use_and_a_foreign_host_are_one_line(capsys):
+    """A port in use names --port; an address not of this machine named --port too."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        rc, _, err = call(capsys, "explore", "--port", port, "--no-browser")
+        one_line(rc, err, "Address already in use", "choose another --port")
+    rc, _, err = call(capsys, "explore", "--host", "192.0.2.1", "--no-browser")  # TEST-NET-1
+    one_line(rc, err, "give --host an address of this machine")
+
+
+@pytest.mark.parametrize(
+    "argv", [["nn", "--out", ""], ["rnn", "--out="], ["explore", "--export", ""]]
+)
+def test_an_empty_output_path_is_refused(tmp_path, capsys, monkeypatch, argv):
+    """`--out ""` (an unset $OUT) meant the current directory: its files were overwritten."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "dissection.json").write_text("mine")
+    one_line(*call(capsys, *argv)[::2], "is empty (an unset variable?)")
+    assert [p.name for p in tmp_path.iterdir()] == ["dissection.json"]
+    assert (tmp_path / "dissection.json").read_text() == "mine"

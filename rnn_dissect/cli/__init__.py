@@ -7,6 +7,7 @@ parser and sets ``func`` to a ``run(args) -> int``. ``main(argv)`` is testable i
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,9 @@ _COMMANDS = [
     "explore",
     "doctor",
 ]
+
+
+_OUTPUTS = ("--out", "--export")  # flags that name where files are written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +65,11 @@ def _run(argv: Sequence[str] | None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a bad flag (2, message already shown)
         return int(e.code or 0)
+    given = list(sys.argv[1:] if argv is None else argv)
+    for flag in _OUTPUTS:  # "" is the current directory to pathlib: an unset $OUT, not a choice
+        if f"{flag}=" in given or any(a == flag and b == "" for a, b in itertools.pairwise(given)):
+            print(f"error: {flag} is empty (an unset variable?); give a path", file=sys.stderr)
+            return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -21,6 +21,7 @@ server keeps serving. One recompute runs at a time (the engine uses both cores).
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import secrets
@@ -186,10 +187,10 @@ def start(
     thread. Stop with ``server.shutdown(); server.server_close()``."""
     try:
         server = Explorer(session, host, port)
-    except OSError as e:
-        raise UserError(
-            f"cannot listen on {host}:{port} ({e.strerror}); choose another --port"
-        ) from None
+    except OSError as e:  # the port taken or reserved, else the address is not this machine's
+        busy = e.errno in (errno.EADDRINUSE, errno.EACCES)
+        fix = "choose another --port" if busy else "give --host an address of this machine"
+        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}); {fix}") from None
     thread = threading.Thread(target=server.serve_forever, name="rnn-dissect-explorer", daemon=True)
     thread.start()
     return server, thread
