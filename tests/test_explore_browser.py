@@ -249,7 +249,7 @@ def test_lag_matrix_greys_fit_the_values_shown(chromium, tmp_path):
     """Issue 17: the lag matrix's greys spanned a fixed 6 decades below its largest value,
     so on "hello" (values within 1.6 decades) every cell was nearly black and the fading
     through time did not show. The greys now span the matrix's own smallest to largest
-    value, and a legend writes both numbers (as text)."""
+    value, and a legend writes both numbers (as text); Q2's per-step terms likewise."""
     data = ex.model_data(ex.fresh_model("rnn", "hello", 3, 1), "hello")  # `explore`'s default
     lag = ex.tensor(data, data["dissection"]["flow"]["layers"][0]["lag"])
     T = lag.shape[0]
@@ -278,7 +278,29 @@ def test_lag_matrix_greys_fit_the_values_shown(chromium, tmp_path):
     assert float(legend.get_attribute("data-hi")) == vals[hi]
     shown = legend.locator(".num").all_inner_texts()
     assert [float(x) for x in shown] == pytest.approx([vals[lo], vals[hi]], rel=5e-3)
-    assert "log scale" in legend.inner_text() and "smallest value shown" in legend.inner_text()
+    assert "log scale" in legend.inner_text() and "smallest shown" in legend.inner_text()
+    # Q2's per-step weight terms: the same fitted greys; W_hh's term at t = 1 is exactly 0
+    # (h_0 = 0), drawn white, as the legend says
+    W = data["dissection"]["weights"]["step_norms"]
+    norms = {n: ex.tensor(data, W[n]) for n in W}
+    page.get_by_test_id("tab-q2").click()
+    cells = page.locator("[data-testid=weights-terms] rect.hc").evaluate_all(
+        "els => els.map(e => [+e.dataset.r, +e.dataset.c, e.getAttribute('fill')])"
+    )
+    vals = {(r, c): float(norms[list(W)[r]][c]) for r, c, _ in cells}
+    fills = {(r, c): f for r, c, f in cells}
+    assert len(cells) == len(W) * T and vals[list(W).index("rnn.weight_hh_l0"), 0] == 0
+    grey = {k: int(f.removeprefix("rgb(").split(",")[0]) for k, f in fills.items() if vals[k] > 0}
+    assert all(fills[k] == "#ffffff" for k in vals if vals[k] == 0)
+    lo, hi = min(grey, key=vals.get), max(grey, key=vals.get)
+    assert grey[lo] - grey[hi] >= 150
+    for a in grey:
+        for b in grey:
+            if vals[a] >= 1.5 * vals[b]:
+                assert grey[b] - grey[a] >= 10, (a, b)
+    legend = page.get_by_test_id("weights-scale")
+    assert [float(legend.get_attribute(f"data-{k}")) for k in ("lo", "hi")] == [vals[lo], vals[hi]]
+    assert "white = exactly 0" in legend.inner_text()
     assert errors == [], errors
 
 

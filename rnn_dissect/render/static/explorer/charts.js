@@ -2,14 +2,6 @@
 // Magnitudes are drawn in greys on a log scale (black = largest): colour stays the node kinds'.
 import { el, svgEl } from "./dom.js";
 
-// A grey for |v| on a log scale spanning `decades` below `top` (white: 0 or far below).
-export function grey(v, top, decades = 4) {
-  if (!(v > 0) || !(top > 0)) return "#ffffff";
-  const f = Math.min(1, Math.max(0, 1 + Math.log10(v / top) / decades));
-  const c = Math.round(255 - 225 * f);
-  return `rgb(${c},${c},${c})`;
-}
-
 // A grey for v on a log scale fitted to the values shown: lo (the smallest) light grey,
 // hi (the largest) near black — never white, which means 0 or not drawn.
 export function fitGrey(v, lo, hi) {
@@ -42,13 +34,14 @@ export function greyLegend(lo, hi, { clamped = false, width = 160, testid } = {}
   const num = (v) => (v >= 1e-3 && v < 1e4 ? v.toPrecision(3) : v.toExponential(2));
   return el("div", { class: "legend-scale", "data-testid": testid || null, "data-lo": lo, "data-hi": hi },
     el("span", { class: "num lo" }, num(lo)), " ", s, " ", el("span", { class: "num hi" }, num(hi)),
-    el("span", { class: "muted" }, ` log scale over ${Math.log10(hi / lo).toFixed(1)} decades: `
-      + (clamped ? "the largest value (dark) down to 10⁻⁶ of it (light; smaller values too)" : "the smallest value shown (light) to the largest (dark)")));
+    el("span", { class: "muted" }, `log scale, ${Math.log10(hi / lo).toFixed(1)} decades: `
+      + (clamped ? "the largest (dark) to 10⁻⁶ of it (light; smaller ones too)" : "the smallest shown (light) to the largest (dark)")
+      + "; white = exactly 0"));
 }
 
-// rows × cols cells; value(r, c) → number | null (null: not drawn). Greys: log over `decades`
-// below `top`, or fitted to [fit[0], fit[1]] when `fit` is given. Returns the <svg>.
-export function heatmap({ rows, cols, value, top, decades = 4, fit = null, cell = [14, 14], rowLabel, colLabel, onHover, onLeave, testid, left = 46 }) {
+// rows × cols cells; value(r, c) → number | null (null: not drawn); |v| as fitGrey over
+// fit = [lo, hi] (fitRange of the values shown). Returns the <svg>.
+export function heatmap({ rows, cols, value, fit, cell = [14, 14], rowLabel, colLabel, onHover, onLeave, testid, left = 46 }) {
   const [cw, ch] = cell;
   const topPad = 20;
   const w = left + cols * cw + 6;
@@ -69,7 +62,7 @@ export function heatmap({ rows, cols, value, top, decades = 4, fit = null, cell 
       if (v === null || v === undefined) continue;
       const rect = svgEl("rect", {
         class: "hc", x: left + c * cw, y: topPad + r * ch, width: cw - 1, height: ch - 1,
-        fill: !Number.isFinite(v) ? "#f3d9d9" : fit ? fitGrey(Math.abs(v), fit[0], fit[1]) : grey(Math.abs(v), top, decades),
+        fill: Number.isFinite(v) ? fitGrey(Math.abs(v), fit[0], fit[1]) : "#f3d9d9",
         "data-r": r, "data-c": c,
       });
       s.append(rect);

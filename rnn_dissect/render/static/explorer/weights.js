@@ -2,7 +2,7 @@
 // to each weight's gradient (dW = Σ_t dW^(t)); the heat table shows each term's norm (hover a
 // cell: that step lights up on the graph), then the update ΔW the optimizer takes.
 import { el } from "./dom.js";
-import { heatmap } from "./charts.js";
+import { fitRange, greyLegend, heatmap } from "./charts.js";
 import { fmt, norm, tensor } from "./tensor.js";
 
 export function createWeights(model, bus) {
@@ -11,12 +11,12 @@ export function createWeights(model, bus) {
   const W = D.weights;
   const names = Object.keys(W.step_norms);
   const norms = names.map((n) => tensor(W.step_norms[n]));
-  let top = 0;
-  for (const t of norms) for (const v of t.data) if (Number.isFinite(v)) top = Math.max(top, v);
+  // greys fitted to the terms shown (a fixed span drew a short text's terms all near black)
+  const [lo, hi, clamped] = fitRange(norms.flatMap((t) => Array.from(t.data)), 6);
   const readout = el("div", { class: "readout", "data-testid": "weights-readout" }, "Hover a cell: that step's term of that weight's gradient, and the step on the graph.");
   const cellW = Math.max(5, Math.min(22, Math.floor(560 / Math.max(T, 1))));
   const table = heatmap({
-    rows: names.length, cols: T, value: (r, c) => norms[r].data[c], top, decades: 5, cell: [cellW, 18], testid: "weights-terms", left: 92,
+    rows: names.length, cols: T, value: (r, c) => norms[r].data[c], fit: [lo, hi], cell: [cellW, 18], testid: "weights-terms", left: 92,
     rowLabel: (r) => names[r].replace("rnn.", "").replace("weight_", "W_").replace("bias_", "b_"),
     colLabel: (c) => String(c + 1),
     onHover: (r, c) => {
@@ -37,7 +37,8 @@ export function createWeights(model, bus) {
   return {
     root: el("div", { class: "panel-body weights" },
       el("p", {}, `Every step reads the same weights, so each weight's gradient is a sum of ${T} per-step terms; a step's term is what reached the weight through that step's nodes.`),
-      el("figure", {}, el("figcaption", {}, "‖dW^(t)‖ per weight (rows) and step (columns); log greys, black = largest"), table),
+      el("figure", {}, el("figcaption", {}, "‖dW^(t)‖ per weight (rows) and step (columns); darker = a larger term"), table,
+        hi > 0 ? greyLegend(lo, hi, { clamped, testid: "weights-scale" }) : ""),
       readout,
       el("table", { class: "grid" }, el("tr", {}, el("th", {}, "weight"), el("th", {}, "‖dL/dW‖ = ‖Σ_t dW^(t)‖"), el("th", {}, "‖ΔW‖")), ...rows),
       el("p", { class: "muted" }, `Update: ${up.optimizer || "sgd"}, lr ${fmt(up.lr ?? 0, 4)}, global ‖g‖ = ${fmt(up.grad_norm ?? 0, 5)}${clip}. ΔW = −lr · g for SGD.`)),
