@@ -355,3 +355,18 @@ def test_an_empty_output_path_is_refused(tmp_path, capsys, monkeypatch, argv):
     one_line(*call(capsys, *argv)[::2], "is empty (an unset variable?)")
     assert [p.name for p in tmp_path.iterdir()] == ["dissection.json"]
     assert (tmp_path / "dissection.json").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "bad,needle",
+    [(["--seed", "-1"], "--seed"), (["--resume", "--force"], "choose one")],
+    ids=["seed", "resume-force"],
+)
+def test_train_contradictions_are_one_line(run_copy, tmp_path, capsys, bad, needle):
+    """--seed -1 was a numpy traceback; --resume --force resumed and ignored --force."""
+    text = tmp_path / "code.txt"
+    text.write_text(TEXT)
+    before = files(run_copy)
+    rc, _, err = call(capsys, "train", text, "--out", run_copy, *SMALL, "--steps", 6, *bad)
+    one_line(rc, err, needle)
+    assert files(run_copy) == before

@@ -185,6 +185,8 @@ class _Live:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.resume and args.force:
+        raise UserError("--resume continues the run in --out, --force replaces it; choose one")
     if args.minutes is not None and not 0 < args.minutes < math.inf:
         raise UserError(f"--minutes must be a positive number of minutes, got {args.minutes:g}")
     settings = {dest: getattr(args, dest) for dest in _FLAGS}

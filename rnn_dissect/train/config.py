@@ -66,6 +66,8 @@ class TrainConfig:
         for name in (*pos, "save_every", "val_chars", "probe_chars"):
             if getattr(self, name) < 1:
                 raise UserError(f"{flag(name)} must be ≥ 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise UserError(f"--seed must be a whole number ≥ 0, got {self.seed}")
         if self.steps < 0 or (self.steps == 0 and not 0 < self.minutes < math.inf):
             raise UserError("give --steps N ≥ 1 or a time budget --minutes M > 0")
         if not (0 < self.lr < math.inf and 0 <= self.lr_min < math.inf and self.clip >= 0):
