@@ -110,9 +110,7 @@ class RunDir:
     def check_new(self, force: bool) -> None:
         """Refuse to reuse a directory holding a run unless ``force``, or holding anything
         else at all; the corpus cache (this run's, or one a killed run left) does not count."""
-        if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"--out {self.path} is a file; choose a directory name for the run")
-        if not writable_dir(self.path).exists():
+        if not writable_dir(self.path).exists():  # refuses a file, or one in its parents' place
             return
         if not any(p.name != self.cache_dir().name for p in self.path.iterdir()):
             return
