@@ -79,3 +79,28 @@ def test_a_reverse_upper_layer_is_named_as_the_module_names_it(tmp_path):
         head = page.locator(".rde-stepper .frame-title").inner_text()
         assert head == "Forward · t = 1 · layer 1 reverse", head
         assert errors == [], errors
+
+
+def test_a_projected_lstm_page_shows_p_and_draws_m_apart(tmp_path):
+    """nn.LSTM(proj_size=2): the summary names P, the m = o ⊙ tanh(c) node has its own place."""
+    from rnn_dissect import watch
+
+    torch.manual_seed(1)
+    m = torch.nn.LSTM(3, 4, batch_first=True, proj_size=2).double()
+    with watch(m) as w:
+        m(torch.randn(2, 3, 3, dtype=torch.float64))[0].sum().backward()
+    w.dissection().save(tmp_path)
+    page_file = tmp_path / "page.html"
+    assert main(["explore", str(tmp_path), "--export", str(page_file)]) == 0
+    with browser() as b:
+        page, errors, _, _ = open_page(b, page_file.as_uri())
+        summary = page.get_by_test_id("summary").inner_text()
+        assert summary == "LSTM · H 4 · P 2 · 1 layer · input 3 · T 3 · float64", summary
+        seen = set()
+        for _ in range(len(json.loads((tmp_path / "dissection.json").read_text())["frames"])):
+            page.keyboard.press("ArrowRight")  # each step's cell opens in turn
+            nodes = page.evaluate(NODE_BOXES, "svg [data-node-id]")
+            assert overlapping(nodes, nodes) == []
+            seen |= {n[0] for n in nodes}
+        assert {"t2.l0.m", "t2.l0.tanh_c", "t2.l0.h"} <= seen, sorted(seen)
+        assert errors == [], errors

@@ -49,8 +49,8 @@ def lag_matrices(
     0 for t > t', NaN beyond ``max_lag`` (t' − t ≥ max_lag). Starts from ∂L_{t'}/∂h_{t'},
     the head's part of dL/dh_{t'} (top layer): ``direct[t']`` (B, H) if given, else
     ``edge_grad`` after backward."""
-    T, L, H, B = run.T, run.num_layers, run.hidden_size, run.B
-    S = run.n_states * H
+    T, L, H, B = run.T, run.num_layers, run.h_size, run.B  # H: h's size (P if projected)
+    S = run.state_size
     ks = range(lowest, L)
     lags = {k: np.zeros((T, T)) for k in ks}
     if max_lag is not None:
@@ -107,7 +107,7 @@ def _direct(run: Recording, s: int, direct: dict[int, np.ndarray] | None) -> np.
     k = run.num_layers - 1
     reader = run.direct_reader(k, s)
     if reader is None:
-        return np.zeros((run.B, run.hidden_size))
+        return np.zeros((run.B, run.h_size))
     return run.graph.edge_grad(reader, run.h(k, s))
 
 
@@ -142,7 +142,7 @@ class LayerFlow:
     lag: np.ndarray | None  # (T, T): ‖∂L_{t'}/∂h^layer_t‖ (None: not computed)
     jacobians: list[np.ndarray] | None  # t = 1..T: ∂h_t/∂h_{t-1} (H, H), batch element 0
     singular_values: np.ndarray | None  # (T, H) of those
-    state_singular_values: np.ndarray | None  # LSTM: (T, 2H) of ∂[h;c]_t/∂[h;c]_{t-1}
+    state_singular_values: np.ndarray | None  # LSTM: (T, 2H) of ∂[h;c]_t/∂[h;c]_{t-1} (P + H)
     verdict: Verdict
     # path id (jacobians.PATHS: "h_h", "c_c", …) → (T,) spectral norm of that block of each
     # step's Jacobian (block_norms); display labels belong to the renderer
@@ -174,7 +174,7 @@ def flow(
     reuses both σ1): RNN S³, GRU 2·S³, LSTM (1/8 + 1 + 1/8)·S³ — at most 2·T·L·S³ in all,
     what the reports' budgets (T·L·S³) scale with.
     """
-    L, T, H = run.num_layers, run.T, run.hidden_size
+    L, T, H = run.num_layers, run.T, run.h_size  # H: h's size (P for a projected LSTM)
     lags = lag_matrices(run, max_lag, direct) if lag else [None] * L
     why = "".join(
         [
@@ -197,7 +197,15 @@ def flow(
                   for t in range(1, T + 1)]  # fmt: skip
             full = ssv if ssv is not None else sv  # σ1 of the whole state Jacobian
             per = [
-                block_norms(m, run.cell, H, z=z, sigma_hh=sv[i, 0], sigma_state=full[i, 0])
+                block_norms(
+                    m,
+                    run.cell,
+                    H,
+                    z=z,
+                    sigma_hh=sv[i, 0],
+                    sigma_state=full[i, 0],
+                    proj=run.proj_size > 0,
+                )
                 for i, (m, z) in enumerate(zip(mats, zs, strict=True))
             ]
             blocks = {name: np.array([p[name] for p in per]) for name in PATHS[run.cell]}

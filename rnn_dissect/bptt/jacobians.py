@@ -14,6 +14,9 @@ step Jacobian) or the input weight W_ih (the input Jacobian), split into gate bl
           ∂h_t = diag(tanh c_t) ∂o + diag(o (1 − tanh² c_t)) ∂c_t
           through time the state Jacobian is [[∂h/∂h, ∂h/∂c], [∂c/∂h, diag(f)]] with
           ∂h/∂c_{t-1} = diag(o (1 − tanh² c_t) f)
+    LSTMP (proj_size P, h_t = W_hr m_t, m_t = o ⊙ tanh c_t): the h rows are W_hr times the
+          unprojected ones — ∂h_t = W_hr ∂m_t, ∂h/∂c_{t-1} = W_hr diag(o (1 − tanh² c_t) f)
+          (P × H) — and the state [h_t; c_t] has P + H entries
 
 Every function returns one matrix per batch element; :func:`block_norms` reads one step
 Jacobian as its paths (:data:`PATHS`: the LSTM's h and c blocks, the GRU's diag(z) carry).
@@ -39,12 +42,13 @@ STATE_PATH = {"rnn": "h_h", "gru": "h_h", "lstm": "s_s"}  # the whole ∂s_t/∂
 
 
 def step_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
-    """(B, S, S): ∂s_t/∂s_{t-1} for every batch element (S = H; 2H for LSTM, [h; c])."""
+    """(B, S, S): ∂s_t/∂s_{t-1} for every batch element (S = H; 2H for LSTM, [h; c]; P + H
+    for a projected LSTM: ``run.state_size``)."""
     return _jacobian(run, layer, t, through_time=True)
 
 
 def input_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
-    """(B, S, H): ∂s_t/∂x_t for a layer ≥ 1, whose input x_t is h_t of the layer below."""
+    """(B, S, in): ∂s_t/∂x_t for a layer ≥ 1, whose input x_t is h_t of the layer below."""
     if layer == 0:
         raise ValueError("layer 0 reads the input characters, not a layer below")
     return _jacobian(run, layer, t, through_time=False)
@@ -53,7 +57,7 @@ def input_jacobian(run: Recording, layer: int, t: int) -> np.ndarray:
 def _jacobian(run: Recording, layer: int, t: int, through_time: bool) -> np.ndarray:
     H = run.hidden_size
     p = run.layers[layer]
-    W = (p.W_hh if through_time else p.W_ih).value  # (G·H, H)
+    W = (p.W_hh if through_time else p.W_ih).value  # (G·H, in): in = h's size through time
     blk = [W[k * H : (k + 1) * H][None] for k in range(W.shape[0] // H)]  # (1, H, in) each
 
     def v(name: str) -> np.ndarray:
@@ -78,13 +82,16 @@ def _jacobian(run: Recording, layer: int, t: int, through_time: bool) -> np.ndar
     di, df = i * (1 - i) * blk[0], f * (1 - f) * blk[1]  # (B, H, in) each
     dg, do = (1 - g**2) * blk[2], o * (1 - o) * blk[3]
     dc = c_prev * df + g * di + i * dg  # ∂c_t/∂(h_{t-1} or x_t)
-    dh = tc * do + o * (1 - tc**2) * dc  # ∂h_t/∂(h_{t-1} or x_t)
+    dm = tc * do + o * (1 - tc**2) * dc  # ∂(o ⊙ tanh c_t)/∂(h_{t-1} or x_t)
+    W_hr = None if p.W_hr is None else p.W_hr.value  # (P, H): h_t = W_hr m_t
+    dh = dm if W_hr is None else np.matmul(W_hr, dm)  # (B, P, in)
     if not through_time:
-        return np.concatenate([dh, dc], axis=1)  # (B, 2H, in)
-    dh_dc = o * (1 - tc**2) * f * eye  # (B, H, H)
-    top = np.concatenate([dh, dh_dc], axis=2)  # (B, H, 2H)
-    bottom = np.concatenate([dc, f * eye], axis=2)
-    return np.concatenate([top, bottom], axis=1)  # (B, 2H, 2H)
+        return np.concatenate([dh, dc], axis=1)  # (B, P + H, in)
+    dm_dc = o * (1 - tc**2) * f  # (B, H, 1): ∂m_t/∂c_{t-1} = diag(·)
+    dh_dc = dm_dc * eye if W_hr is None else W_hr[None] * dm_dc.transpose(0, 2, 1)  # (B, P, H)
+    top = np.concatenate([dh, dh_dc], axis=2)  # (B, P, P + H)
+    bottom = np.concatenate([dc, f * eye], axis=2)  # (B, H, P + H)
+    return np.concatenate([top, bottom], axis=1)  # (B, P + H, P + H)
 
 
 def block_norms(
@@ -95,6 +102,7 @@ def block_norms(
     z: np.ndarray | None = None,
     sigma_hh: float | None = None,
     sigma_state: float | None = None,
+    proj: bool = False,
 ) -> dict[str, float]:
     """Path id (:data:`PATHS`) → the spectral norm ‖·‖₂ of that block of one step Jacobian
     J (S, S); the ids are data, a renderer gives them their labels:
@@ -105,7 +113,8 @@ def block_norms(
           z, n and W_hh), h_h their sum
     RNN   h_h
 
-    ``z`` (H,): the GRU's update gate at t. ``sigma_hh`` = ‖J[:H, :H]‖₂ and ``sigma_state``
+    ``H``: the size of h (the first block's rows; P for a projected LSTM, whose h_c block
+    W_hr diag(·) is not diagonal: ``proj=True`` takes its σ1). ``z`` (H,): the GRU's update gate at t. ``sigma_hh`` = ‖J[:H, :H]‖₂ and ``sigma_state``
     = ‖J‖₂ (LSTM): σ1 of the spectra the caller already has (:func:`rnn_dissect.bptt.gradflow.flow`
     computes them for the verdict); given, they are not recomputed. A diagonal block's norm is
     its largest |entry| (O(H)).
@@ -117,7 +126,7 @@ def block_norms(
     if cell == "lstm":
         return {
             "h_h": hh,
-            "h_c": float(np.abs(np.diag(J[:H, H:])).max()),
+            "h_c": _sigma1(J[:H, H:]) if proj else float(np.abs(np.diag(J[:H, H:])).max()),
             "c_h": _sigma1(J[H:, :H]),
             "c_c": float(np.abs(np.diag(J[H:, H:])).max()),
             "s_s": _sigma1(J) if sigma_state is None else float(sigma_state),

@@ -14,7 +14,9 @@ Predicted, in float64/int64 (8 bytes a number), for T steps, batch B, hidden H, 
     head:        many-to-many T·B·V probabilities + T·B target indices + 2 scalars (L's 1/T)
                  many-to-one  B·O probabilities + B·O targets
 
-(c_T is never read: nothing after the last step needs it.)
+(c_T is never read: nothing after the last step needs it.) A projected LSTM (proj_size P,
+h_t = W_hr m_t) keeps m_t = o ⊙ tanh(c_t) for W_hr's gradient and its h_t have P features:
+7T·B·H + (T + 1)·B·P per layer.
 
 A recording with another head (a watched torch module, :mod:`rnn_dissect.watch`, whose head
 only injects the gradients torch sent to the module's outputs) counts what the cell steps
@@ -129,10 +131,14 @@ def formula_bytes(run: Recording) -> tuple[dict[str, int], str]:
     k = _PER_STEP[cell]
     unread = 0 if isinstance(run, Unrolled) or cell == "rnn" else 1  # the top layer's h_T
     parts = {"states": 8 * (L * (k * T + 1) - unread) * B * H}
+    states = f"L·({k}T+1){'−1' if unread else ''}·B·H·8"
+    if run.proj_size:  # m_t kept too (7T·H with c, i, f, g, o, tanh c), h_t P wide
+        P = run.proj_size
+        parts["states"] = 8 * B * (L * (7 * T * H + (T + 1) * P) - unread * P)
+        states = f"(L·(7T·H + (T+1)·P){'−P' if unread else ''})·B·8, P={P}"
     x0 = run.inputs[0].value
     feats = 1 if x0.ndim == 1 else x0.shape[1]  # indices: one number per character
     parts["inputs"] = 8 * T * B * feats
-    states = f"L·({k}T+1){'−1' if unread else ''}·B·H·8"
     if not isinstance(run, Unrolled):
         words = (
             f"{cell} states {states} = {parts['states']} + inputs T·B·I·8 = {parts['inputs']} "

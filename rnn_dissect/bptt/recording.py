@@ -40,7 +40,7 @@ class Recording:
 
     graph: Graph
     cell: str  # "rnn" | "lstm" | "gru"
-    hidden_size: int  # H
+    hidden_size: int  # H (c_t and the gates; h_t too unless projected: :attr:`h_size`)
     T: int  # time steps
     B: int  # batch (1 for unbatched input)
     batched: bool  # False: inputs were (T,) / (T, I); arrays are reported without the batch axis
@@ -61,6 +61,22 @@ class Recording:
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+    @property
+    def proj_size(self) -> int:
+        """P of a projected LSTM (h_t = W_hr m_t has P features; c_t and the gates H), else 0."""
+        W_hr = self.layers[0].W_hr if self.layers else None
+        return 0 if W_hr is None else int(W_hr.value.shape[0])
+
+    @property
+    def h_size(self) -> int:
+        """Features of h_t: P for a projected LSTM, else H."""
+        return self.proj_size or self.hidden_size
+
+    @property
+    def state_size(self) -> int:
+        """S: features of the whole state, h (RNN, GRU) or [h; c] (LSTM: 2H, or P + H)."""
+        return self.h_size + (self.hidden_size if self.cell == "lstm" else 0)
 
     @property
     def n_states(self) -> int:
@@ -122,7 +138,7 @@ class Recording:
             "steps": self.T,
             "batch": self.B if self.batched else None,
             "truncate": self.truncate,
-        }
+        } | ({"proj_size": self.proj_size} if self.proj_size else {})
 
 
 Recorded = tuple[

@@ -48,6 +48,11 @@ class StepGrads:
     blocks: tuple[str, ...]  # gate names, in row order ("all" for the head)
 
 
+def _ungated(name: str) -> bool:
+    """A parameter whose rows are not gate blocks: the head's, weight_hr (LSTM proj_size)."""
+    return name.startswith("head.") or "weight_hr_l" in name
+
+
 class StepGradRecorder:
     """Collects every parameter's per-step terms during the one backward pass.
 
@@ -62,8 +67,9 @@ class StepGradRecorder:
     def __init__(self, run: Recording, keep: bool = True) -> None:
         self.keep, self.blocks = keep, GATES[run.cell]
         self.kept: dict[str, list[np.ndarray | None]] = {n: [None] * run.T for n in run.params}
-        self.sq = {  # name → (T, G) squared norms of each step's gate blocks (H rows each)
-            n: np.zeros((run.T, 1 if n.startswith("head.") else len(self.blocks)))
+        self.sq = {  # name → (T, G) squared norms of each step's gate blocks (H rows each);
+            # one block for the head and a projected LSTM's weight_hr (P, H): no gate rows
+            n: np.zeros((run.T, 1 if _ungated(n) else len(self.blocks)))
             for n in run.params
         }
         readers: dict[tuple[str, int], int] = {}  # (name, t) → edges still to come

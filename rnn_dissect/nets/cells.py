@@ -10,7 +10,8 @@ Arguments (B = batch, V = vocabulary, H = hidden size, G = gates: RNN 1, LSTM 4,
   (read as columns of ``W_ih``, never materialising the one-hot), else floats (B, in).
 - ``state``: ``(h_prev,)`` for RNN/GRU, ``(h_prev, c_prev)`` for LSTM, each (B, H).
 - ``p``: the layer's parameter nodes ``W_ih`` (G·H, in), ``W_hh`` (G·H, H), ``b_ih``,
-  ``b_hh`` (G·H,), in PyTorch's gate order (LSTM i, f, g, o; GRU r, z, n).
+  ``b_hh`` (G·H,), in PyTorch's gate order (LSTM i, f, g, o; GRU r, z, n); a projected LSTM
+  (``nn.LSTM(proj_size=P)``) also ``W_hr`` (P, H), and then ``W_hh`` is (4H, P) and h is (B, P).
 
 Node ids are ``t{t}.l{layer}.{name}`` (``t3.l0.h``; :mod:`rnn_dissect.nets.ids`), stable across runs.
 """
@@ -41,9 +42,10 @@ STATES: dict[str, tuple[str, ...]] = {"rnn": ("h",), "lstm": ("h", "c"), "gru": 
 @dataclass(frozen=True)
 class LayerParams:
     W_ih: Node  # (G·H, in)
-    W_hh: Node  # (G·H, H)
+    W_hh: Node  # (G·H, H), or (4H, P) for a projected LSTM
     b_ih: Node  # (G·H,)
     b_hh: Node  # (G·H,)
+    W_hr: Node | None = None  # (P, H): a projected LSTM's weight_hr (torch's proj_size = P)
 
 
 def _in(g: Graph, W_ih: Node, x: Node, t: int, layer: int) -> Node:
@@ -86,11 +88,16 @@ def lstm_step(
     i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
     c_t = f ⊙ c_{t-1} + i ⊙ g
     h_t = o ⊙ tanh(c_t)
+
+    With ``p.W_hr`` (``nn.LSTM(proj_size=P)``; LSTMP, Sak et al. 2014) the product is ``m``
+    (an ACTIVATION node, B × H) and the state is its projection, recorded as ``h`` (STATE, B × P):
+
+    m_t = o ⊙ tanh(c_t)        h_t = W_hr m_t        (c_t stays B × H; W_hh reads h_{t-1}, B × P)
     """
     h_prev, c_prev = state
     at = partial(node_id, t, layer=layer)  # name → "t{t}.l{layer}.{name}"
     kw: dict[str, Any] = dict(t=t, layer=layer)
-    H = h_prev.value.shape[-1]
+    H = c_prev.value.shape[-1]
     xw = _in(g, p.W_ih, x, t, layer)
     hw = g.apply("linear", h_prev, p.W_hh, id=at("hw"), name="W_hh h", **kw)
     a = g.apply("addn", xw, p.b_ih, hw, p.b_hh, id=at("a"), name="a", **kw)
@@ -111,7 +118,11 @@ def lstm_step(
     ig = g.apply("mul", gate["i"], gate["g"], id=at("ig"), name="i ⊙ g", kind=Kind.CELL, **kw)
     c = g.apply("add", fc, ig, id=at("c"), name="c", kind=Kind.CELL, **kw)
     tc = g.apply("tanh", c, id=at("tanh_c"), name="tanh(c)", **kw)
-    h = g.apply("mul", gate["o"], tc, id=at("h"), name="h", kind=Kind.STATE, **kw)
+    if p.W_hr is None:
+        h = g.apply("mul", gate["o"], tc, id=at("h"), name="h", kind=Kind.STATE, **kw)
+        return h, c
+    m = g.apply("mul", gate["o"], tc, id=at("m"), name="o ⊙ tanh(c)", kind=Kind.ACTIVATION, **kw)
+    h = g.apply("linear", m, p.W_hr, id=at("h"), name="h = W_hr m", kind=Kind.STATE, **kw)
     return h, c
 
 

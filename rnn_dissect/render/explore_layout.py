@@ -60,6 +60,7 @@ _CELLS: dict[str, dict[str, Any]] = {
                 "c": (258, 28),
                 "ig": (258, 76),
                 "tanh_c": (352, 76),
+                "m": (398, 150),  # o ⊙ tanh(c), projected LSTM only (h = W_hr m)
                 # gates, each over its pre-activation slice
                 "f": (118, 124),
                 "i": (188, 124),

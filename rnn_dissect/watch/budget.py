@@ -2,7 +2,8 @@
 
 Per recorded step and sequence a layer-direction holds its nodes' values and gradients,
 F·H + I floats each (F per cell, counted from :mod:`rnn_dissect.nets.cells` plus the head:
-RNN 6, LSTM 23, GRU 26; I the layer's input size), and per step the weight-gradient terms
+RNN 6, LSTM 23, GRU 26; a projected LSTM (proj_size P) keeps m = o ⊙ tanh c too and its h, g,
+g ⊙ h have P: (F − 2)·H + 3P; I the layer's input size), and per step the weight-gradient terms
 |θ| floats (kept unless ``step_grads=False``) and the lag matrix T floats:
 
     bytes ≈ 8 · Σ_parts [ 2 · T_rec · G · (F·H + I) + T_win · |θ| + T_win² ]
@@ -26,6 +27,8 @@ FLOATS_PER_UNIT = {"rnn": 6, "lstm": 23, "gru": 26}  # node values per step, in 
 def estimate(call: Call, groups: list[tuple[int, int, int, int]], step_grads: bool = True) -> int:
     """Bytes a replay of ``groups`` — (G, n, start, stop) each — will hold at its peak."""
     L, D, H, F = call.num_layers, call.directions, call.hidden_size, FLOATS_PER_UNIT[call.cell]
+    P = call.h_size
+    unit = F * H if P == H and not call.proj_size else (F - 2) * H + 3 * P  # floats per unit
     theta = [
         sum(int(np.prod(call.weights[k].shape)) for k in call.weights if k.endswith(f"_l{layer}"))
         for layer in range(L)
@@ -35,8 +38,8 @@ def estimate(call: Call, groups: list[tuple[int, int, int, int]], step_grads: bo
         win = stop - start
         per_group = 0
         for layer in range(L):
-            inp = call.input_size if layer == 0 else D * H
-            per_step = 2 * G * (F * H + inp)
+            inp = call.input_size if layer == 0 else D * P
+            per_step = 2 * G * (unit + inp)
             kept += D * (per_step * win + (theta[layer] if step_grads else 0) * win + win * win)
             if win < n:
                 per_group += D * per_step * n

@@ -2,14 +2,15 @@
 
 What the hooks of :mod:`rnn_dissect.watch.hooks` copy out of one forward and the backward that
 follows it, in a fixed layout whatever the module's (B = batch, T = longest sequence,
-I = input size, H = hidden size, L = num_layers, D = 2 if bidirectional else 1):
+I = input size, H = hidden size, L = num_layers, D = 2 if bidirectional else 1; P = h's size:
+H, or ``proj_size`` for a projected LSTM, whose h_t = W_hr (o ⊙ tanh c_t) while c_t keeps H):
 
     x        (B, T, I)     the input, batch-major; a PackedSequence padded (zeros past a length)
     lengths  (B,)          each sequence's length (T for every one unless packed)
-    h0       (L·D, B, H)   the initial state torch used (zeros when none was passed); c0 too
-    dropout  (L−1, B, T, D·H)  training-mode dropout's noise between layers (None without)
-    g_out    (B, T, D·H)   dL/d output that arrived in the real backward (zeros where none did)
-    g_hn     (L·D, B, H)   dL/dh_n (and g_cn: dL/dc_n for an LSTM)
+    h0       (L·D, B, P)   the initial state torch used (zeros when none was passed); c0 (L·D, B, H)
+    dropout  (L−1, B, T, D·P)  training-mode dropout's noise between layers (None without)
+    g_out    (B, T, D·P)   dL/d output that arrived in the real backward (zeros where none did)
+    g_hn     (L·D, B, P)   dL/dh_n (and g_cn (L·D, B, H): dL/dc_n for an LSTM)
 
 Row l·D + d of h0 / g_hn is layer l, direction d (0 forward, 1 reverse), torch's order. The
 batch order is the caller's (a PackedSequence's ``unsorted_indices`` already applied).
@@ -24,10 +25,12 @@ import numpy as np
 __all__ = ["Call", "param_names"]
 
 
-def param_names(layer: int, direction: int) -> tuple[str, str, str, str]:
-    """torch's names of one layer-direction's W_ih, W_hh, b_ih, b_hh (``weight_hh_l1_reverse``)."""
+def param_names(layer: int, direction: int, proj: bool = False) -> tuple[str, ...]:
+    """torch's names of one layer-direction's W_ih, W_hh, b_ih, b_hh (``weight_hh_l1_reverse``),
+    and W_hr (``weight_hr_l0``) for a projected LSTM (``proj``)."""
     sfx = f"_l{layer}" + ("_reverse" if direction else "")
-    return tuple(f"{w}{sfx}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))  # type: ignore[return-value]
+    kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + (("weight_hr",) if proj else ())
+    return tuple(f"{w}{sfx}" for w in kinds)
 
 
 @dataclass
@@ -47,17 +50,17 @@ class Call:
     weights: dict[str, np.ndarray]  # torch name → value as the module held it at the forward
     x: np.ndarray  # (B, T, I)
     lengths: np.ndarray  # (B,) int
-    h0: np.ndarray  # (L·D, B, H)
+    h0: np.ndarray  # (L·D, B, P)
     c0: np.ndarray | None  # (L·D, B, H), LSTM only
-    g_out: np.ndarray  # (B, T, D·H) float64
-    g_hn: np.ndarray  # (L·D, B, H) float64
+    g_out: np.ndarray  # (B, T, D·P) float64
+    g_hn: np.ndarray  # (L·D, B, P) float64
     g_cn: np.ndarray | None  # (L·D, B, H) float64, LSTM only
     arrived: set[str] = field(default_factory=set)  # which of output, h_n, c_n got a gradient
-    # training-mode dropout between layers (see dropout.py): (L−1, B, T, D·H), what layer l's
+    # training-mode dropout between layers (see dropout.py): (L−1, B, T, D·P), what layer l's
     # output was multiplied by before layer l + 1 read it (0 or 1/(1 − p)); None: no dropout
     dropout: np.ndarray | None = None
     dropout_refused: str = ""  # why that dropout could not be re-made ("": it was, or none)
-    h_n: np.ndarray | None = None  # (L·D, B, H) torch's final states, to verify a replay
+    h_n: np.ndarray | None = None  # (L·D, B, P) torch's final states, to verify a replay
     tracked: bool = True  # autograd recorded it (False under torch.no_grad: no .grad comes of it)
     # every call of the same module in this watch, this one included (one shared list, filled
     # as calls happen): .grad holds the sum over all of them
@@ -68,6 +71,12 @@ class Call:
     # g_cn arrived whole: the cell's h' reads c' (torch's composite LSTMCell, h' = o ⊙ tanh(c')),
     # so it includes the part through h'; the replay takes that part off
     c_n_total: bool = False
+    proj_size: int = 0  # P of nn.LSTM(proj_size=P): h, h0, h_n, g_hn, g_out have P features
+
+    @property
+    def h_size(self) -> int:
+        """Features of h (per direction): P for a projected LSTM, else H."""
+        return self.proj_size or self.hidden_size
 
     @property
     def B(self) -> int:
@@ -86,6 +95,7 @@ class Call:
             "Cell" if self.names else ""
         )
         kind += f"({self.nonlinearity})" if self.cell == "rnn" else ""
+        kind += f"(proj_size={self.proj_size})" if self.proj_size else ""
         bi = ", bidirectional" if self.directions == 2 else ""
         return (
             f"{self.label}: {kind} {self.input_size}→{self.hidden_size} × {self.num_layers} "

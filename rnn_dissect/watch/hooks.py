@@ -4,7 +4,8 @@ A forward hook (``register_forward_hook(..., with_kwargs=True)``) copies the inp
 ``PackedSequence``), the initial state (zeros when the caller passed none, as torch uses) and
 the weights as they are at that forward; tensor hooks (``Tensor.register_hook``) on the output
 and the final states copy the gradient that arrives there in the real backward,
-dL/d output (B, T, D·H), dL/dh_n and dL/dc_n (L·D, B, H). Hooks only read: they return None,
+dL/d output (B, T, D·P), dL/dh_n (L·D, B, P) and dL/dc_n (L·D, B, H) — P = proj_size for a
+projected LSTM (its weight_hr_l* copied with the others), else H. Hooks only read: they return None,
 so the model's outputs and every ``.grad`` are bitwise what they are without watching. A
 forward pre-hook keeps the CPU generator's state when training-mode dropout will draw masks
 (:mod:`~rnn_dissect.watch.dropout` re-makes them and puts the generator back).
@@ -62,10 +63,6 @@ def check_module(m: Any, name: str) -> None:
             f"{name}: {type(m).__name__} overrides nn.{base.__name__}.forward, so watch cannot "
             f"tell its outputs from torch's; keep a plain nn.{base.__name__} inside it and watch that"
         )
-    if getattr(m, "proj_size", 0):
-        raise UserError(
-            f"{name}: LSTM proj_size={m.proj_size} is not replayed; watch a model built with proj_size=0"
-        )
 
 
 def _path(name: str) -> str:
@@ -98,6 +95,7 @@ class _Recorder:
         hx = args[1] if len(args) > 1 else kwargs.get("hx")
         cell, nonlin = CELL_OF[m.mode]
         L, D, H = m.num_layers, 2 if m.bidirectional else 1, m.hidden_size
+        P = int(getattr(m, "proj_size", 0)) or H  # h's features (proj_size: h = W_hr m)
         packed = isinstance(inp, PackedSequence)
         if packed:
             x, lengths = pad_packed_sequence(inp, batch_first=True)  # (B, T, I), caller's order
@@ -111,7 +109,7 @@ class _Recorder:
         B = x.shape[0]
         out, state = output
         h_n, c_n = state if cell == "lstm" else (state, None)
-        h0, c0 = _initial(hx, cell, h_n, L * D, B, H)
+        h0, c0 = _initial(hx, cell, h_n, L * D, B, P, H)
         T = x.shape[1]
         noise, refused = dropout.remake_noise(m, out, self.rng) if dropout.active(m) else (None, "")
         self.rng = None
@@ -131,14 +129,15 @@ class _Recorder:
             lengths=_np(lengths).astype(np.int64),
             h0=h0,
             c0=c0,
-            g_out=np.zeros((B, T, D * H)),
-            g_hn=np.zeros((L * D, B, H)),
+            g_out=np.zeros((B, T, D * P)),
+            g_hn=np.zeros((L * D, B, P)),
             g_cn=np.zeros((L * D, B, H)) if cell == "lstm" else None,
             dropout=None if noise is None else _np(noise).astype(np.float64),
             dropout_refused=refused,
-            h_n=_np(h_n).reshape(L * D, B, H),
+            h_n=_np(h_n).reshape(L * D, B, P),
             tracked=h_n.requires_grad,
             module_calls=self.mine,
+            proj_size=int(getattr(m, "proj_size", 0)),
         )
         self._add(call)
         if isinstance(out, PackedSequence):
@@ -146,7 +145,7 @@ class _Recorder:
             _on_grad(out.data, call, "output", lambda g: _padded(g, meta, T))
         else:
             _on_grad(out, call, "output", lambda g: _batch_major(g, m.batch_first, batched))
-        _on_grad(h_n, call, "h_n", lambda g: g.reshape(L * D, B, H))
+        _on_grad(h_n, call, "h_n", lambda g: g.reshape(L * D, B, P))
         if c_n is not None:
             _on_grad(c_n, call, "c_n", lambda g: g.reshape(L * D, B, H))
 
@@ -165,7 +164,7 @@ class _Recorder:
         x = (inp if batched else inp.unsqueeze(0)).unsqueeze(1)  # (B, 1, I)
         B, H = x.shape[0], m.hidden_size
         h1, c1 = output if cell == "lstm" else (output, None)
-        h0, c0 = _initial(hx, cell, h1, 1, B, H)
+        h0, c0 = _initial(hx, cell, h1, 1, B, H, H)
         names = {
             f"{n}_l0": n
             for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -218,14 +217,17 @@ def _reads(out: torch.Tensor, inner: torch.Tensor, depth: int = 6) -> bool:
 
 
 def _initial(
-    hx: Any, cell: str, like: torch.Tensor, rows: int, B: int, H: int
+    hx: Any, cell: str, like: torch.Tensor, rows: int, B: int, P: int, H: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """h0 (rows, B, H) and c0 (LSTM) as torch used them: zeros when the caller passed none."""
+    """h0 (rows, B, P) and c0 (rows, B, H; LSTM) as torch used them: zeros when the caller
+    passed none. P = H but for a projected LSTM (proj_size P)."""
     if hx is None:
-        h0 = np.zeros((rows, B, H), dtype=_np(like).dtype)
-        return h0, (h0.copy() if cell == "lstm" else None)
+        dtype = _np(like).dtype
+        return np.zeros((rows, B, P), dtype), (
+            np.zeros((rows, B, H), dtype) if cell == "lstm" else None
+        )
     h0_t, c0_t = hx if cell == "lstm" else (hx, None)
-    return _np(h0_t).reshape(rows, B, H), (None if c0_t is None else _np(c0_t).reshape(rows, B, H))
+    return _np(h0_t).reshape(rows, B, P), (None if c0_t is None else _np(c0_t).reshape(rows, B, H))
 
 
 def _padded(g: torch.Tensor, meta: tuple, T: int) -> torch.Tensor:

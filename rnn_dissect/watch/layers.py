@@ -27,7 +27,7 @@ import numpy as np
 
 from rnn_dissect.autograd.engine import Graph, Kind, Node
 from rnn_dissect.bptt.unroll import Recording, record
-from rnn_dissect.nets.cells import LayerParams
+from rnn_dissect.nets.cells import GATES, LayerParams
 from rnn_dissect.nets.ids import node_id
 
 __all__ = ["WatchedLayer", "attach_heads", "record_layer"]
@@ -42,7 +42,9 @@ class WatchedLayer(Recording):
     direction: int = field(kw_only=True)  # 0 forward, 1 reverse
     batch: np.ndarray = field(kw_only=True)  # (G,) the sequences' indices in the module's batch
     positions: np.ndarray = field(kw_only=True)  # (T,) position read at step t (index t − 1)
-    weight_names: tuple[str, ...] = field(kw_only=True)  # torch names W_ih, W_hh, b_ih, b_hh
+    weight_names: tuple[str, ...] = field(
+        kw_only=True
+    )  # torch names W_ih, W_hh, b_ih, b_hh[, W_hr]
 
     def config(self) -> dict[str, Any]:
         return {
@@ -68,9 +70,10 @@ def record_layer(
 ) -> WatchedLayer:
     """Record the forward pass of one layer-direction (no head yet; :func:`attach_heads`).
 
-    weights: torch name → float64 value; names: this layer-direction's four names (a missing
-    bias, ``bias=False``, is a zero constant). x: (G, T, I) float64 in processing order.
-    init: ``{"h": (G, H)}`` and ``{"c": …}`` for an LSTM. meta: the WatchedLayer fields.
+    weights: torch name → float64 value; names: this layer-direction's four names, five with
+    a projected LSTM's ``weight_hr`` (P, H) (a missing bias, ``bias=False``, is a zero
+    constant). x: (G, T, I) float64 in processing order. init: ``{"h": (G, P)}`` and
+    ``{"c": (G, H)}`` for an LSTM (P = H unless projected). meta: the WatchedLayer fields.
     """
     g = Graph(np.float64)
     params: dict[str, Node] = {}
@@ -83,7 +86,7 @@ def record_layer(
             rows = weights[names[0]].shape[0]
             nodes.append(g.input(np.zeros(rows), id=name, name=f"{name} (absent)"))
     layer = LayerParams(*nodes)
-    H = weights[names[1]].shape[1]
+    H = weights[names[1]].shape[0] // len(GATES[cell])  # W_hh (G·H, P): H even when projected
     G, T = x.shape[:2]
     states, steps, xs, cuts = record(
         g,

@@ -70,7 +70,7 @@ def _order(a: np.ndarray, d: int) -> np.ndarray:
 
 def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
     """Dissect every layer-direction of ``call`` for the sequences of ``grp``."""
-    L, D, H, n = call.num_layers, call.directions, call.hidden_size, grp.n
+    L, D, H, n = call.num_layers, call.directions, call.h_size, grp.n  # H: h's size (P)
     idx = grp.batch
     w64 = {k: np.asarray(v, np.float64) for k, v in call.weights.items()}
     whole = grp.start == 0 and grp.stop == n
@@ -86,7 +86,7 @@ def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
                 call.cell,
                 call.nonlinearity,
                 w64,
-                param_names(layer, d),
+                param_names(layer, d, proj=call.proj_size > 0),
                 np.ascontiguousarray(_order(x, d)),
                 init,
                 label=call.label,
@@ -95,7 +95,7 @@ def replay_group(call: Call, grp: Group, **dissect_kw: Any) -> list[Part]:
                 batch=idx,
                 positions=_order(np.arange(n)[None], d)[0].copy(),
             )
-        x = np.concatenate(  # (G, n, D·H): the next layer's input, positions
+        x = np.concatenate(  # (G, n, D·P): the next layer's input, positions
             [_order(_values(runs[(layer, d)]), d) for d in range(D)], axis=-1
         )
         if call.dropout is not None:

@@ -66,7 +66,8 @@ function summary(D) {
   const vocab = c.vocab || [];
   const reads = vocab.length ? `vocabulary ${vocab.length}` : Number.isInteger(c.input_size) ? `input ${c.input_size}` : "";
   const layers = `${c.num_layers} layer${c.num_layers > 1 ? "s" : ""}`;
-  return [c.cell.toUpperCase(), `H ${c.hidden_size}`, layers, reads, `T ${c.steps}`, "float64"].filter(Boolean).join(" · ");
+  const proj = c.proj_size ? `P ${c.proj_size}` : ""; // nn.LSTM(proj_size): h has P features
+  return [c.cell.toUpperCase(), `H ${c.hidden_size}`, proj, layers, reads, `T ${c.steps}`, "float64"].filter(Boolean).join(" · ");
 }
 
 function header(model, host, text, onRun) {
