@@ -10,7 +10,13 @@ so a host that drifts in speed cancels out):
 
 1. the T per-step GEMMs of a forward pass (G = 1 RNN, G = 4 LSTM): feature-major's gain;
 2. the same elementwise pass over each step's slice (the RNN backward's
-   ``da = (da + g) ⊙ (1 − h²)``, numpy) read from memory: what feature-major's strided slices cost.
+   ``da = (da + g) ⊙ (1 − h²)``, numpy) read from memory: what feature-major's strided slices cost;
+3. the hybrid that keeps batch-major storage and runs only the GEMM feature-major (LSTM shape):
+   h_{t-1} transposed into a (H, B) scratch, ``W @ hᵀ``, the (G·H, B) result transposed back —
+   the GEMM's gain against the two in-cache transposes it needs per step;
+4. the layout with every step's slice contiguous and transposed, ``(T, F, B)`` (no strided
+   slices, feature-major GEMMs): its weight gradient ``dW_hh = Σ_t dÃ_t h_{t-1}ᵀ`` is no longer
+   one GEMM over T·B rows — T GEMMs of inner size B, or chunks transposed back first.
 """
 
 from __future__ import annotations
@@ -101,6 +107,59 @@ def main() -> None:
     print(
         f"2. RNN backward pass over {T} step slices (with a 64 MB cache flush each): batch-major "
         f"{mb:6.1f} ms, feature-major {mf:6.1f} ms; ratio {r:.3f} (rounds {lo:.3f}–{hi:.3f})"
+    )
+
+    G = 4  # the LSTM, whose per-step GEMMs gain most
+    W = (rng.standard_normal((G * H, H)) / np.sqrt(H)).astype(np.float32)
+    WT = np.ascontiguousarray(W.T)
+    hb = rng.standard_normal((T + 1, B, H)).astype(np.float32)
+    a, aT, hT = (np.empty(s, np.float32) for s in ((B, G * H), (G * H, B), (H, B)))
+
+    def bm3():
+        for t in range(T):
+            np.matmul(hb[t], WT, out=a)
+
+    def hybrid():
+        for t in range(T):
+            np.copyto(hT, hb[t].T)
+            np.matmul(W, hT, out=aT)
+            np.copyto(a, aT.T)
+
+    mb, mh, r, lo, hi = paired(bm3, hybrid, args.rounds)
+    print(
+        f"3. LSTM per-step GEMMs, batch-major {mb:6.1f} ms; feature-major GEMM with the step's two "
+        f"transposes {mh:6.1f} ms; ratio {r:.3f} (rounds {lo:.3f}–{hi:.3f})"
+    )
+    du = rng.standard_normal((T, B, G * H)).astype(np.float32)
+    duF = np.ascontiguousarray(du.transpose(0, 2, 1))  # (T, G·H, B)
+    hF = np.ascontiguousarray(hb.transpose(0, 2, 1))  # (T+1, H, B)
+    dW, part = np.empty((G * H, H), np.float32), np.empty((G * H, H), np.float32)
+    D, X = du.reshape(T * B, G * H), hb[:T].reshape(T * B, H)
+    C = 10  # steps per chunk
+    buf = np.empty((C, B, G * H), np.float32)
+
+    def one():
+        np.matmul(D.T, X, out=dW)
+
+    def per_step():
+        np.matmul(duF[0], hF[0].T, out=dW)
+        for t in range(1, T):
+            np.matmul(duF[t], hF[t].T, out=part)
+            dW.__iadd__(part)
+
+    def chunks():
+        for c in range(0, T, C):
+            np.copyto(buf, duF[c : c + C].transpose(0, 2, 1))
+            np.matmul(buf.reshape(C * B, G * H).T, X[c * B : (c + C) * B], out=part if c else dW)
+            if c:
+                dW.__iadd__(part)
+
+    m1, mp, r, lo, hi = paired(one, per_step, args.rounds)
+    _, mc, rc, loc, hic = paired(one, chunks, args.rounds)
+    print(
+        f"4. LSTM dW_hh: one GEMM over T·B rows {m1:6.1f} ms; (T, F, B) layout: T GEMMs of inner "
+        f"size B {mp:6.1f} ms, ratio {r:.3f} ({lo:.3f}–{hi:.3f}); {C}-step chunks transposed back "
+        f"{mc:6.1f} ms, ratio {rc:.3f} ({loc:.3f}–{hic:.3f})"
     )
 
 

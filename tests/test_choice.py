@@ -42,6 +42,11 @@ def test_env_is_read_once_into_a_preference(tmp_path):
     assert Preference.from_env({"RNN_DISSECT_MKL": "0", "HOME": "/h"}).gemm == "numpy"
     assert Preference.from_env({"RNN_DISSECT_GEMM": "NumPy", "HOME": "/h"}).gemm == "numpy"
     assert not Preference.from_env({"RNN_DISSECT_FUSED": "0", "HOME": "/h"}).fused
+    assert not Preference.from_env({"RNN_DISSECT_FUSED": "Off", "HOME": "/h"}).fused
+    assert Preference.from_env({"RNN_DISSECT_FUSED": "yes", "HOME": "/h"}).fused
+    assert Preference.from_env({"RNN_DISSECT_MKL": "false", "HOME": "/h"}).gemm == "numpy"
+    with pytest.raises(UserError, match="RNN_DISSECT_FUSED='maybe' is not one of 1/on"):
+        Preference.from_env({"RNN_DISSECT_FUSED": "maybe", "HOME": "/h"})
     with pytest.raises(UserError, match="RNN_DISSECT_GEMM='openblas' is not one of auto"):
         Preference.from_env({"RNN_DISSECT_GEMM": "openblas", "HOME": "/h"})
 

@@ -370,3 +370,17 @@ def test_train_contradictions_are_one_line(run_copy, tmp_path, capsys, bad, need
     rc, _, err = call(capsys, "train", text, "--out", run_copy, *SMALL, "--steps", 6, *bad)
     one_line(rc, err, needle)
     assert files(run_copy) == before
+
+
+def test_a_text_too_long_to_dissect_is_refused_before_any_work(trained, tmp_path, capsys):
+    """3,000 characters once took 5.4 GB and minutes; the limit is a line, not a swap storm."""
+    long = (TEXT * 3)[:2002]  # 2,001 steps: one over
+    out = tmp_path / "d"
+    rc, _, err = call(capsys, "dissect", trained, "--text", long, "--out", out)
+    one_line(rc, err, "2,002 characters", "at most 2,001", "rnn-dissect neurons")
+    assert not out.exists()
+    rc, _, err = call(capsys, "rnn", "--text", long, "--out", out)
+    one_line(rc, err, "at most 2,001")
+    rc, _, err = call(capsys, "flow", "--text", long, "--out", out)
+    one_line(rc, err, "give at most 2001")
+    assert not out.exists()

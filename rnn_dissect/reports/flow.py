@@ -26,13 +26,13 @@ MAX_STEPS = 2000  # the lag row costs O(T²·S²); beyond this, cut the text
 def compare_and_write(text: str, *, hidden: int = 16, seed: int = 0, out: Path) -> int:
     """Unroll the three cells over ``text`` (weights from ``seed``), print the table and the
     reading, write the three files into ``out``; returns the exit code."""
+    if len(text) - 1 > MAX_STEPS:  # before check_text, whose limit speaks of dissect
+        raise UserError(f"--text has {len(text)} characters; give at most {MAX_STEPS + 1}")
     check_text(text)
     if hidden < 1:
         raise UserError(f"--hidden {hidden} must be at least 1")
     if seed < 0:
         raise UserError(f"--seed {seed} must be a whole number ≥ 0")
-    if len(text) - 1 > MAX_STEPS:
-        raise UserError(f"--text has {len(text)} characters; give at most {MAX_STEPS + 1}")
     cmp = compare(text, hidden=hidden, seed=seed)
     print(
         f"how far back ‖∂L_T/∂h_t‖ reaches (T = {cmp.steps}, H = {cmp.hidden}, seed {cmp.seed}, "

@@ -220,6 +220,20 @@ def choose(shape: StepShape, use_fused: bool, cache_dir: Path, remeasure: bool =
     return Measured(gemm, secs, shape.key, use_fused, when, load)
 
 
+ON, OFF = ("1", "on", "true", "yes"), ("0", "off", "false", "no")
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """An on/off environment variable, on when unset or empty; a value that is neither
+    (``RNN_DISSECT_FUSED=maybe``) is a :class:`UserError`, not silently "on"."""
+    value = env.get(name, "").strip().lower()
+    if value in ("", *ON):
+        return True
+    if value in OFF:
+        return False
+    raise UserError(f"{name}={env[name]!r} is not one of 1/on/true/yes, 0/off/false/no")
+
+
 @dataclass(frozen=True)
 class Preference:
     """What the user asked for; :meth:`resolve` makes the run's Backend from it."""
@@ -240,7 +254,7 @@ class Preference:
         env = os.environ if environ is None else environ
         gemm = env.get("RNN_DISSECT_GEMM", "").strip().lower()
         if not gemm:
-            gemm = "numpy" if env.get("RNN_DISSECT_MKL", "1") == "0" else "auto"
+            gemm = "auto" if _switch(env, "RNN_DISSECT_MKL") else "numpy"
         if gemm not in ("auto", *GEMMS):
             raise UserError(f"RNN_DISSECT_GEMM={gemm!r} is not one of auto, mkl, numpy")
         if gemm == "mkl" and not blas.available():
@@ -248,7 +262,7 @@ class Preference:
                 "RNN_DISSECT_GEMM=mkl but oneMKL is not installed; pip install "
                 "rnn-dissect[mkl], or set RNN_DISSECT_GEMM=auto"
             )
-        return cls(gemm, env.get("RNN_DISSECT_FUSED", "1") != "0", default_cache_dir(env))
+        return cls(gemm, _switch(env, "RNN_DISSECT_FUSED"), default_cache_dir(env))
 
     @property
     def use_fused(self) -> bool:
