@@ -82,6 +82,15 @@ def test_one_layer_with_given_states_and_every_output_read():
     np.testing.assert_allclose(np.diag(lf.lag), direct, rtol=1e-12)
     mem = d.part().dissection.memory
     assert mem.measured_bytes == mem.formula_bytes  # m_t and P-wide h_t in the closed form
+    # neurons: h has P units, c and the gates H; h's score is Pearson r with torch's output
+    feature = x[..., 0].detach().T.numpy()  # (B, T)
+    s = d.neurons({"x0": feature})
+    kinds = [u.kind for u in s.units]
+    assert kinds.count("h") == 2 and kinds.count("c") == 5 and len(kinds) == 2 + 5 * 5
+    o = out.detach().transpose(0, 1).reshape(-1, 2).numpy()  # sequence by sequence
+    for j in range(2):
+        r = np.corrcoef(feature.ravel(), o[:, j])[0, 1]
+        assert s.score[0, kinds.index("h") + j] == pytest.approx(r, abs=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")

@@ -16,6 +16,7 @@ exact float64 replay of the recurrent core on the project's engine.
 - ``layers.py``   one layer-direction recorded on the engine, torch's gradients as its head.
 - ``replay.py``   all layers and directions of a group of sequences, chained exactly; windows.
 - ``budget.py``   the bytes a replay will hold, estimated before it runs.
+- ``work.py``     the multiply-adds it will do; a one-line warning (SlowReplay) when many.
 - ``select.py``   which sequences and steps to replay; the refusals.
 - ``result.py``   ``Watched``: totals, per-sequence views, ``save``, neuron scores.
 - ``session.py``  the context manager.

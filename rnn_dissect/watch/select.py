@@ -10,6 +10,7 @@ from rnn_dissect.errors import UserError
 from rnn_dissect.watch.budget import estimate
 from rnn_dissect.watch.call import Call
 from rnn_dissect.watch.replay import Group
+from rnn_dissect.watch.work import warn_if_slow
 
 __all__ = ["MAX_BYTES", "plan"]
 
@@ -49,9 +50,16 @@ def _window(call: Call, window: Any) -> tuple[int, int]:
 
 
 def plan(
-    call: Call, batch: Any = None, window: Any = None, max_bytes: int | None = MAX_BYTES, **kw: Any
+    call: Call,
+    batch: Any = None,
+    window: Any = None,
+    max_bytes: int | None = MAX_BYTES,
+    step_grads: bool = True,
+    **flags: Any,
 ) -> list[Group]:
-    """The groups to replay (equal length, same window), or one clear line why not."""
+    """The groups to replay (equal length, same window), or one clear line why not; a
+    :class:`~rnn_dissect.watch.work.SlowReplay` warning if it will be slow. flags: the
+    analyses' lag, max_lag, jacobians (what :func:`~rnn_dissect.watch.work.work` counts)."""
     if call.dropout_refused:
         raise UserError(
             f"{call.label} ran with dropout in training mode {call.dropout_refused}: "
@@ -74,7 +82,8 @@ def plan(
             )
         groups.setdefault((n, start, min(stop, n)), []).append(b)
     out = [Group(np.array(bs), n, a, b) for (n, a, b), bs in groups.items()]
-    need = estimate(call, [(len(g.batch), g.n, g.start, g.stop) for g in out], **kw)
+    sizes = [(len(g.batch), g.n, g.start, g.stop) for g in out]
+    need = estimate(call, sizes, step_grads=step_grads)
     if max_bytes is not None and need > max_bytes:
         raise UserError(
             f"replaying {call.label} ({len(sel)} sequences, steps {start}..{min(stop, call.T)}) "
@@ -82,4 +91,5 @@ def plan(
             "pick fewer sequences (batch=[0]), a shorter window=(start, stop), step_grads=False, "
             "or raise max_bytes"
         )
+    warn_if_slow(call, sizes, **flags)
     return out

@@ -42,7 +42,8 @@ def dissect_call(call: Call, **kw: Any) -> Watched:
     check_options(kw)
     sel = {k: kw.pop(k) for k in ("batch", "window", "max_bytes") if k in kw}
     frames = kw.pop("frames", None)
-    groups = plan(call, **sel, step_grads=kw.get("step_grads", True))
+    costed = {k: kw[k] for k in ("step_grads", "lag", "max_lag", "jacobians") if k in kw}
+    groups = plan(call, **sel, **costed)
     parts = []
     for g in groups:
         small = len(g.batch) * (g.stop - g.start) * call.hidden_size <= 20_000
