@@ -69,3 +69,25 @@ def test_colours_follow_the_caller():
     svg = bars_svg({"x": [1.0], "y": [2.0]}, ["1"], colours=["#999999", "#0072B2"])
     bars, _ = parse(svg)
     assert bars["x at 1: 1"][1] == "#999999" and bars["y at 1: 2"][1] == "#0072B2"
+
+
+@pytest.mark.parametrize("n_steps, n_series", [(1, 2), (4, 2), (4, 3), (60, 2)])
+def test_the_bars_spread_over_the_axis_without_overlapping(n_steps, n_series):
+    """Four steps once filled the left half of a 420-wide axis, the rest an empty stretch."""
+    series = {f"s{k}": [1.0 + j + k for j in range(n_steps)] for k in range(n_series)}
+    root = ET.fromstring(bars_svg(series, [str(j) for j in range(n_steps)], log=False))
+    axis = next(ln for ln in root.iter(f"{NS}line") if ln.get("stroke") == "#999")
+    x_axis0, x_axis1 = float(axis.get("x1")), float(axis.get("x2"))
+    bars = sorted(
+        (float(r.get("x")), float(r.get("x")) + float(r.get("width")))
+        for r in root.iter(f"{NS}rect")
+        if r.find(f"{NS}title") is not None
+    )
+    assert len(bars) == n_steps * n_series
+    assert all(a1 <= b0 + 1e-6 for (_, a1), (b0, _) in zip(bars, bars[1:]))  # no overlap
+    span = x_axis1 - x_axis0
+    left, right = bars[0][0] - x_axis0, x_axis1 - bars[-1][1]
+    assert left >= 0 and right >= 0
+    if n_steps >= 4:  # (one step's two bars, 40 wide at most, cannot fill an axis)
+        assert left + right <= 0.25 * span  # no long empty stretch on either side
+    assert abs(left - right) <= 0.1 * span  # centred

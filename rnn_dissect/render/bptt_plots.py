@@ -168,13 +168,22 @@ def bars_svg(
         return max(0.02, math.log10(v / floor) / math.log10(top / floor))
 
     bw, gap = max(6, min(24, 360 // max(N * S, 1))), 6
-    gw = S * bw + gap
-    w = max(50 + N * gw + 10, 60 + sum(24 + 7 * len(n) for n in names), 420)
+    scale = "log scale" if log else "linear, from 0"
+    yname = f"{ylabel} ({scale})" if ylabel else scale
+    w = max(  # the bars, the legend, the y axis's name (~6 px a character), and a minimum
+        50 + N * (S * bw + gap) + 10,
+        60 + sum(24 + 7 * len(n) for n in names),
+        12 + 6 * len(yname),
+        240,
+    )
+    # few steps: the groups spread over the whole axis (bars up to 40 wide), no empty stretch
+    gw = (w - 60) / max(N, 1)
+    bw = max(bw, min(40, int((gw - gap) / S)))
+    pad = (gw - S * bw) / 2  # the group's bars centred in its slot
     mt = 24  # top margin: the y axis's name above the top tick label
     base = mt + height  # the baseline's y
     h = base + 50
     step = max(1, math.ceil(N / 25))
-    scale = "log scale" if log else "linear, from 0"
     fills, defs = [], []
     for k, n in enumerate(names):
         colour = pal[k % len(pal)]
@@ -193,8 +202,7 @@ def bars_svg(
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
         f'viewBox="0 0 {w} {h}" role="img" aria-label="{html.escape(title)}">',
         f"<defs>{''.join(defs)}</defs>" if defs else "",
-        f'<text class="ylabel" x="2" y="11" font-size="10">'
-        f"{html.escape(f'{ylabel} ({scale})' if ylabel else scale)}</text>",
+        f'<text class="ylabel" x="2" y="11" font-size="10">{html.escape(yname)}</text>',
         f'<line x1="48" y1="{base}" x2="{w - 5}" y2="{base}" stroke="#999"/>',
     ]
     ticks = (
@@ -215,23 +223,23 @@ def bars_svg(
             f"{_tick(v)}</text>"
         )
     for j in range(N):
-        x0 = 50 + j * gw
+        x0 = 50 + j * gw + pad
         for s in range(S):
             v = float(vals[s, j])
             bh = frac(v) * height
             tip = f"<title>{html.escape(names[s])} at {html.escape(labels[j])}: {_fmt(v)}</title>"
             out.append(
-                f'<rect x="{x0 + s * bw}" y="{base - bh:.2f}" width="{bw - 1}" '
+                f'<rect x="{x0 + s * bw:.2f}" y="{base - bh:.2f}" width="{bw - 1}" '
                 f'height="{bh:.2f}" fill="{fills[s][0]}" {fills[s][1]}>{tip}</rect>'
             )
             if v == 0:
                 out.append(
-                    f'<text class="zero" x="{x0 + s * bw + (bw - 1) / 2}" y="{base - 2}" '
+                    f'<text class="zero" x="{x0 + s * bw + (bw - 1) / 2:.2f}" y="{base - 2}" '
                     f'font-size="9" text-anchor="middle" fill="#555">0</text>'
                 )
         if j % step == 0:
             out.append(
-                f'<text x="{x0 + S * bw / 2}" y="{base + 14}" font-size="10" '
+                f'<text x="{x0 + S * bw / 2:.2f}" y="{base + 14}" font-size="10" '
                 f'text-anchor="middle">{html.escape(labels[j])}</text>'
             )
     out.append(
