@@ -5,6 +5,7 @@ value it names, the y axis names its scale, and a 0 is written, not left blank."
 
 from __future__ import annotations
 
+import itertools
 import math
 import xml.etree.ElementTree as ET
 
@@ -84,7 +85,7 @@ def test_the_bars_spread_over_the_axis_without_overlapping(n_steps, n_series):
         if r.find(f"{NS}title") is not None
     )
     assert len(bars) == n_steps * n_series
-    assert all(a1 <= b0 + 1e-6 for (_, a1), (b0, _) in zip(bars, bars[1:]))  # no overlap
+    assert all(a1 <= b0 + 1e-6 for (_, a1), (b0, _) in itertools.pairwise(bars))  # no overlap
     span = x_axis1 - x_axis0
     left, right = bars[0][0] - x_axis0, x_axis1 - bars[-1][1]
     assert left >= 0 and right >= 0
