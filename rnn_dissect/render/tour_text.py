@@ -181,7 +181,8 @@ SECTIONS: list[tuple[str, str, list[Block]]] = [
             (
                 "p",
                 "W_hh is used at every step, so it collects one gradient term per step, and "
-                "its gradient is their sum. Here the terms have norms {rnn.term.*}; summed, they "
+                "its gradient is their sum. Here the terms have norms {rnn.term.*} (the first "
+                "multiplies the initial state, whose norm is {rnn.h0_norm}); summed, they "
                 "give dL/dW_hh (norm {rnn.whh_norm}) to within {rnn.whh_sum_err} — rounding, "
                 "nothing more.",
             ),

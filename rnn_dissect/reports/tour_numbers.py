@@ -88,6 +88,7 @@ def unrolled_numbers(p: UnrolledPart, text: str) -> Numbers:
         f"{k}.grad_norm": d.update.grad_norm,
         f"{k}.lr": d.update.lr,
         f"{k}.whh_norm": float(np.linalg.norm(total)),
+        f"{k}.h0_norm": float(np.linalg.norm(d.run.states[0][0][0].value)),  # layer 0's h_0
         f"{k}.whh_sum_err": err,
         f"{k}.whh_delta_norm": float(np.linalg.norm(d.update.delta[whh])),
         f"{k}.sigma_geomean": lf.verdict.spectral_geomean,
