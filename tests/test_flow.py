@@ -88,7 +88,7 @@ def test_reach_figure_tells_the_cells_apart_without_a_hue(tmp_path):
     cmp = compare(TEXT, hidden=4, seed=1)
     fig = reach_figure({r.cell: r.curve for r in cmp.rows}, {r.cell: r.reach for r in cmp.rows},
                        cmp.fall, "t")  # fmt: skip
-    (ax,) = fig.axes
+    ax = fig.axes[-1]  # every lag (a zoom on the first lags may sit at its left)
     lines = {ln.get_gid(): ln for ln in ax.get_lines()}
     texts = {t.get_gid(): t for t in ax.texts}
     looks = set()
@@ -116,3 +116,27 @@ def test_reach_figure_tells_the_cells_apart_without_a_hue(tmp_path):
     for r in cmp.rows:
         block = svg.split(f'id="reach-{r.cell}"')[1].split("</g>")[0]
         assert f"stroke: {CELL_STYLES[r.cell].colour.lower()}" in block
+
+
+def test_a_long_texts_reach_figure_zooms_on_the_crossings():
+    """On T = 126 the three reaches (9–14 steps) were a cluster in the corner of a 126-lag
+    axis; a left panel now shows the first lags, where the lines cross the threshold."""
+    from rnn_dissect.bptt.reach import DEFAULT_TEXT
+    from rnn_dissect.render.bptt_plots import reach_figure
+
+    cmp = compare(DEFAULT_TEXT, hidden=16, seed=0)
+    reach = {r.cell: r.reach for r in cmp.rows}
+    fig = reach_figure({r.cell: r.curve for r in cmp.rows}, reach, cmp.fall, "t")
+    zoom, whole = fig.axes
+    z_lines = {ln.get_gid(): ln for ln in zoom.get_lines()}
+    x0, x1 = zoom.get_xlim()
+    assert x1 < cmp.steps / 2 and x0 < 0  # a zoom, starting at lag 0
+    y0, y1 = zoom.get_ylim()
+    for r in cmp.rows:
+        assert r.reach is not None and x0 < r.reach < x1, r.cell
+        mark = z_lines[f"zoom-reach-mark-{r.cell}"]
+        assert list(mark.get_xdata()) == [r.reach] and y0 < mark.get_ydata()[0] < y1
+        assert f"reach-{r.cell}" in {ln.get_gid() for ln in whole.get_lines()}
+    assert y0 < cmp.fall < y1  # the threshold is in view
+    # the crossings are told apart: the reaches' span is a visible part of the zoom's width
+    assert (max(reach.values()) - min(reach.values())) / (x1 - x0) > 0.1

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import offset_copy
 
 from rnn_dissect.autograd.engine import Kind
@@ -263,12 +264,25 @@ def reach_figure(
 ) -> Figure:
     """One line per cell: normalised ‖∂L_T/∂h_{T−ℓ}‖ against ℓ (log y), threshold dashed.
 
-    Each cell is drawn in its :data:`CELL_STYLES` (a neutral grey, a line style and a
-    marker) and named at the end of its line; its reach is a larger open marker on the line.
+    Two panels: on the right every lag (how fast each cell's gradient decays over the whole
+    text); on the left the first lags only, down to a little below the threshold, where the
+    lines cross it — the reaches, which are a few steps apart on a long text's axis. Each cell
+    is drawn in its :data:`CELL_STYLES` (a neutral grey, a line style and a marker), named at
+    the end of its line on the right; its reach is a larger open marker on the line in both.
     """
-    fig = Figure(figsize=(6.4, 3.8))
-    ax = fig.subplots()
+    found = [r for r in reach.values() if r is not None]
+    n_lags = max((len(c) for c in curves.values()), default=1)
+    x_zoom = min(n_lags - 1, max(10, math.ceil(1.6 * max(found, default=n_lags))))
+    if x_zoom < (n_lags - 1) / 2:  # the crossings sit in a corner of the whole: zoom on them
+        fig = Figure(figsize=(9.6, 3.9))
+        zoom_ax, ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+        panels = ((ax, "", 12), (zoom_ax, "zoom-", 8))
+    else:  # a short text: the whole is already readable
+        fig = Figure(figsize=(6.4, 3.8))
+        ax = zoom_ax = fig.subplots()
+        panels = ((ax, "", 12),)
     ends: list[tuple[float, float, str, str]] = []  # (x, y, cell, colour) of each line's end
+    y_zoom = fall
     for cell, curve in curves.items():
         c = np.asarray(curve, dtype=np.float64)
         lags = np.arange(c.size)
@@ -276,17 +290,35 @@ def reach_figure(
         st = CELL_STYLES.get(cell, CellStyle("#222222", "-", "o", False))
         r = reach.get(cell)
         label = f"{cell.upper()} (reach {r if r is not None else '> ' + str(c.size - 1)})"
-        ax.plot(lags[ok], c[ok], color=st.colour, linestyle=st.linestyle, marker=st.marker,
-                markersize=3.5, markevery=max(1, int(ok.sum()) // 12), label=label,
-                gid=f"reach-{cell}")  # fmt: skip
-        if r is not None and 0 <= r < c.size and c[r] > 0:
-            ax.plot([r], [c[r]], linestyle="none", marker=st.marker, markersize=9,
-                    markerfacecolor="none", markeredgecolor=st.colour, markeredgewidth=1.2,
-                    gid=f"reach-mark-{cell}")  # fmt: skip
+        for a, prefix, marks in panels:
+            span = int(ok.sum()) if a is ax else x_zoom
+            a.plot(lags[ok], c[ok], color=st.colour, linestyle=st.linestyle, marker=st.marker,
+                   markersize=3.5, markevery=max(1, span // marks), label=label,
+                   gid=f"{prefix}reach-{cell}")  # fmt: skip
+            if r is not None and 0 <= r < c.size and c[r] > 0:
+                a.plot([r], [c[r]], linestyle="none", marker=st.marker, markersize=9,
+                       markerfacecolor="none", markeredgecolor=st.colour, markeredgewidth=1.2,
+                       gid=f"{prefix}reach-mark-{cell}")  # fmt: skip
         if ok.any():
             ends.append((float(lags[ok][-1]), float(c[ok][-1]), cell, st.colour))
-    ax.axhline(fall, color="#bbbbbb", linestyle=(0, (4, 3)), linewidth=1, zorder=0)
-    ax.set_yscale("log")
+        shown = c[: x_zoom + 1]
+        if (shown > 0).any():
+            y_zoom = min(y_zoom, float(shown[shown > 0].min()))
+    for a, _, _ in panels:
+        a.axhline(fall, color="#bbbbbb", linestyle=(0, (4, 3)), linewidth=1, zorder=0)
+        a.set_yscale("log")
+        a.set_xlabel("lag ℓ (steps back from the last step T)")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    zoom_ax.set_ylabel("‖∂L_T/∂h_(T−ℓ)‖ / max")
+    if zoom_ax is not ax:
+        zoom_ax.set_xlim(-0.5, x_zoom + 0.5)
+        zoom_ax.set_ylim(max(y_zoom, fall / 100) / 2, 2.0)
+        zoom_ax.set_title(f"the first {x_zoom} lags: where each line crosses", fontsize=9)
+        ax.set_title("every lag", fontsize=9)
+    # under the threshold at the left, where every line is still far above it
+    zoom_ax.text(0.02, fall / 1.3, f"{fall:g} of the peak", transform=zoom_ax.get_yaxis_transform(),
+                 va="top", ha="left", fontsize=8, color="#555555")  # fmt: skip
+    zoom_ax.legend(fontsize=8, title="open marker: the reach", title_fontsize=7, loc="lower left")
     lo, hi = ax.get_ylim()
     gap = (math.log10(hi) - math.log10(lo)) / 14  # direct labels at least this far apart
     placed: list[float] = []
@@ -298,12 +330,7 @@ def reach_figure(
         placed.append(ly)
         ax.text(x, 10.0**ly, cell.upper(), transform=right, fontsize=9, color=colour,
                 fontweight="bold", va="center", ha="left", gid=f"reach-label-{cell}")  # fmt: skip
-    ax.text(0.99, fall, f"{fall:g} of the peak", transform=ax.get_yaxis_transform(),
-            va="bottom", ha="right", fontsize=8, color="#555555")  # fmt: skip
-    ax.set_xlabel("lag ℓ (steps back from the last step T)")
-    ax.set_ylabel("‖∂L_T/∂h_(T−ℓ)‖ / max")
-    ax.set_title(title, fontsize=10)
-    ax.margins(x=0.08)
-    ax.legend(fontsize=8, title="open marker: the reach", title_fontsize=7)
+    ax.margins(x=0.1)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -195,7 +195,8 @@ class _Figures:
         return figure(
             "q1_reach",
             png(fig, "gradient reach of RNN, LSTM and GRU"),
-            "‖∂L_T/∂h_(T−ℓ)‖ relative to its peak, against the lag ℓ (rnn-dissect flow).",
+            "‖∂L_T/∂h_(T−ℓ)‖ relative to its peak, against the lag ℓ (rnn-dissect flow); on a long "
+            "text the left panel shows the first lags, where each line crosses the threshold.",
         )
 
     def q2_terms(self) -> str:
