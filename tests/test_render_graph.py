@@ -95,6 +95,21 @@ def test_legend_lists_the_kinds_in_view(net, net_svg):
     assert "forward edge" in text and "dL/d(node)" in text
 
 
+def test_the_3_1_1_graph_reads_in_a_700px_column(net, net_svg):
+    """A left-to-right drawing puts the legend in its first column, which is as wide as its
+    widest member: a wide legend pushed every card right (1,137 pt, of which the legend's
+    column took 415). Shown at 700 px wide, as a blog column shows an <img>, the cards'
+    11 pt numbers must still be at least 8 px tall, and the legend no wider than a card."""
+    gs = groups(net_svg)
+    width_pt = float(re.search(r'<svg width="([\d.]+)pt"', net_svg).group(1))
+    value_px = 11 * 4 / 3 * 700 / (width_pt * 4 / 3)  # 11 pt text, scaled into 700 px
+    assert value_px >= 8.0, (width_pt, value_px)
+    x0, _, x1, _ = bbox(gs["legend"])
+    widest = max(bbox(gs[n.id])[2] - bbox(gs[n.id])[0] for n in net.graph)
+    assert x1 - x0 <= 1.4 * widest, (x1 - x0, widest)
+    assert "the largest in view" in texts(gs["legend"])  # wrapped, not cut
+
+
 def test_forward_edges_are_tagged(net, net_svg):
     gs = groups(net_svg)
     for n in net.graph:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Sequence
 
 from rnn_dissect.autograd.engine import Kind, Node
@@ -122,9 +123,16 @@ def card(n: Node, detail: str, top: float) -> str:
     )
 
 
-def legend(kinds: Sequence[Kind], path_colours: Sequence[str]) -> str:
-    """Kinds in view (four to a row), then what edges, paths, ∇ and the bars mean."""
-    per_row = 4
+def legend(kinds: Sequence[Kind], path_colours: Sequence[str], *, narrow: bool = False) -> str:
+    """Kinds in view (four to a row), then what edges, paths, ∇ and the bars mean.
+
+    ``narrow``: two kinds to a row and the notes wrapped at 26 characters, for a drawing
+    whose ranks run left to right: there the legend sits in the first column, which is as
+    wide as its widest card, so a wide legend pushed every card right (the 3:1:1 graph was
+    1,516 px wide, 570 of them the legend's column; narrow, it reads in a 700-px column).
+    """
+    per_row = 2 if narrow else 4
+    br = '<BR ALIGN="LEFT"/>'
     swatches = []
     for i in range(0, len(kinds), per_row):
         swatches.append(
@@ -140,17 +148,17 @@ def legend(kinds: Sequence[Kind], path_colours: Sequence[str]) -> str:
         (f'<FONT COLOR="{c}"><B>━━</B></FONT>', esc(_PATH_LABELS.get(c, "highlighted path")))
         for c in path_colours
     ]
+    sep = br if narrow else " "
     notes.append(
-        (f'<FONT COLOR="{EDGE_COLOUR}">──▶</FONT>', "forward edge: the value flows along it")
+        (f'<FONT COLOR="{EDGE_COLOUR}">──▶</FONT>', f"forward edge:{sep}the value flows along it")
     )
-    notes.append(
-        (
-            f'<FONT COLOR="{GRAD_COLOUR}">∇</FONT>',
-            f"dL/d(node); its bar and the card's border width show max|∇| on a log scale"
-            f'<BR ALIGN="LEFT"/>({DECADES} decades) relative to the largest in view'
-            '<BR ALIGN="LEFT"/>',
-        )
-    )
+    gradient = [
+        "dL/d(node); its bar and the card's border width show max|∇| on a log scale",
+        f"({DECADES} decades) relative to the largest in view",
+    ]
+    if narrow:  # the same words, at most 26 characters a line
+        gradient = textwrap.wrap(" ".join(gradient), 26)
+    notes.append((f'<FONT COLOR="{GRAD_COLOUR}">∇</FONT>', br.join(gradient) + br))
     note_rows = "".join(
         f'<TR><TD>{sym}</TD><TD ALIGN="LEFT">{text}</TD></TR>' for sym, text in notes
     )

@@ -286,7 +286,7 @@ class _Drawing:
         )
         out.append(
             f'  "legend" [id="legend", class="legend", shape=plain, style=""{where}, '
-            f"label={legend(kinds, colours)}];"
+            f"label={legend(kinds, colours, narrow=self.lay.rankdir == 'LR')}];"
         )
         out.append("}")
         return "\n".join(out) + "\n"
