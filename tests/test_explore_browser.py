@@ -245,6 +245,31 @@ def test_export_works_with_the_network_blocked(chromium, export):
     assert errors == [], errors
 
 
+def test_a_700px_window_shows_every_panel_whole_and_apart(chromium, export):
+    """Below 1100 px the panels stack in one column (a phone, a blog column, the tour's
+    frame, which is 1,070 px wide at a 1400-px window). Issue 17: the answers' box kept a
+    flex basis of 38 % of a short column, so with `overflow: visible` its tables spilled
+    out of the box and under the inspector. Now every panel is as tall as its content, each
+    answer tab fits its box, the inspector starts below it, and the page does not scroll
+    sideways (a table wider than the column — Q4 of an LSTM — scrolls inside its box)."""
+    path, _ = export
+    ctx = chromium.new_context(viewport={"width": 700, "height": 900})
+    try:
+        page = ctx.new_page()
+        page.goto(path.as_uri())
+        page.get_by_test_id("loss").wait_for()
+        box = "e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom, e.scrollHeight]; }"
+        for tab in ("q1", "q2", "q3", "q4"):
+            page.get_by_test_id(f"tab-{tab}").click()
+            top, bottom, content = page.locator(".rde-answers").evaluate(box)
+            assert content <= bottom - top + 1, (tab, bottom - top, content)  # nothing spills
+            inspector_top = page.locator(".rde-inspector").evaluate(box)[0]
+            assert inspector_top >= bottom - 1, (tab, bottom, inspector_top)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 700
+    finally:
+        ctx.close()
+
+
 def test_lag_matrix_greys_fit_the_values_shown(chromium, tmp_path):
     """Issue 17: the lag matrix's greys spanned a fixed 6 decades below its largest value,
     so on "hello" (values within 1.6 decades) every cell was nearly black and the fading
