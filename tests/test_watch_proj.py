@@ -75,10 +75,11 @@ def test_one_layer_with_given_states_and_every_output_read():
     assert h3.parents == (m3, run.params["weight_hr_l0"]) and m3.grad is not None
     np.testing.assert_allclose(d.sequence(1)[(0, 0)]["h"], out[:, 1].detach().numpy(), rtol=1e-12)
     # the flow's step Jacobian ∂[h;c]_t/∂[h;c]_{t−1} is (P + H)²; its top-layer lag diagonal
-    # is the head's own part of dL/dh_t
+    # is the head's own part of dL/dh_t — at T with h_n's gradient too (row T holds it)
     lf = d.part().dissection.flow.layers[0]
     assert lf.state_singular_values.shape == (6, 7) and lf.singular_values.shape == (6, 2)
-    direct = [np.linalg.norm(c.dh_direct) for c in d.part().dissection.carry[0]]
+    carry = d.part().dissection.carry[0]
+    direct = [np.linalg.norm(c.dh_direct) for c in carry[:-1]] + [np.linalg.norm(carry[-1].dh)]
     np.testing.assert_allclose(np.diag(lf.lag), direct, rtol=1e-12)
     mem = d.part().dissection.memory
     assert mem.measured_bytes == mem.formula_bytes  # m_t and P-wide h_t in the closed form

@@ -10,7 +10,9 @@ LSTM), top layer first at each step (:mod:`rnn_dissect.bptt.jacobians`):
 
 with J^k_t = ∂s^k_t/∂s^k_{t-1}. O(T²·L·B·S²) in all (``max_lag`` caps it at
 O(T·max_lag·L·B·S²)). With truncation no gradient crosses a cut, and neither does the lag.
-Σ_{t'} ∂L_{t'}/∂h^k_t = dL/dh^k_t; for the top layer lag[t][t] = ‖dh_direct_t‖.
+Σ_{t'} ∂L_{t'}/∂h^k_t = dL/dh^k_t; for the top layer lag[t][t] = ‖dh_direct_t‖. What reaches
+the last state from outside the heads (:meth:`Recording.end_seed`: a watched module's dL/dh_n,
+dL/dc_n) is counted in row T, so a classifier that reads h_n has its gradient there too.
 
 Each layer's verdict (:mod:`rnn_dissect.bptt.verdict`) reads its own lag matrix — every loss
 term and every truncation chunk — and states its evidence; the spectral bound from the
@@ -60,11 +62,14 @@ def lag_matrices(
     rows: list[int] = []  # t' of each carried vector
     vec = {k: np.zeros((0, B, S)) for k in ks}  # (N, B, S): ∂L_{t'}/∂s^k_s per carried t'
     for s in range(T, 0, -1):
-        if s in run.step_losses:
+        if s in run.step_losses or (s == T and run.end_seed(L - 1) is not None):
             for k in ks:
                 new = np.zeros((1, B, S))
                 if k == L - 1:
-                    new[0, :, :H] = _direct(run, s, direct)  # (B, H): ∂L_s/∂h_s
+                    if s in run.step_losses:
+                        new[0, :, :H] = _direct(run, s, direct)  # (B, H): ∂L_s/∂h_s
+                    if s == T and (end := run.end_seed(k)) is not None:
+                        new[0] += end  # (B, S): dL/dh_n (, dL/dc_n) belongs to the last row
                 vec[k] = np.concatenate([vec[k], new])
             rows.append(s)
         if not rows:
@@ -133,6 +138,8 @@ def reachable(run: Recording, layer: int, max_lag: int | None) -> tuple[np.ndarr
         ok &= tp - t < max_lag
     losses = np.zeros(T, dtype=bool)
     losses[[s - 1 for s in run.step_losses]] = True
+    if run.end_seed(run.num_layers - 1) is not None:
+        losses[T - 1] = True  # the final state's own gradient (watch: h_n, c_n) is row T's
     return ok & losses[:, None], chunk
 
 

@@ -110,6 +110,13 @@ class Recording:
         h = self.h(layer, t)
         return next((n for n in self.heads.get(t, ()) if any(p is h for p in n.parents)), None)
 
+    def end_seed(self, layer: int) -> np.ndarray | None:
+        """(B, S): the gradient that reaches the last state s^layer_T = [h_T (; c_T)] from
+        outside the per-step heads, or None. The char model has none (its loss reads h_t only
+        through the heads); a watched module's is torch's dL/dh_n (, dL/dc_n) — a classifier
+        that reads h_n gets its whole gradient there (:mod:`rnn_dissect.watch.layers`)."""
+        return None
+
     def unbatch(self, a: np.ndarray, axis: int = 0) -> np.ndarray:
         """Drop the batch axis for unbatched input (torch's unbatched convention); a view."""
         if self.batched:

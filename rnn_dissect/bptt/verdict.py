@@ -9,9 +9,14 @@ loss term with its own scale:
 
     log g(t', ℓ) ≈ a_{t'} + ℓ · log γ        (least squares, ℓ ≥ 0)
 
+A loss term whose whole row is 0 sends no gradient (a many-to-one model's steps before T,
+a watched output slice the loss never reads): it is left out, and the count said, since
+log-values of a constant row would pull γ towards 1.
+
 γ < 1 − BAND vanishing, γ > 1 + BAND exploding, else stable. No label is given on less than
 MIN_STEPS steps back or MIN_PAIRS (t', t) pairs with t < t': "not enough steps to judge".
-``reach``: how many steps back L_T's own gradient first falls below FALL × its largest value.
+``reach``: how many steps back L_T's own gradient first falls below FALL × its largest value;
+the reason also gives that gradient at the farthest step it reaches, as a fraction of it.
 
 The spectral bound is a separate line: with ρ the geometric mean of the step Jacobians'
 largest singular values, ‖∂s_t/∂s_{t−ℓ}‖ ≤ Π σ_max ≈ ρ^ℓ — an upper bound, not a measurement.
@@ -90,6 +95,11 @@ def verdict(
         return Verdict("not measured", "the lag matrix was not computed", bound_line,
                        None, 0, 0, 0, 0, None, rho)  # fmt: skip
     T = lag.shape[0]
+    # a loss term whose whole row is 0 sends no gradient (a many-to-one model's steps before
+    # T, a watched output slice the loss never read): it is no evidence of a per-step factor
+    live = (np.where(reachable, np.nan_to_num(lag), 0.0) > 0).any(axis=1)  # (T,)
+    silent = int((reachable.any(axis=1) & ~live).sum())
+    reachable = reachable & live[:, None]
     tp, t = np.nonzero(reachable)  # 0-based t' − 1, t − 1
     ell = tp - t  # (P,) lag of each entry
     y = np.log(np.maximum(lag[tp, t], np.finfo(float).tiny))  # an exact 0: as small as can be
@@ -102,6 +112,7 @@ def verdict(
         f"{pairs} (t', t) pairs from {rows.size} loss term{'s' if rows.size != 1 else ''}"
         + (f" in {chunks} truncation chunks" if chunks > 1 else "")
         + f", up to {steps(span)} back"
+        + (f" ({silent} loss terms that send no gradient left out)" if silent else "")
     )
     if span < MIN_STEPS or pairs < MIN_PAIRS:
         reason = (
@@ -117,6 +128,7 @@ def verdict(
         where = f"L_T's own gradient falls below {FALL:g} of its largest value {steps(reach)} back"
     else:
         where = f"L_T's own gradient stays above {FALL:g} of its largest value as far as measured"
+    where += _farthest(lag[T - 1], reachable[T - 1])
     reason = (
         f"{label}: going back in time, ‖∂L_t'/∂h_t‖ {how} ×{gamma:.3g} per step — a log-linear "
         f"fit over {evidence}; {where}"
@@ -134,6 +146,19 @@ def _pooled_slope(rows: np.ndarray, tp: np.ndarray, ell: np.ndarray, y: np.ndarr
         sxy += float(dl @ (y[m] - y[m].mean()))
         sxx += float(dl @ dl)
     return sxy / sxx
+
+
+def _farthest(row: np.ndarray, ok: np.ndarray) -> str:
+    """'; 25 steps back it is 3.1e-09 of it': L_T's gradient at the farthest step it reaches,
+    relative to its largest value (the answer to "does step T's gradient reach step T − k?")."""
+    if not ok.any() or not np.nanmax(np.where(ok, row, 0.0)) > 0:
+        return ""
+    first = int(np.argmax(ok))  # the farthest step back with an entry
+    ell = len(row) - 1 - first
+    if ell < 1:
+        return ""
+    ratio = row[first] / np.nanmax(np.where(ok, row, 0.0))
+    return f"; {steps(ell)} back it is {ratio:.2g} of it"
 
 
 def _reach(row: np.ndarray, ok: np.ndarray) -> int | None:

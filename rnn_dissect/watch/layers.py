@@ -45,6 +45,12 @@ class WatchedLayer(Recording):
     weight_names: tuple[str, ...] = field(
         kw_only=True
     )  # torch names W_ih, W_hh, b_ih, b_hh[, W_hr]
+    end: np.ndarray | None = field(default=None, kw_only=True)  # (G, S): [g_hn (; g_cn)]
+
+    def end_seed(self, layer: int) -> np.ndarray | None:
+        """(G, S): torch's dL/dh_n (and dL/dc_n) of this layer-direction — or, for a window
+        that stops before the last step, what reaches h_b (c_b) from the steps after it."""
+        return self.end if layer == 0 else None
 
     def config(self) -> dict[str, Any]:
         return {
@@ -143,6 +149,7 @@ def attach_heads(
     ends = dot(None, ["hn.g", "hn.gh", "hn.loss"], run.h(0, T), seed_h, "h_n")
     if seed_c is not None:
         ends += dot(None, ["cn.g", "cn.gh", "cn.loss"], run.c(0, T), seed_c, "c_n")
+    run.end = seed_h if seed_c is None else np.concatenate([seed_h, seed_c], axis=-1)
     total = g.apply(
         "addn", *run.step_losses.values(), *ends[2::3], id="loss", name="L̃", kind=Kind.LOSS
     )

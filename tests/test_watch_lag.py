@@ -1,0 +1,74 @@
+"""watch's lag matrix and verdict for the models people debug long-range memory with: a
+classifier that reads h_n (and c_n), or only the last output step.
+
+Oracle: the same torch module stepped one step at a time in float64 with ``retain_grad`` on
+every h_t — ‖dL/dh_t‖ over the batch. With one loss term (the last step) the lag matrix's
+row T is that, and the verdict's per-step factor is the least-squares slope of its log.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from rnn_dissect import watch  # noqa: E402
+
+
+def stepped_dh(rnn: nn.Module, x: torch.Tensor, head) -> np.ndarray:
+    """(T,) ‖dL/dh_t‖ (Frobenius over batch and units), t = 1..T, by stepping ``rnn`` in torch:
+    h_t and c_t are separate tensors, so h_t's gradient is the partial the lag matrix reads."""
+    state, hs = None, []
+    for t in range(x.shape[1]):
+        _, state = rnn(x[:, t : t + 1], state)
+        h = state[0] if isinstance(state, tuple) else state  # (1, B, H)
+        h.retain_grad()
+        hs.append(h)
+    head(hs[-1][-1], state).backward()  # one layer: the last output is h_T itself
+    return np.array([float(h.grad.norm()) for h in hs])
+
+
+@pytest.mark.parametrize("reads", ["h_n and c_n", "last output"])
+def test_many_to_one_lag_row_and_verdict_match_torch(reads):
+    torch.manual_seed(3)
+    B, T, I, H = 3, 14, 4, 6
+    cell = nn.LSTM if reads == "h_n and c_n" else nn.GRU
+    rnn = cell(I, H, batch_first=True).double()
+    W = torch.randn(2, 2 * H if reads == "h_n and c_n" else H, dtype=torch.float64)
+    x = torch.randn(B, T, I, dtype=torch.float64)
+
+    def head(out_last, state):  # a scalar loss read from the end of the sequence only
+        if reads == "h_n and c_n":
+            h_n, c_n = state
+            feats = torch.cat([h_n[-1], c_n[-1]], 1)  # (B, 2H)
+        else:
+            feats = out_last  # (B, H)
+        return (torch.tanh(feats @ W.T) ** 2).sum()
+
+    with watch(rnn) as w:
+        out, state = rnn(x)
+        head(out[:, -1], state).backward()
+    d = w.dissection()
+    assert d.check(rnn) < 1e-10
+    flow = d.part().dissection.flow.layers[0]
+    rnn.zero_grad()
+    ref = stepped_dh(rnn, x, head)  # (T,)
+
+    # row T of the lag matrix = ‖∂L/∂h_t‖: the whole gradient (h_n's and c_n's included)
+    np.testing.assert_allclose(flow.lag[T - 1], ref, rtol=1e-9)
+    assert np.all(flow.lag[: T - 1] == 0)  # no other step feeds the loss
+
+    v = flow.verdict
+    assert (v.loss_terms, v.pairs, v.looked_back) == (1, T - 1, T - 1)
+    gamma = float(np.exp(np.polyfit(np.arange(T), np.log(ref[::-1]), 1)[0]))  # slope per lag
+    assert v.decay_per_step == pytest.approx(gamma, rel=1e-9)
+    assert v.label == ("vanishing" if gamma < 0.95 else "stable" if gamma <= 1.05 else "exploding")
+    # the evidence is in the words: the factor, the rows left out, the farthest step's ratio
+    assert f"×{gamma:.3g} per step" in v.reason
+    assert f"({T - 1} loss terms that send no gradient left out)" in v.reason
+    assert f"{T - 1} steps back it is {ref[0] / ref.max():.2g} of it" in v.reason
+    top = int(np.argmax(ref[::-1]))
+    below = np.nonzero(ref[::-1][top:] < 1e-3 * ref.max())[0]
+    assert v.reach == (top + int(below[0]) if below.size else None)
