@@ -33,11 +33,11 @@ def stepped_dh(rnn: nn.Module, x: torch.Tensor, head) -> np.ndarray:
 @pytest.mark.parametrize("reads", ["h_n and c_n", "last output"])
 def test_many_to_one_lag_row_and_verdict_match_torch(reads):
     torch.manual_seed(3)
-    B, T, I, H = 3, 14, 4, 6
+    B, T, n_in, H = 3, 14, 4, 6
     cell = nn.LSTM if reads == "h_n and c_n" else nn.GRU
-    rnn = cell(I, H, batch_first=True).double()
+    rnn = cell(n_in, H, batch_first=True).double()
     W = torch.randn(2, 2 * H if reads == "h_n and c_n" else H, dtype=torch.float64)
-    x = torch.randn(B, T, I, dtype=torch.float64)
+    x = torch.randn(B, T, n_in, dtype=torch.float64)
 
     def head(out_last, state):  # a scalar loss read from the end of the sequence only
         if reads == "h_n and c_n":
