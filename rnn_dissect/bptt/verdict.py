@@ -97,9 +97,9 @@ def verdict(
     T = lag.shape[0]
     # a loss term whose whole row is 0 sends no gradient (a many-to-one model's steps before
     # T, a watched output slice the loss never read): it is no evidence of a per-step factor
-    live: np.ndarray = (np.where(reachable, np.nan_to_num(lag), 0.0) > 0).any(axis=1)  # (T,)
+    live = np.any(np.where(reachable, np.nan_to_num(lag), 0.0) > 0, axis=1)  # (T,)
     silent = int((reachable.any(axis=1) & ~live).sum())
-    reachable = reachable & live[:, None]
+    reachable = reachable & np.asarray(live)[:, None]
     tp, t = np.nonzero(reachable)  # 0-based t' − 1, t − 1
     ell = tp - t  # (P,) lag of each entry
     y = np.log(np.maximum(lag[tp, t], np.finfo(float).tiny))  # an exact 0: as small as can be
