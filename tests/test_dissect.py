@@ -266,6 +266,7 @@ def test_verdict_reads_the_evidence(scale, label):
     assert "66 (t', t) pairs from 12 loss terms, up to 11 steps back" in v.reason
     # ‖∂L_T/∂h_t‖ = scale^(T−t) ‖∂L_T/∂h_T‖: 0.2⁴ = 1.6e-3, 0.2⁵ = 3.2e-4 → reach 5
     assert v.reach == (5 if scale == 0.2 else None)
+    assert f"; 11 steps back it is {scale**11 / max(1.0, scale**11):.2g} of it" in v.reason
     assert v.bound.startswith("bound: ") and "(geometric mean over 12 steps)" in v.bound
 
 
@@ -275,6 +276,13 @@ def test_truncation_pools_every_chunk_and_short_evidence_gets_no_label():
     assert v.label == "vanishing" and v.decay_per_step == pytest.approx(0.5, rel=1e-9)
     assert (v.looked_back, v.chunks, v.loss_terms, v.pairs) == (5, 4, 24, 4 * 15)
     assert "in 4 truncation chunks" in v.reason
+    # L_T (t' = 24) reaches back to the cut only, 5 steps, where it is 0.5⁵ = 0.031 of its peak
+    assert v.reach is None
+    assert (
+        "L_T's own gradient reaches only 5 steps back (truncated BPTT: no gradient crosses the "
+        "cut every 6 steps), and stays above 0.001 of its largest value there; 5 steps back it "
+        "is 0.031 of it" in v.reason
+    )
     for kw, back in ((dict(truncate=5), 4), (dict(max_lag=5), 4), (dict(T=5), 4)):
         v = flat_rnn(3.0, **{"T": 24, **kw}).flow.layers[0].verdict
         assert v.label == NOT_ENOUGH and v.decay_per_step is None and v.looked_back == back

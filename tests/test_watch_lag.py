@@ -72,3 +72,46 @@ def test_many_to_one_lag_row_and_verdict_match_torch(reads):
     top = int(np.argmax(ref[::-1]))
     below = np.nonzero(ref[::-1][top:] < 1e-3 * ref.max())[0]
     assert v.reach == (top + int(below[0]) if below.size else None)
+
+
+def test_neurons_feature_with_nan_is_scored_on_its_defined_steps_only():
+    """ "Which unit holds the key at the query step?": a feature defined at the last step only
+    (NaN elsewhere), beside one defined everywhere. Oracle: 2·AUC − 1 from ranks and Pearson
+    r computed here on the replayed units' values (the states are checked against torch's)."""
+    torch.manual_seed(1)
+    B, T = 12, 9
+    rnn = nn.LSTM(3, 4, batch_first=True).double()
+    x = torch.randn(B, T, 3, dtype=torch.float64)
+    with watch(rnn) as w:
+        out, _ = rnn(x)
+        out[:, -1].sum().backward()
+    d = w.dissection()
+    key = np.full((B, T), np.nan)
+    key[:, -1] = (x[:, 0, 0] > 0).numpy()  # (B,) a bit seen at step 1, asked at step T
+    x0 = x[..., 0].numpy()  # (B, T) defined everywhere
+    s = d.neurons({"key": key, "x0": x0})
+    assert s.features == ["key", "x0"] and s.boolean == [True, False]
+    c_last = np.stack([d.sequence(b)[(0, 0)]["c"][-1] for b in range(B)])  # (B, H)
+    np.testing.assert_allclose(  # the replay's states are torch's
+        np.stack([d.sequence(b)[(0, 0)]["h"] for b in range(B)]), out.detach().numpy(), rtol=1e-12
+    )
+    y = key[:, -1] == 1
+
+    def two_auc_minus_one(v):  # Mann–Whitney: P(v_pos > v_neg) + ½ P(tie), as 2·AUC − 1
+        diff = v[y][:, None] - v[~y][None, :]
+        return 2 * ((diff > 0).mean() + 0.5 * (diff == 0).mean()) - 1
+
+    units = [(u.kind, u.unit) for u in s.units]
+    for u in range(4):
+        j = units.index(("c", u))
+        assert s.score[0, j] == pytest.approx(two_auc_minus_one(c_last[:, u]), abs=1e-6)
+        h_all = np.stack([d.sequence(b)[(0, 0)]["h"][:, u] for b in range(B)])  # (B, T)
+        r = np.corrcoef(h_all.ravel(), x0.ravel())[0, 1]
+        assert s.score[1, units.index(("h", u))] == pytest.approx(r, abs=1e-5)
+    assert s.meta["rows"] == {"key": B, "x0": B * T}
+    for bad, msg in ((np.full((B, T), np.nan), "NaN at every replayed step"),
+                     (np.full((B, T), np.inf), "holds ±inf")):  # fmt: skip
+        with pytest.raises(Exception, match=msg):
+            d.neurons({"k": bad})
+    with pytest.raises(Exception, match="pass at least one feature"):
+        d.neurons({})

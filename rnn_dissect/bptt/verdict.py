@@ -124,11 +124,18 @@ def verdict(
     gamma = float(np.exp(_pooled_slope(rows, tp, ell, y)))
     label = _label(gamma)
     how = {"vanishing": "shrinks", "exploding": "grows", "stable": "changes"}[label]
+    last = reachable[T - 1]
+    cut = bool(why_short) and last.any() and int(np.argmax(last)) > 0  # row T stops short
     if reach is not None:
         where = f"L_T's own gradient falls below {FALL:g} of its largest value {steps(reach)} back"
+    elif cut:
+        where = (
+            f"L_T's own gradient reaches only {steps(T - 1 - int(np.argmax(last)))} "
+            f"back{why_short}, and stays above {FALL:g} of its largest value there"
+        )
     else:
         where = f"L_T's own gradient stays above {FALL:g} of its largest value as far as measured"
-    where += _farthest(lag[T - 1], reachable[T - 1])
+    where += _farthest(lag[T - 1], last)
     reason = (
         f"{label}: going back in time, ‖∂L_t'/∂h_t‖ {how} ×{gamma:.3g} per step — a log-linear "
         f"fit over {evidence}; {where}"

@@ -184,13 +184,28 @@ class Watched:
 
     def neurons(self, features: Mapping[str, Any], **kw: Any) -> Scores:
         """Score every unit against user features (name → (B, T) array or per-sequence list)
-        with the ranking ``rnn-dissect neurons`` uses (Pearson r, or 2·AUC − 1 for 0/1 ones)."""
+        with the ranking ``rnn-dissect neurons`` uses (Pearson r, or 2·AUC − 1 for 0/1 ones).
+
+        NaN marks a step where a feature is not defined: that feature is scored on its other
+        steps only (e.g. "the key seen 25 steps ago", defined at the query step alone)."""
+        if not features:
+            raise UserError('pass at least one feature: d.neurons({"name": array_BT})')
         acts = self.activations()
-        feats = []
+        by_rows: dict[bytes, tuple[np.ndarray, list[Feature]]] = {}
         for name, values in features.items():
-            v = self.feature_rows(values).astype(np.float32)
-            feats.append(Feature(name, v, bool(np.isin(v, (0.0, 1.0)).all())))
-        return score_units(acts, feats, **kw)
+            v = self.feature_rows(values).astype(np.float32)  # (N,)
+            keep = ~np.isnan(v)  # (N,)
+            if not np.isfinite(v[keep]).all():
+                raise UserError(f"feature {name!r} holds ±inf; use finite numbers (NaN: no value)")
+            if not keep.any():
+                raise UserError(f"feature {name!r} is NaN at every replayed step; nothing to score")
+            f = Feature(name, v[keep], bool(np.isin(v[keep], (0.0, 1.0)).all()))
+            by_rows.setdefault(np.packbits(keep).tobytes(), (keep, []))[1].append(f)
+        parts = []
+        for keep, feats in by_rows.values():
+            sub = acts if keep.all() else _rows(acts, keep)
+            parts.append(score_units(sub, feats, **kw))
+        return _merge(parts, [*features])
 
     # ----------------------------------------------------------------- files
 
@@ -254,6 +269,36 @@ class Watched:
                 f"{floats:,} node numbers: nodes not written (limit {NODE_FLOATS:,})"
             )
         return doc
+
+
+def _rows(acts: Activations, keep: np.ndarray) -> Activations:
+    """The rows where ``keep`` (N,) bool is True."""
+    text = "".join(np.array(list(acts.text))[keep])
+    arrays = {k: np.asarray(a)[keep] for k, a in acts.arrays.items()}
+    return Activations(acts.cell, acts.vocab, text, arrays, acts.collection)
+
+
+def _merge(parts: list[Scores], order: list[str]) -> Scores:
+    """Scores of feature groups (each on its own rows) as one, features in ``order``."""
+    if len(parts) == 1:
+        return parts[0]
+    where = {f: (p, i) for p in parts for i, f in enumerate(p.features)}
+    pick = [where[f] for f in order]
+    return Scores(
+        features=order,
+        boolean=[p.boolean[i] for p, i in pick],
+        constant=[p.constant[i] for p, i in pick],
+        units=parts[0].units,
+        score=np.stack([p.score[i] for p, i in pick]),  # (F, U)
+        pearson=np.stack([p.pearson[i] for p, i in pick]),  # (F, U)
+        auc_method="/".join(sorted({p.auc_method for p in parts})),
+        score_error=max(p.score_error for p in parts),
+        meta={
+            **parts[0].meta,
+            "n_chars": max(int(p.meta["n_chars"]) for p in parts),  # type: ignore[call-overload]
+            "rows": {f: p.meta["n_chars"] for f, (p, _) in zip(order, pick, strict=True)},
+        },
+    )
 
 
 def compare_grads(grads: Mapping[str, np.ndarray], module: Any) -> float:
