@@ -8,6 +8,8 @@ row T is that, and the verdict's per-step factor is the least-squares slope of i
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,11 @@ def test_neurons_feature_with_nan_is_scored_on_its_defined_steps_only():
             d.neurons({"k": bad})
     with pytest.raises(Exception, match="pass at least one feature"):
         d.neurons({})
+    # what print(s) shows: each feature's three best units, read back from ranking()
+    lines = repr(s).splitlines()
+    assert lines[0] == f"Scores: 2 features × {len(s.units)} units"
+    for line, name in zip(lines[1:], ["key", "x0"], strict=True):
+        shown = re.findall(r"l(\d+) ([a-z]+)(\d+) ([+-]\d\.\d{3})", line)
+        want = [(str(r["layer"]), r["kind"], str(r["unit"]), f"{r['score']:+.3f}")
+                for r in s.ranking(name, top=3)]  # fmt: skip
+        assert line.split()[0] == name and shown == want

@@ -78,7 +78,10 @@ def add_run_flags(p: argparse.ArgumentParser, default_out: str) -> None:
         "--optimizer", default="sgd", help="sgd or adagrad: the update rule shown (default sgd)"
     )
     p.add_argument(
-        "--max-lag", type=int, metavar="N", help="compute the lag matrix up to N steps back only"
+        "--max-lag",
+        type=int,
+        metavar="N",
+        help="compute the lag matrix for lags t' − t < N only (up to N − 1 steps back)",
     )
     p.add_argument(
         "--h0",

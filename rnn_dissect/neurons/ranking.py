@@ -72,6 +72,19 @@ class Scores:
         order = np.lexsort((np.arange(len(s)), -np.abs(s)))[:top]
         return [{**self.units[j].to_dict(), "score": float(s[j])} for j in order]
 
+    def __repr__(self) -> str:
+        """One line per feature: its metric and its three best units, as the CLI prints them
+        (``l0 c22 +0.931`` = layer 0, kind c, unit 22); the arrays stay in the fields."""
+        lines = [f"Scores: {len(self.features)} features × {len(self.units)} units"]
+        for f, name in enumerate(self.features):
+            metric = "2AUC-1" if self.boolean[f] else "r"
+            best = ", ".join(
+                f"l{r['layer']} {r['kind']}{r['unit']} {r['score']:+.3f}"
+                for r in self.ranking(name, top=3)
+            )
+            lines.append(f"  {name}  {metric}  {best or '(constant: nothing to rank)'}")
+        return "\n".join(lines)
+
     def best(self, feature: str) -> UnitRef | None:
         r = self.ranking(feature, top=1)
         return UnitRef.from_dict(r[0]) if r else None
