@@ -247,6 +247,10 @@ def test_the_page_offline_in_chromium(built):
             want = doc["numbers"][key]
             if isinstance(want, float):
                 assert _value(text) == pytest.approx(want, rel=1e-3, abs=1e-12), key
+        # a 700-px window (a phone, a blog's column): nothing scrolls sideways (issue 17: the
+        # two columns of section titles were 888 px wide)
+        page.set_viewport_size({"width": 700, "height": 900})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 700
         assert errors == []
         assert asked == [url]  # nothing else was even requested
 

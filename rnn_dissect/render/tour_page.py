@@ -70,6 +70,7 @@ h1{font:700 2.3rem/1.2 system-ui,sans-serif;margin:1.5rem 0 .3rem}
 h2{font:600 1.45rem/1.3 system-ui,sans-serif;margin:3rem 0 .6rem;padding-top:.6rem;border-top:1px solid var(--line)}
 nav{font:.95rem system-ui,sans-serif;margin:1rem 0 2rem;display:grid;grid-template-columns:repeat(2,max-content);gap:.2rem 2rem}
 nav a{color:var(--accent);text-decoration:none}
+@media (max-width:820px){nav{grid-template-columns:1fr}}  /* two columns of titles: wider than a phone */
 a{color:var(--accent)}
 .v{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em;background:#eef5fb;padding:0 .2em;border-radius:.2em;white-space:nowrap}
 .eq{font:.95rem/1.5 ui-monospace,Menlo,Consolas,monospace;background:var(--soft);border-left:3px solid var(--accent);
