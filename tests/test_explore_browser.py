@@ -270,6 +270,29 @@ def test_a_700px_window_shows_every_panel_whole_and_apart(chromium, export):
         ctx.close()
 
 
+def test_an_exported_page_says_which_weights_it_shows(chromium, tmp_path, capsys):
+    """Issue 17 (a writer's export): which weights a page shows was only a hover title, so
+    a screenshot of an untrained RNN and of a trained one looked alike. The label is now on
+    the page, in the header, at 1400 px and at 700 px."""
+    fresh, trained = tmp_path / "fresh.html", tmp_path / "trained.html"
+    ckpt = tmp_path / "m.safetensors"
+    checkpoint.save(MODEL, ckpt)
+    assert main(["explore", "--seed", "3", "--export", str(fresh)]) == 0
+    assert main(["explore", str(ckpt), "--text", "hello", "--export", str(trained)]) == 0
+    capsys.readouterr()
+    for path, label in ((fresh, "fresh weights, seed 3"), (trained, str(ckpt))):
+        for width in (1400, 700):
+            page, errors, requests, _ = open_page(chromium, path.as_uri(), offline=True)
+            page.set_viewport_size({"width": width, "height": 900})
+            source = page.get_by_test_id("source")
+            assert source.count() == 1, path.name
+            assert source.inner_text() == label
+            box = source.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
+            assert requests == [path.as_uri()] and errors == []
+            page.context.close()
+
+
 def test_lag_matrix_greys_fit_the_values_shown(chromium, tmp_path):
     """Issue 17: the lag matrix's greys spanned a fixed 6 decades below its largest value,
     so on "hello" (values within 1.6 decades) every cell was nearly black and the fading

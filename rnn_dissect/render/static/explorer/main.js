@@ -97,6 +97,9 @@ function header(model, host, text, onRun) {
       el("div", { class: "brand" }, "rnn-dissect ", el("span", {}, "explorer")),
       form, status,
       el("div", { class: "summary", "data-testid": "summary", title: src.label || "" }, summary(D)),
+      // which weights: on the page, not only on hover, so a screenshot or an exported page
+      // shown to readers says it ("fresh weights, seed 0" is untrained; else the checkpoint)
+      src.label ? el("div", { class: "source", "data-testid": "source" }, src.label) : "",
       el("div", { class: "lossbox", "data-testid": "loss-box", title: lossMeaning(D) }, "loss ", loss)),
     input, status,
   };
