@@ -13,6 +13,7 @@ from browser import browser, needs_chromium
 
 from rnn_dissect.cli import main
 from rnn_dissect.nets.model import CharModel, ModelConfig
+from rnn_dissect.render import heatmap
 from rnn_dissect.reports import explore as ex
 from rnn_dissect.reports.explore_session import Session, open_source
 from rnn_dissect.weights import checkpoint
@@ -291,6 +292,37 @@ def test_an_exported_page_says_which_weights_it_shows(chromium, tmp_path, capsys
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= width
             assert requests == [path.as_uri()] and errors == []
             page.context.close()
+
+
+def test_neuron_text_takes_the_heatmap_pages_colours(chromium, tmp_path):
+    """Issue 17: the explorer's neurons view ran its blue-white-red to pure blue and pure
+    red, heatmaps.html (render/heatmap.py) to lighter ends chosen so black text keeps 4.5:1
+    contrast — the same unit looked different on the two pages, and a strongly negative
+    character was black on rgb(0, 0, 255) (2.4:1). Every character's background is now
+    heatmap.colour of its value, for an h unit and for a sigmoid gate."""
+    data = ex.model_data(MODEL, "hello world", neurons={})
+    path = ex.export_html(data, tmp_path / "n.html")
+    page, errors, _, _ = open_page(chromium, path.as_uri(), offline=True)
+    page.get_by_test_id("tab-neurons").click()
+    for kind in ("h", "f"):
+        page.locator("select[aria-label=kind]").select_option(kind)
+        page.get_by_test_id("neuron-unit").fill("1")
+        page.get_by_test_id("neuron-unit").dispatch_event("change")
+        chars = page.get_by_test_id("neuron-char").evaluate_all(
+            "els => els.map(e => [e.title, getComputedStyle(e).backgroundColor])"
+        )
+        values = np.array([float(title.split(": ")[1]) for title, _ in chars])
+        center, scale = heatmap.colour_scale(kind, values)
+        assert len(chars) == len("hello world") - 1
+        for v, (_, shown) in zip(values, chars, strict=True):
+            want = heatmap.colour(v, center, scale)
+            rgb = [int(c) for c in shown[shown.index("(") + 1 : -1].split(",")]
+            assert (
+                max(abs(a - int(want[1 + 2 * i : 3 + 2 * i], 16)) for i, a in enumerate(rgb)) <= 1
+            )
+            assert heatmap.contrast(want) >= 4.5
+    assert errors == []
+    page.context.close()
 
 
 def test_lag_matrix_greys_fit_the_values_shown(chromium, tmp_path):

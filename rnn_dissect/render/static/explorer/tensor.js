@@ -96,9 +96,13 @@ export function barFraction(mag, top, decades) {
   return Math.min(1, Math.max(0, 1 + Math.log10(mag / top) / decades));
 }
 
-// Blue-white-red of render/heatmap.py (matplotlib's bwr): the neuron text heatmaps' scale.
+// Blue-white-red of render/heatmap.py (its NEG and POS ends, not pure blue and red): black
+// text keeps at least 4.5:1 contrast on every colour, and a unit looks the same here as on
+// heatmaps.html. Before issue 17 the ends were rgb(0,0,255) and rgb(255,0,0): 2.4:1 and 5.3:1.
+const NEG = [0x40, 0x80, 0xff];
+const POS = [0xf2, 0x4d, 0x40];
 export function bwr(v, center = 0, scale = 1) {
   const t = scale > 0 ? Math.min(1, Math.max(-1, (v - center) / scale)) : 0;
-  const rgb = t <= 0 ? [1 + t, 1 + t, 1] : [1, 1 - t, 1 - t];
-  return `rgb(${rgb.map((c) => Math.round(255 * c)).join(",")})`;
+  const end = t < 0 ? NEG : POS;
+  return `rgb(${end.map((e) => Math.round(255 + Math.abs(t) * (e - 255))).join(",")})`;
 }
