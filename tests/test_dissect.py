@@ -285,6 +285,8 @@ def test_truncation_pools_every_chunk_and_short_evidence_gets_no_label():
     )
     for kw, back in ((dict(truncate=5), 4), (dict(max_lag=5), 4), (dict(T=5), 4)):
         v = flat_rnn(3.0, **{"T": 24, **kw}).flow.layers[0].verdict
+        if "max_lag" in kw:  # said in words both a CLI and a Python user read (not "--max-lag")
+            assert "up to 4 steps back (max lag 5: only lags t' − t < 5 measured)" in v.reason
         assert v.label == NOT_ENOUGH and v.decay_per_step is None and v.looked_back == back
         assert v.reason.startswith(f"{NOT_ENOUGH}: the gradient was measured over ")
         assert f"a label needs at least {MIN_STEPS} steps back and {MIN_PAIRS} pairs" in v.reason

@@ -188,7 +188,9 @@ def flow(
             f" (truncated BPTT: no gradient crosses the cut every {run.truncate} steps)"
             if run.truncate
             else "",
-            f" (--max-lag {max_lag})" if max_lag is not None else "",
+            f" (max lag {max_lag}: only lags t' − t < {max_lag} measured)"
+            if max_lag is not None
+            else "",
         ]
     )
     layers = []
