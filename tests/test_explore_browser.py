@@ -251,7 +251,8 @@ def test_a_700px_window_shows_every_panel_whole_and_apart(chromium, export):
     frame, which is 1,070 px wide at a 1400-px window). Issue 17: the answers' box kept a
     flex basis of 38 % of a short column, so with `overflow: visible` its tables spilled
     out of the box and under the inspector. Now every panel is as tall as its content, each
-    answer tab fits its box, the inspector starts below it, and the page does not scroll
+    answer tab fits its box, the inspector sits apart from it — under the stepper, so a
+    clicked node's numbers are next to the graph — and the page does not scroll
     sideways (a table wider than the column — Q4 of an LSTM — scrolls inside its box)."""
     path, _ = export
     ctx = chromium.new_context(viewport={"width": 700, "height": 900})
@@ -264,8 +265,14 @@ def test_a_700px_window_shows_every_panel_whole_and_apart(chromium, export):
             page.get_by_test_id(f"tab-{tab}").click()
             top, bottom, content = page.locator(".rde-answers").evaluate(box)
             assert content <= bottom - top + 1, (tab, bottom - top, content)  # nothing spills
-            inspector_top = page.locator(".rde-inspector").evaluate(box)[0]
-            assert inspector_top >= bottom - 1, (tab, bottom, inspector_top)
+            inspector_bottom = page.locator(".rde-inspector").evaluate(box)[1]
+            assert inspector_bottom <= top + 1, (tab, top, inspector_bottom)  # apart
+        # the inspector right under the stepper: a clicked node's numbers next to the graph
+        page.locator('svg [data-node-id="t1.l1.h"]').click()
+        stepper = page.locator(".rde-stepper").evaluate(box)[1]
+        inspector = page.locator(".rde-inspector").evaluate(box)[0]
+        assert 0 <= inspector - stepper <= 40, (stepper, inspector)
+        assert "t1.l1.h" in page.locator(".rde-inspector").inner_text()
         assert page.evaluate("document.documentElement.scrollWidth") <= 700
     finally:
         ctx.close()
