@@ -20,6 +20,7 @@ import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -276,7 +277,7 @@ def reach_figure(
     if x_zoom < (n_lags - 1) / 2:  # the crossings sit in a corner of the whole: zoom on them
         fig = Figure(figsize=(9.6, 3.9))
         zoom_ax, ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-        panels = ((ax, "", 12), (zoom_ax, "zoom-", 8))
+        panels: tuple[tuple[Any, str, int], ...] = ((ax, "", 12), (zoom_ax, "zoom-", 8))
     else:  # a short text: the whole is already readable
         fig = Figure(figsize=(6.4, 3.8))
         ax = zoom_ax = fig.subplots()
