@@ -38,7 +38,18 @@ def test_write_report_on_planted_units(tmp_path):
          "tuning.json", "score_curves.png", "score_curves.svg"]
         + [f"unit_l0_{k}{u}.{e}" for k, u in {(c["kind"], c["unit"]) for c in
            json.loads((tmp_path / "tuning.json").read_text()).values()} for e in ("png", "svg")]
+        + [f"heatmap_{f.name}.svg" for f in feats if not np.all(f.values == f.values[0])]
+        + ["heatmap_l0_f0.svg"]
     )  # fmt: skip
+    # each feature's best unit as one SVG: its cells' values are the unit's activations
+    svg = ET.parse(tmp_path / "heatmap_bracket_depth.svg").getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert "bracket_depth: layer 0 c unit 0, score +1.000" in "".join(svg.itertext())
+    cells = [
+        g.find(f"{ns}rect/{ns}title").text for g in svg.iter(f"{ns}g") if g.get("class") == "ch"
+    ]
+    want_c = acts.arrays[(0, "c")][:300, 0]
+    assert len(cells) == 300 and [float(v) for v in cells] == [float(f"{x:.4g}") for x in want_c]
 
     doc = json.loads((tmp_path / "neurons.json").read_text())
     assert doc["features"]["bracket_depth"][0] == {"layer": 0, "unit": 0, "kind": "c", "score": 1.0}

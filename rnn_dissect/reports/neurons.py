@@ -7,6 +7,8 @@
   excerpt of the text, each followed by its most positive and most negative contexts;
 - ``contexts.json``: those contexts as data;
 - ``saturation.png`` / ``.svg``: gate saturation per layer (cells with gates);
+- ``heatmap_{feature}.svg``: each feature's best unit over the page's excerpt, one SVG file
+  each (a figure for a post), and ``heatmap_l{k}_{kind}{u}.svg`` for each unit asked for;
 - with training snapshots, ``tuning.json`` (per feature: its best unit, that unit's score at
   every snapshot, the first step it reached ``threshold``), ``score_curves.png`` / ``.svg``
   and ``unit_l{k}_{kind}{u}.png`` / ``.svg``: each best unit over the probe text per step;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -46,6 +49,7 @@ from rnn_dissect.neurons.tuning import (
     unit_image,
 )
 from rnn_dissect.render.heatmap import colour_scale, heatmap_terminal, legend_terminal
+from rnn_dissect.render.heatmap_svg import heatmap_svg
 from rnn_dissect.render.neuron_plots import (
     param_norms_figure,
     saturation_figure,
@@ -143,6 +147,8 @@ def write_report(
         files[-1], [(json.dumps([_context_dict(c) for c in ctx], indent=1) + "\n").encode()]
     )
 
+    if figures:
+        files += _write_heatmap_svgs(acts, scores, extra_units, out, excerpt)
     sats = gate_saturation(acts)
     if sats and figures:
         files += save_figure(saturation_figure(sats), out / "saturation")
@@ -154,6 +160,36 @@ def write_report(
         rep.tuning = _tuning_dict(rep.curves, norms, threshold)
         files += _write_tuning(out, rep.curves, rep.tuning, norms, snapshots, figures)
     return rep
+
+
+def _write_heatmap_svgs(
+    acts: Activations, scores: Scores, extra: Sequence[UnitRef], out: Path, excerpt: int
+) -> list[Path]:
+    """``heatmap_{feature}.svg`` (its best unit) and ``heatmap_l{k}_{kind}{u}.svg`` (units
+    asked for): the first ``excerpt`` characters, coloured as on heatmaps.html."""
+    n = min(excerpt, acts.n_chars)
+    jobs: list[tuple[str, UnitRef, str]] = []
+    for name in scores.features:
+        r = scores.ranking(name, 1)
+        if r:
+            u = UnitRef.from_dict(r[0])
+            jobs.append(
+                (
+                    re.sub(r"[^\w.-]", "_", name),
+                    u,
+                    f"{name}: {_label(u)}, score {float(r[0]['score']):+.3f}",
+                )
+            )
+    for u in extra:
+        jobs.append((f"l{u.layer}_{u.kind}{u.unit}", u, _label(u)))
+    files = []
+    for stem, u, title in jobs:
+        col = acts.rows((u.layer, u.kind), 0, n)[:, u.unit]
+        center, scale = colour_scale(u.kind, col)
+        svg = heatmap_svg(acts.text[:n], col, center, scale, title=title)
+        files.append(out / f"heatmap_{stem}.svg")
+        write_atomic(files[-1], [svg.encode("utf-8")])
+    return files
 
 
 Norms = dict[UnitRef, tuple[np.ndarray, np.ndarray, np.ndarray]]  # unit → (steps, weight, grad)
