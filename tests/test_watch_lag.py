@@ -125,3 +125,49 @@ def test_neurons_feature_with_nan_is_scored_on_its_defined_steps_only():
         want = [(str(r["layer"]), r["kind"], str(r["unit"]), f"{r['score']:+.3f}")
                 for r in s.ranking(name, top=3)]  # fmt: skip
         assert line.split()[0] == name and shown == want
+
+
+def test_a_gradient_that_stops_is_said_not_fitted():
+    """Exact zeros (a ReLU that is off) have no logarithm: the factor is fitted on the other
+    pairs and the zeros are counted in words. Hand-built lag: 0.5^ℓ for ℓ < 3, 0 beyond."""
+    from rnn_dissect.bptt.verdict import verdict
+
+    T = 12
+    ell = np.subtract.outer(np.arange(T), np.arange(T))  # (T, T): t' − t
+    ok = ell >= 0
+    lag = np.where(ok & (ell < 3), 0.5 ** np.maximum(ell, 0), 0.0)
+    v = verdict(lag, ok, np.zeros(T, int), None)
+    zeros = sum(T - k for k in range(3, T))  # 45 pairs at lags 3..11
+    assert (v.label, v.pairs, v.reach) == ("vanishing", 66, 3)
+    assert v.decay_per_step == pytest.approx(0.5, rel=1e-12)
+    assert "×0.5 per step — a log-linear fit over 66 (t', t) pairs" in v.reason
+    assert (
+        f"it is exactly 0 in {zeros} of the pairs (the nearest 3 steps back): the gradient stops"
+        in (v.reason)
+    )
+    assert v.reason.endswith("11 steps back it is exactly 0")
+    dead = verdict(np.where(ell == 0, 1.0, 0.0), ok, np.zeros(T, int), None)  # stops at once
+    assert (dead.label, dead.decay_per_step) == ("vanishing", 0.0)
+    assert "is exactly 0 in 66 of the pairs (the nearest 1 step back)" in dead.reason
+
+
+def test_relu_rnn_that_stops_matches_torch():
+    rng = np.random.default_rng(3)  # weights from numpy: the same whatever torch's state
+    rnn = nn.RNN(3, 4, nonlinearity="relu", batch_first=True).double()
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.copy_(torch.from_numpy(rng.uniform(-0.6, 0.6, tuple(p.shape))))
+        rnn.bias_ih_l0 -= 0.3  # units off at some steps: there the gradient stops
+    x = torch.from_numpy(rng.normal(size=(1, 16, 3)))
+    with watch(rnn) as w:
+        out, _ = rnn(x)
+        out.sum().backward()  # a loss term at every step
+    lf = w.dissection().part().dissection.flow.layers[0]
+    rnn.zero_grad()
+    ref = stepped_dh(rnn, x, lambda h_last, state: h_last.sum())  # (T,) L_T's row
+    np.testing.assert_array_equal(lf.lag[-1] == 0, ref == 0)  # the same exact zeros as torch
+    np.testing.assert_allclose(lf.lag[-1], ref, rtol=1e-12)
+    v = lf.verdict
+    assert (ref == 0).any() and (ref[:-1] > 0).any()  # it passes some steps, stops at others
+    assert "exactly 0 in" in v.reason and "(left out of the fit)" in v.reason
+    assert 0.05 < v.decay_per_step < 0.95  # a factor, not the log(tiny) artefact (~1e-5)

@@ -102,10 +102,11 @@ def verdict(
     reachable = reachable & np.asarray(live)[:, None]
     tp, t = np.nonzero(reachable)  # 0-based t' − 1, t − 1
     ell = tp - t  # (P,) lag of each entry
-    y = np.log(np.maximum(lag[tp, t], np.finfo(float).tiny))  # an exact 0: as small as can be
+    # an exact 0: the gradient stops (a ReLU that is off): it has no log to fit and is said in
+    # words (a floor such as log(tiny) made the factor an artefact: ×4e-05 per step)
+    stopped = lag[tp, t] == 0  # (P,)
     rows = np.unique(tp)
-    back = ell >= 1
-    pairs, span = int(back.sum()), int(ell.max(initial=0))
+    pairs, span = int((ell >= 1).sum()), int(ell.max(initial=0))
     chunks = len(np.unique(chunk[rows]))
     reach = _reach(lag[T - 1], reachable[T - 1])
     evidence = (
@@ -121,38 +122,59 @@ def verdict(
         )
         return Verdict(NOT_ENOUGH, reason, bound_line, None, pairs, int(rows.size), chunks,
                        span, reach, rho)  # fmt: skip
-    gamma = float(np.exp(_pooled_slope(rows, tp, ell, y)))
+    where = _where(lag[T - 1], reachable[T - 1], reach, why_short)
+    zeros = int((stopped & (ell >= 1)).sum())
+    stops = (
+        f"exactly 0 in {zeros} of the pairs (the nearest "
+        f"{steps(int(ell[stopped & (ell >= 1)].min()))} back): the gradient stops there"
+        if zeros else ""
+    )  # fmt: skip
+    fit = ~stopped
+    slope = _pooled_slope(rows, tp[fit], ell[fit], np.log(lag[tp[fit], t[fit]]))
+    if slope is None or int((ell[fit] >= 1).sum()) < MIN_PAIRS:  # too little left to fit
+        label, gamma = ("vanishing", 0.0) if zeros else (NOT_ENOUGH, None)
+        what = f"is {stops}" if zeros else "is 0 or too rarely non-zero to fit"
+        reason = f"{label}: going back in time, ‖∂L_t'/∂h_t‖ {what} — over {evidence}; {where}"
+        return Verdict(label, reason, bound_line, gamma, pairs, int(rows.size), chunks,
+                       span, reach, rho)  # fmt: skip
+    gamma = float(np.exp(slope))
     label = _label(gamma)
     how = {"vanishing": "shrinks", "exploding": "grows", "stable": "changes"}[label]
-    last = reachable[T - 1]
-    cut = bool(why_short) and last.any() and int(np.argmax(last)) > 0  # row T stops short
-    if reach is not None:
-        where = f"L_T's own gradient falls below {FALL:g} of its largest value {steps(reach)} back"
-    elif cut:
-        where = (
-            f"L_T's own gradient reaches only {steps(T - 1 - int(np.argmax(last)))} "
-            f"back{why_short}, and stays above {FALL:g} of its largest value there"
-        )
-    else:
-        where = f"L_T's own gradient stays above {FALL:g} of its largest value as far as measured"
-    where += _farthest(lag[T - 1], last)
     reason = (
         f"{label}: going back in time, ‖∂L_t'/∂h_t‖ {how} ×{gamma:.3g} per step — a log-linear "
-        f"fit over {evidence}; {where}"
-    )
+        f"fit over {evidence}" + (f"; it is {stops} (left out of the fit)" if zeros else "")
+        + f"; {where}"
+    )  # fmt: skip
     return Verdict(label, reason, bound_line, gamma, pairs, int(rows.size), chunks, span,
                    reach, rho)  # fmt: skip
 
 
-def _pooled_slope(rows: np.ndarray, tp: np.ndarray, ell: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of y on ℓ with one intercept per row (the within-row fit)."""
+def _where(row: np.ndarray, ok: np.ndarray, reach: int | None, why_short: str) -> str:
+    """How far L_T's own gradient (``row`` (T,), reachable where ``ok``) reaches, in words."""
+    T = len(row)
+    cut = bool(why_short) and ok.any() and int(np.argmax(ok)) > 0  # row T stops short
+    if reach is not None:
+        where = f"L_T's own gradient falls below {FALL:g} of its largest value {steps(reach)} back"
+    elif cut:
+        where = (
+            f"L_T's own gradient reaches only {steps(T - 1 - int(np.argmax(ok)))} "
+            f"back{why_short}, and stays above {FALL:g} of its largest value there"
+        )
+    else:
+        where = f"L_T's own gradient stays above {FALL:g} of its largest value as far as measured"
+    return where + _farthest(row, ok)
+
+
+def _pooled_slope(rows: np.ndarray, tp: np.ndarray, ell: np.ndarray, y: np.ndarray) -> float | None:
+    """Least-squares slope of y on ℓ with one intercept per row (the within-row fit); None
+    when no row has two lags."""
     sxy = sxx = 0.0
     for r in rows:
         m = tp == r
         dl = ell[m] - ell[m].mean()
         sxy += float(dl @ (y[m] - y[m].mean()))
         sxx += float(dl @ dl)
-    return sxy / sxx
+    return sxy / sxx if sxx > 0 else None
 
 
 def _farthest(row: np.ndarray, ok: np.ndarray) -> str:
@@ -165,7 +187,7 @@ def _farthest(row: np.ndarray, ok: np.ndarray) -> str:
     if ell < 1:
         return ""
     ratio = row[first] / np.nanmax(np.where(ok, row, 0.0))
-    return f"; {steps(ell)} back it is {ratio:.2g} of it"
+    return f"; {steps(ell)} back it is " + (f"{ratio:.2g} of it" if ratio > 0 else "exactly 0")
 
 
 def _reach(row: np.ndarray, ok: np.ndarray) -> int | None:
