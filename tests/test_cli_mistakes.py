@@ -384,3 +384,14 @@ def test_a_text_too_long_to_dissect_is_refused_before_any_work(trained, tmp_path
     rc, _, err = call(capsys, "flow", "--text", long, "--out", out)
     one_line(rc, err, "give at most 2001")
     assert not out.exists()
+
+
+def test_an_unknown_flag_shows_that_commands_usage(capsys):
+    """`sample RUN --chars 200` (the flag is --length): the error comes with `sample`'s usage,
+    which lists its flags, not the top level's "rnn-dissect [-h] [--version] COMMAND ..."."""
+    rc, out, err = call(capsys, "sample", "no-such-run", "--chars", "200")
+    assert rc == 2 and out == ""
+    assert err.startswith("usage: rnn-dissect sample ") and "[--length LENGTH]" in err
+    assert err.splitlines()[-1] == "rnn-dissect sample: error: unrecognized arguments: --chars 200"
+    rc, _, err = call(capsys, "--bogus")  # no command: the top level's usage, as before
+    assert rc == 2 and err.splitlines()[-1] == "rnn-dissect: error: unrecognized arguments: --bogus"
