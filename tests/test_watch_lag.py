@@ -171,3 +171,44 @@ def test_relu_rnn_that_stops_matches_torch():
     assert (ref == 0).any() and (ref[:-1] > 0).any()  # it passes some steps, stops at others
     assert "exactly 0 in" in v.reason and "(left out of the fit)" in v.reason
     assert 0.05 < v.decay_per_step < 0.95  # a factor, not the log(tiny) artefact (~1e-5)
+
+
+def test_windowed_verdict_names_what_its_last_row_holds():
+    """window=(a, b) with b < T: the window's last row holds the gradient reaching h_b from
+    the loss read at b and from the steps after the window (the end seed), not L_T's own;
+    the sentence says so, and its numbers are torch's ‖dL/dh_t‖ over the window's steps."""
+    torch.manual_seed(5)
+    B, T, a, b = 3, 16, 1, 13
+    rnn = nn.GRU(4, 5, batch_first=True).double()
+    W = torch.randn(2, 5, dtype=torch.float64)
+    x = torch.randn(B, T, 4, dtype=torch.float64)
+
+    def head(out_last, state):
+        return (torch.tanh(out_last @ W.T) ** 2).sum()
+
+    with watch(rnn) as w:
+        out, state = rnn(x)
+        head(out[:, -1], state).backward()
+    d = w.dissection(window=(a, b))
+    rnn.zero_grad()
+    ref = stepped_dh(rnn, x, head)[a:b]  # (b − a,) positions a..b−1: what the window sees
+    lf = d.part().dissection.flow.layers[0]
+    np.testing.assert_allclose(lf.lag[-1], ref, rtol=1e-9)
+    v = lf.verdict
+    gamma = float(np.exp(np.polyfit(np.arange(b - a), np.log(ref[::-1]), 1)[0]))
+    assert v.decay_per_step == pytest.approx(gamma, rel=1e-9)
+    said = (
+        f"the gradient reaching h at position {b - 1} (the window's last step) from the loss "
+        f"read there and from after the window (positions {b}…{T - 1})"
+    )
+    assert v.last_row == said
+    assert "L_T's own gradient" not in v.reason
+    m = re.search(r"; (.*) (falls below 0\.001 of its largest value (\d+) steps? back"
+                  r"|stays above 0\.001 of its largest value as far as measured)", v.reason)  # fmt: skip
+    assert m and m.group(1) == said, v.reason
+    assert f"×{gamma:.3g} per step" in v.reason
+    assert v.reason.endswith(f"; {b - a - 1} steps back it is {ref[0] / ref.max():.2g} of it")
+    # the JSON the explorer reads carries the same words
+    assert d.part().dissection.to_dict()["flow"]["layers"][0]["verdict"]["last_row"] == said
+    # the whole replay's last row is L_T's own (torch's dL/dh_n there, here 0)
+    assert w.dissection().part().dissection.flow.layers[0].verdict.last_row == "L_T's own gradient"

@@ -221,6 +221,6 @@ def flow(
             last = mats[-1].copy()
         # the (T, T) reach mask only matters to a measured lag matrix (T² work otherwise)
         ok, chunk = reachable(run, k, max_lag) if lag else (None, chunks(run, k))
-        v = verdict(lags[k], ok, chunk, ssv if ssv is not None else sv, why)
+        v = verdict(lags[k], ok, chunk, ssv if ssv is not None else sv, why, run.last_row())
         layers.append(LayerFlow(k, lags[k], jac, sv, ssv, v, blocks, last))
     return Flow(lags[-1], max_lag, layers)

@@ -117,6 +117,17 @@ class Recording:
         that reads h_n gets its whole gradient there (:mod:`rnn_dissect.watch.layers`)."""
         return None
 
+    def end_from(self, layer: int) -> str | None:
+        """Where :meth:`end_seed` comes from, as data the words read: None (no end seed, or
+        all 0), "h_n" (the final state h_n (, c_n), read by the model after the last step) or
+        "after" (a window that stops before the sequence's end: what the steps after it send)."""
+        return None
+
+    def last_row(self) -> str:
+        """Row T of the lag matrix in words (the verdict's subject): L_T's own gradient, or
+        for a window that stops early, what reaches its last step from there and after it."""
+        return "L_T's own gradient"
+
     def unbatch(self, a: np.ndarray, axis: int = 0) -> np.ndarray:
         """Drop the batch axis for unbatched input (torch's unbatched convention); a view."""
         if self.batched:

@@ -52,6 +52,7 @@ class Verdict:
     looked_back: int  # the largest lag ℓ measured
     reach: int | None  # lag at which ‖∂L_T/∂h_t‖ < FALL·max (None: never, as far as looked)
     spectral_geomean: float | None  # ρ
+    last_row: str = "L_T's own gradient"  # what row T holds, in words (the reach's subject)
 
 
 def steps(n: int) -> str:
@@ -85,15 +86,17 @@ def verdict(
     chunk: np.ndarray,
     sv: np.ndarray | None,
     why_short: str = "",
+    last_row: str = "L_T's own gradient",
 ) -> Verdict:
     """Read one layer's lag matrix (T, T) where ``reachable`` (T, T) bool marks the entries a
     gradient can reach from a loss term; ``chunk`` (T,) the truncation chunk of each step;
     ``sv`` (T, S) for the bound line; ``why_short`` names what limits the reach
-    (truncation, ``max_lag``), said when it is too short."""
+    (truncation, ``max_lag``), said when it is too short; ``last_row`` names what row T
+    holds (:meth:`Recording.last_row`: a window's last row is not L_T's own gradient)."""
     rho, bound_line = bound(sv)
     if lag is None or reachable is None:
         return Verdict("not measured", "the lag matrix was not computed", bound_line,
-                       None, 0, 0, 0, 0, None, rho)  # fmt: skip
+                       None, 0, 0, 0, 0, None, rho, last_row)  # fmt: skip
     T = lag.shape[0]
     # a loss term whose whole row is 0 sends no gradient (a many-to-one model's steps before
     # T, a watched output slice the loss never read): it is no evidence of a per-step factor
@@ -121,8 +124,8 @@ def verdict(
             f"needs at least {steps(MIN_STEPS)} back and {MIN_PAIRS} pairs"
         )
         return Verdict(NOT_ENOUGH, reason, bound_line, None, pairs, int(rows.size), chunks,
-                       span, reach, rho)  # fmt: skip
-    where = _where(lag[T - 1], reachable[T - 1], reach, why_short)
+                       span, reach, rho, last_row)  # fmt: skip
+    where = _where(lag[T - 1], reachable[T - 1], reach, why_short, last_row)
     zeros = int((stopped & (ell >= 1)).sum())
     stops = (
         f"exactly 0 in {zeros} of the pairs (the nearest "
@@ -136,7 +139,7 @@ def verdict(
         what = f"is {stops}" if zeros else "is 0 or too rarely non-zero to fit"
         reason = f"{label}: going back in time, ‖∂L_t'/∂h_t‖ {what} — over {evidence}; {where}"
         return Verdict(label, reason, bound_line, gamma, pairs, int(rows.size), chunks,
-                       span, reach, rho)  # fmt: skip
+                       span, reach, rho, last_row)  # fmt: skip
     gamma = float(np.exp(slope))
     label = _label(gamma)
     how = {"vanishing": "shrinks", "exploding": "grows", "stable": "changes"}[label]
@@ -146,22 +149,23 @@ def verdict(
         + f"; {where}"
     )  # fmt: skip
     return Verdict(label, reason, bound_line, gamma, pairs, int(rows.size), chunks, span,
-                   reach, rho)  # fmt: skip
+                   reach, rho, last_row)  # fmt: skip
 
 
-def _where(row: np.ndarray, ok: np.ndarray, reach: int | None, why_short: str) -> str:
-    """How far L_T's own gradient (``row`` (T,), reachable where ``ok``) reaches, in words."""
+def _where(row: np.ndarray, ok: np.ndarray, reach: int | None, why_short: str, who: str) -> str:
+    """How far ``who`` — row T, L_T's own gradient (``row`` (T,), reachable where ``ok``)
+    — reaches, in words."""
     T = len(row)
     cut = bool(why_short) and ok.any() and int(np.argmax(ok)) > 0  # row T stops short
     if reach is not None:
-        where = f"L_T's own gradient falls below {FALL:g} of its largest value {steps(reach)} back"
+        where = f"{who} falls below {FALL:g} of its largest value {steps(reach)} back"
     elif cut:
         where = (
-            f"L_T's own gradient reaches only {steps(T - 1 - int(np.argmax(ok)))} "
+            f"{who} reaches only {steps(T - 1 - int(np.argmax(ok)))} "
             f"back{why_short}, and stays above {FALL:g} of its largest value there"
         )
     else:
-        where = f"L_T's own gradient stays above {FALL:g} of its largest value as far as measured"
+        where = f"{who} stays above {FALL:g} of its largest value as far as measured"
     return where + _farthest(row, ok)
 
 

@@ -46,11 +46,29 @@ class WatchedLayer(Recording):
         kw_only=True
     )  # torch names W_ih, W_hh, b_ih, b_hh[, W_hr]
     end: np.ndarray | None = field(default=None, kw_only=True)  # (G, S): [g_hn (; g_cn)]
+    # a window that stops before the sequence's end: the positions (first, last) of the steps
+    # after it, in processing order, whose gradient ``end`` holds (None: ``end`` is dL/dh_n)
+    after: tuple[int, int] | None = field(default=None, kw_only=True)
 
     def end_seed(self, layer: int) -> np.ndarray | None:
         """(G, S): torch's dL/dh_n (and dL/dc_n) of this layer-direction — or, for a window
         that stops before the last step, what reaches h_b (c_b) from the steps after it."""
         return self.end if layer == 0 else None
+
+    def end_from(self, layer: int) -> str | None:
+        if layer != 0 or self.end is None or not np.any(self.end):
+            return None
+        return "h_n" if self.after is None else "after"
+
+    def last_row(self) -> str:
+        if self.after is None:
+            return super().last_row()
+        p, (q, r) = int(self.positions[-1]), self.after
+        after = f"position {q}" if q == r else f"positions {q}…{r}"
+        return (
+            f"the gradient reaching h at position {p} (the window's last step) from the loss "
+            f"read there and from after the window ({after})"
+        )
 
     def config(self) -> dict[str, Any]:
         return {

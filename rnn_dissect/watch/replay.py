@@ -167,6 +167,7 @@ def _window(
         direction=full.direction,
         batch=full.batch,
         positions=full.positions[a:b].copy(),
+        after=(int(full.positions[b]), int(full.positions[-1])) if b < full.T else None,
     )
     attach_heads(run, np.ascontiguousarray(seeds[:, a:b]), seed_h, seed_c)
     return dissect_run(run, **dissect_kw)
