@@ -104,3 +104,71 @@ def test_a_projected_lstm_page_shows_p_and_draws_m_apart(tmp_path):
             seen |= {n[0] for n in nodes}
         assert {"t2.l0.m", "t2.l0.tanh_c", "t2.l0.h"} <= seen, sorted(seen)
         assert errors == [], errors
+
+
+def test_the_part_of_dh_T_from_h_n_is_named_so(tmp_path):
+    """A classifier reading h_n and c_n: at t = T the part of dL/dh_T beside the head's is
+    torch's dL/dh_n (dc_next: dL/dc_n). The JSON says next_from "h_n" there (and "t+1"
+    elsewhere), its numbers are torch's, dh = direct + that stays; the explorer's Q4 table and
+    Q1 bars say "from h_n (the final state read by the model)", not "carried from t+1"."""
+    import numpy as np
+
+    from rnn_dissect import watch
+
+    torch.manual_seed(2)
+    T = 5
+    m = torch.nn.LSTM(3, 4, batch_first=True).double()
+    x = torch.randn(2, T, 3, dtype=torch.float64)
+    with watch(m) as w:
+        out, (h_n, c_n) = m(x)
+        (out[:, 1].pow(2).sum() + (h_n * c_n).sum()).backward()
+    # torch's dL/dh_n and dL/dc_n (at the state, not through the output's other step)
+    hn, cn = h_n.detach().requires_grad_(), c_n.detach().requires_grad_()
+    (hn * cn).sum().backward()
+    d = w.dissection()
+    d.save(tmp_path)
+    doc = json.loads((tmp_path / "dissection.json").read_text())
+    carry = doc["carry"][0]
+    assert [c["next_from"] for c in carry] == ["t+1"] * (T - 1) + ["h_n"]
+    np.testing.assert_allclose(carry[-1]["dh_next"], hn.grad[0].numpy(), rtol=1e-12)
+    np.testing.assert_allclose(carry[-1]["dc_next"], cn.grad[0].numpy(), rtol=1e-12)
+    last = d.part().dissection.carry[0][-1]
+    np.testing.assert_array_equal(last.dh, last.dh_direct + last.dh_next)  # the sum stays
+    page_file = tmp_path / "page.html"
+    assert main(["explore", str(tmp_path), "--export", str(page_file)]) == 0
+    with browser() as b:
+        page, errors, _, _ = open_page(b, page_file.as_uri())
+        page.get_by_test_id("tab-q4").click()
+        rows = page.get_by_test_id("carry-table-l0").locator("tr").all_inner_texts()
+        assert len(rows) == T + 1 and all("from h_n" not in r for r in rows[:-1]), rows
+        cells = rows[-1].split("\t")
+        assert (
+            cells[0] == str(T) and cells[3].endswith(" from h_n") and cells[5].endswith(" from c_n")
+        )
+        assert float(cells[3].split()[0]) == pytest.approx(float(np.linalg.norm(hn.grad)), rel=1e-3)
+        assert "the final state read by the model" in page.get_by_test_id(
+            "carry-h_n-from-l0"
+        ).get_attribute("title")
+        note = page.get_by_test_id("carry-hn-note-l0").inner_text()
+        assert (
+            f"At t = {T} the model reads the final state: dh_next there is dL/dh_n, from h_n"
+            in note
+        )
+        page.get_by_test_id("tab-q1").click()
+        readout = page.get_by_test_id("flow-readout")
+        page.locator(f'[data-testid=flow-bars] rect.hit[data-i="{T - 1}"]').hover()
+        assert "from h_n (the final state read by the model)" in readout.inner_text()
+        assert "carried from t+1" not in readout.inner_text()
+        page.locator('[data-testid=flow-bars] rect.hit[data-i="1"]').hover()
+        assert "carried from t+1" in readout.inner_text() and "h_n" not in readout.inner_text()
+        # stepping: the total loss's backward frame sends h_T and c_T dL/dh_n and dL/dc_n
+        tail = next(i for i, f in enumerate(doc["frames"]) if f["phase"] == "backward"
+                    and f["t"] is None and f"t{T}.l0.h" in f["carries"])  # fmt: skip
+        page.locator("body").click(position={"x": 1, "y": 1})
+        for _ in range(tail + 1):
+            page.keyboard.press("ArrowRight")
+        assert page.get_by_test_id("frame").inner_text().startswith(f"frame {tail + 1} /")
+        tags = page.locator("svg .tag text").evaluate_all("els => els.map(e => e.textContent)")
+        assert any(t.startswith("← dh_n (from h_n)") for t in tags), tags
+        assert any(t.startswith("← dc_n (from c_n)") for t in tags), tags
+        assert errors == [], errors

@@ -5,8 +5,9 @@ Going backward, step t of layer k receives dL/dh_t from two places and adds them
     dh_t = dh_direct_t + dh_next_t
     dh_direct_t = ∂L/∂h_t through what reads h_t at the same step (the head at t, or the
                   layer above at t)
-    dh_next_t   = ∂L/∂h_t through step t + 1 (the carried gradient; 0 at t = T and at a
-                  truncation cut)
+    dh_next_t   = ∂L/∂h_t through step t + 1 (the carried gradient; 0 at a truncation
+                  cut, and at t = T — except where the model reads the final state h_n
+                  (a watched module): there it is dL/dh_n, and ``next_from`` = "h_n" says so)
 
 and for an LSTM likewise dc_t = dc_from_h_t + dc_next_t, dc_next_t = f_{t+1} ⊙ dc_{t+1}.
 From these it computes the pre-activation gradient that feeds every weight gradient:
@@ -53,6 +54,9 @@ class StepCarry:
     dc: np.ndarray | None = None  # LSTM: dL/dc_t
     dc_next: np.ndarray | None = None  # LSTM: carried in from step t + 1
     dc_cut: np.ndarray | None = None
+    # where dh_next (dc_next) comes from: "t+1" (carried from step t + 1), or at t = T of a
+    # model that reads the final state, "h_n" (dL/dh_n, and dL/dc_n for dc_next)
+    next_from: str = "t+1"
 
     def norms(self) -> dict[str, float]:
         out = {k: _norm(getattr(self, k)) for k in ("dh", "dh_direct", "dh_next", "dc", "dc_next")}
@@ -117,6 +121,7 @@ def carries(run: Recording, edges: StateEdgeRecorder | None = None) -> list[list
                 },
                 cut=cut is not None,
                 dh_cut=None if cut is None else ub(cut[0].grad_or_zeros()),
+                next_from="h_n" if t == run.T and run.end_from(k) == "h_n" else "t+1",
             )
             if run.cell == "lstm":
                 c = run.c(k, t)

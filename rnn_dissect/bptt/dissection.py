@@ -209,6 +209,7 @@ def _carry_dict(c: StepCarry) -> dict[str, Any]:
     d["computes"] = c.computes
     d["norms"] = c.norms()
     d["cut"] = c.cut
+    d["next_from"] = c.next_from  # "t+1", or "h_n" at t = T of a model reading the final state
     if c.cut:
         d["dh_cut"] = c.dh_cut
         if c.dc_cut is not None:

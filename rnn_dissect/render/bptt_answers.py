@@ -82,7 +82,9 @@ def q4(d: Dissection) -> str:
         for c in row[-MAX_ROWS:][::-1]:  # backward order: t = T first
             nm = c.norms()
             r = [
-                str(c.t) + (" ✂" if c.cut else ""),
+                str(c.t)
+                + (" ✂" if c.cut else "")
+                + (" (dh_next: from h_n)" if c.next_from == "h_n" else ""),
                 _n(nm["dh_direct"]),
                 _n(nm["dh_next"]),
                 _n(nm["dh"]),

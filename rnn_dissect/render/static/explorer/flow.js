@@ -48,7 +48,8 @@ export function createFlow(model, bus) {
       labels, width: 430, height: 130, testid: "flow-bars",
       onHover: (i) => {
         const t = i + 1;
-        note.textContent = `t = ${t}: ‖dL/dh${sub(t)}‖ = ${fmt(total[i], 5)}; from the ${from} ${fmt(direct[i], 4)}, carried from t+1 ${fmt(next[i], 4)} (vectors add; their norms need not)`;
+        const rest = carry[i].next_from === "h_n" ? "from h_n (the final state read by the model)" : "carried from t+1";
+        note.textContent = `t = ${t}: ‖dL/dh${sub(t)}‖ = ${fmt(total[i], 5)}; from the ${from} ${fmt(direct[i], 4)}, ${rest} ${fmt(next[i], 4)} (vectors add; their norms need not)`;
         bus.emit("highlight", "is-path", [`t${t}.l${layer}.h`, `t${t}.logits`, `t${t}.l${layer + 1}.xw`, `t${t + 1}.l${layer}.hw`, `t${t + 1}.l${layer}.gh`], true);
       },
       onLeave: () => bus.emit("highlight", "is-path", [], true),
@@ -75,7 +76,7 @@ export function createFlow(model, bus) {
       : el("p", { class: "muted" }, "No lag matrix in this dissection.");
     body.append(
       el("div", { class: "twocol" },
-        el("figure", {}, el("figcaption", {}, "‖dL/dh_t‖ per step: ", el("span", { class: "key s-direct" }, `direct (${from} at t)`), " ", el("span", { class: "key s-next" }, "carried from t+1 (dh_next)"), " ", el("span", { class: "key s-total" }, "total")), split),
+        el("figure", {}, el("figcaption", {}, "‖dL/dh_t‖ per step: ", el("span", { class: "key s-direct" }, `direct (${from} at t)`), " ", el("span", { class: "key s-next" }, carry.some((c) => c.next_from === "h_n") ? `carried from t+1 (dh_next; at t = ${T}: from h_n, the final state read by the model)` : "carried from t+1 (dh_next)"), " ", el("span", { class: "key s-total" }, "total")), split),
         el("figure", {}, el("figcaption", {}, "lag matrix ‖∂L_t′/∂h_t‖ (rows t′, columns t; darker = more gradient; left along a row = further back in time)"),
           matrix, lag && hi > 0 ? greyLegend(lo, hi, { clamped, testid: "lag-scale" }) : "")),
       note,

@@ -239,7 +239,9 @@ export function createGraph(model, bus_) {
     else {
       const p = lay.place[id];
       const sameLayer = p && p.row === f.layer;
-      const what = sameLayer && /^c/.test(p.slot) ? "dc_next" : sameLayer ? "dh_next" : `d${n.name}`;
+      // the total loss's frame sends h_T (c_T) the final state's gradient: dL/dh_n, from h_n
+      const final = f.t === null && (n.name === "h" || n.name === "c") && n.t === state.geo.T;
+      const what = final ? `d${n.name}_n (from ${n.name}_n)` : sameLayer && /^c/.test(p.slot) ? "dc_next" : sameLayer ? "dh_next" : `d${n.name}`;
       const s = f.sent && f.sent[id];
       text = `← ${what}${s ? "  ‖·‖=" + Math.sqrt([...tensor(s).data].reduce((a, v) => a + v * v, 0)).toPrecision(3) : ""}`;
     }
