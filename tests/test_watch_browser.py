@@ -172,3 +172,21 @@ def test_the_part_of_dh_T_from_h_n_is_named_so(tmp_path):
         assert any(t.startswith("← dh_n (from h_n)") for t in tags), tags
         assert any(t.startswith("← dc_n (from c_n)") for t in tags), tags
         assert errors == [], errors
+        # a window that stops at position 3: its last lag row is named as the verdict names it
+        win = tmp_path / "win"
+        w.dissection(window=(0, 3)).save(win)
+        said = json.loads((win / "dissection.json").read_text())["flow"]["layers"][0]
+        said = said["verdict"]["last_row"]
+        assert said.endswith("from after the window (positions 3…4)"), said
+        assert main(["explore", str(win), "--export", str(win / "page.html")]) == 0
+        page, errors, _, _ = open_page(b, (win / "page.html").as_uri())
+        page.get_by_test_id("tab-q1").click()
+        page.locator('[data-testid=lag-matrix] rect.hc[data-r="2"][data-c="0"]').hover()
+        assert f"(layer 0): {said}, felt by h at t = 1, 2 step(s) back." in readout_text(page)
+        page.locator('[data-testid=lag-matrix] rect.hc[data-r="1"][data-c="0"]').hover()
+        assert "the loss read at t′ = 2, felt by h at t = 1" in readout_text(page)
+        assert errors == [], errors
+
+
+def readout_text(page) -> str:
+    return page.get_by_test_id("flow-readout").inner_text()

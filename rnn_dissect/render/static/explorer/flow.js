@@ -55,6 +55,9 @@ export function createFlow(model, bus) {
       onLeave: () => bus.emit("highlight", "is-path", [], true),
     });
     const lag = tensor(lf.lag || D.lag);
+    // row T in words: the loss read at T — or, for a window that stops early, what the
+    // verdict's last_row says it holds (the gradient from after the window too)
+    const lastRow = (r) => (r === T - 1 && v.last_row && v.last_row !== "L_T's own gradient" ? v.last_row : `the loss read at t′ = ${r + 1}`);
     const cell = Math.max(4, Math.min(28, Math.floor(300 / Math.max(T, 1))));
     const lagAt = (r, c) => (c > r ? null : lag.data[r * T + c]);
     // greys fitted to the cells drawn (t ≤ t′), so that a short text's fading shows too
@@ -67,7 +70,7 @@ export function createFlow(model, bus) {
           onHover: (r, c) => {
             const x = lagAt(r, c);
             note.textContent = Number.isFinite(x)
-              ? `‖∂L${sub(r + 1)}/∂h${sub(c + 1)}‖ = ${fmt(x, 5)} (layer ${layer}): the loss read at t′ = ${r + 1}, felt by h at t = ${c + 1}, ${r - c} step(s) back.`
+              ? `‖∂L${sub(r + 1)}/∂h${sub(c + 1)}‖ = ${fmt(x, 5)} (layer ${layer}): ${lastRow(r)}, felt by h at t = ${c + 1}, ${r - c} step(s) back.`
               : "not measured (beyond --max-lag, or across a truncation cut)";
             bus.emit("highlight", "is-path", pathIds(layer, c + 1, r + 1, L), true);
           },
