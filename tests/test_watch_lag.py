@@ -212,3 +212,21 @@ def test_windowed_verdict_names_what_its_last_row_holds():
     assert d.part().dissection.to_dict()["flow"]["layers"][0]["verdict"]["last_row"] == said
     # the whole replay's last row is L_T's own (torch's dL/dh_n there, here 0)
     assert w.dissection().part().dissection.flow.layers[0].verdict.last_row == "L_T's own gradient"
+
+
+@pytest.mark.parametrize(
+    "reads, subject",
+    [("out", "L_T's own gradient"), ("h", "the gradient at the last step (h_n's included)"),
+     ("hc", "the gradient at the last step (h_n's and c_n's included)")],
+)  # fmt: skip
+def test_the_verdict_names_what_row_T_holds(reads, subject):
+    """Row T of a model that reads h_n (c_n) holds their gradient too: the sentence says so."""
+    torch.manual_seed(0)
+    m = nn.LSTM(3, 6, batch_first=True).double()
+    x = torch.randn(2, 12, 3, dtype=torch.float64)
+    with watch(m) as w:
+        out, (h, c) = m(x)
+        loss = out.sum() if reads == "out" else h.sum() + (c.sum() if "c" in reads else 0)
+        loss.backward()
+    v = w.dissection().part().dissection.flow.layers[0].verdict
+    assert v.last_row == subject and f"; {subject} " in v.reason

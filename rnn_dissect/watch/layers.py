@@ -62,7 +62,11 @@ class WatchedLayer(Recording):
 
     def last_row(self) -> str:
         if self.after is None:
-            return super().last_row()
+            if self.end is None or not np.any(self.end):
+                return super().last_row()
+            read = [n for n, part in (("h_n", self.end[..., : self.h_size]),
+                                      ("c_n", self.end[..., self.h_size :])) if np.any(part)]  # fmt: skip
+            return "the gradient at the last step (" + "'s and ".join(read) + "'s included)"
         p, (q, r) = int(self.positions[-1]), self.after
         after = f"position {q}" if q == r else f"positions {q}…{r}"
         return (
