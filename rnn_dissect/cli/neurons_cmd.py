@@ -24,7 +24,9 @@ __all__ = ["register", "run"]
 _EXAMPLES = """examples:
   rnn-dissect neurons run --out neurons                      # the run's validation text
   rnn-dissect neurons run/best.safetensors --text f.py --layer 1 --out n
-  rnn-dissect neurons run --unit 0:c:12 --unit 1:h:3 --regex def='def \\w+' --out n"""
+  rnn-dissect neurons run --unit 0:c:12 --unit 1:h:3 --regex def='def \\w+' --out n
+  rnn-dissect neurons run --text keys.txt --regex keyA='A' --where '\\|(.)' --out n
+                                       # score only the character after each |"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,6 +63,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=[],
         metavar="NAME=PATTERN",
         help="a boolean feature: 1 inside each match of PATTERN (repeatable)",
+    )
+    p.add_argument(
+        "--where",
+        metavar="PATTERN",
+        help="score every feature only at the characters covered by a match of PATTERN "
+        "(a Python regex; re.finditer, non-overlapping; with a capturing group, only group "
+        "1's span: '\\|(.)' = the character after each |); neurons.json and heatmaps.html "
+        "say how many characters were scored",
     )
     p.add_argument(
         "--max-chars",
@@ -130,4 +140,5 @@ def run(args: argparse.Namespace) -> int:
         keep_activations=args.keep_activations,
         backend=args.backend,
         device=args.device,
+        where=args.where,
     )

@@ -51,6 +51,8 @@ __all__ = [
     "callable_feature",
     "python_lexer",
     "regex_feature",
+    "where_pattern",
+    "where_rows",
 ]
 
 
@@ -252,6 +254,38 @@ def regex_feature(name: str, pattern: str, text: str) -> Feature:
         raise UserError(f"feature {name!r}: bad regular expression {pattern!r} ({e})") from None
     spans = [m.span() for m in rx.finditer(text) if m.end() > m.start()]
     return Feature(name, _intervals(len(text), [s for s, _ in spans], [e for _, e in spans]), True)
+
+
+def where_pattern(pattern: str) -> re.Pattern[str]:
+    """``--where``'s pattern compiled (a bad one is the user's error, one line)."""
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise UserError(f"--where {pattern!r} is not a regular expression ({e})") from None
+
+
+def where_rows(pattern: str, text: str, what: str = "the text") -> np.ndarray:
+    """(N,) bool: the characters a ``--where`` pattern selects for scoring.
+
+    ``re.finditer(pattern, text)`` (non-overlapping matches, left to right, as ``re.sub``
+    finds them); each match covers ``text[m.start(g):m.end(g)]`` with g = 1 when the pattern
+    has a capturing group (its first group: ``\\|(.)`` selects the character after each
+    ``|``; use ``(?:…)`` to group without capturing) and g = 0 otherwise (the whole match).
+    Empty spans and a group that did not take part select nothing.
+
+        >>> "".join("x" if w else "." for w in where_rows(r"\\|(.)", "ab|c d|e"))
+        '...x...x'
+    """
+    rx = where_pattern(pattern)
+    g = 1 if rx.groups else 0
+    spans = [m.span(g) for m in rx.finditer(text) if m.end(g) > m.start(g)]  # (-1,-1): absent
+    rows = _intervals(len(text), [s for s, _ in spans], [e for _, e in spans]) > 0
+    if not rows.any():
+        raise UserError(
+            f"--where {pattern!r} matches no character of {what}; nothing would be scored "
+            "(check the pattern's escaping: | . ( are special in a regex)"
+        )
+    return rows
 
 
 def callable_feature(

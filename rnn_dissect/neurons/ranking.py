@@ -13,13 +13,16 @@ for every 2·AUC − 1). Where units are extreme (contexts, gate saturation):
 :mod:`rnn_dissect.neurons.extremes`.
 
 ``rnn-dissect neurons`` is :func:`score_units` on collected activations plus
-``builtin_features``, written with :meth:`Scores.to_json`.
+``builtin_features``, written with :meth:`Scores.to_json`. ``rows`` (N,) bool scores on the
+characters where it is True only (``neurons --where``): every sum, rank, histogram and
+"constant" test runs over those rows as if the others — where the question is not asked,
+NaN in ``d.neurons`` — were not there; blocks are masked as they stream, nothing is copied.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +121,20 @@ def _check_finite(key: Key, sums: PearsonSums) -> None:
         )
 
 
+def _blocks(
+    acts: Activations, key: Key, rows: np.ndarray | None
+) -> Iterator[tuple[slice | np.ndarray, np.ndarray]]:
+    """The array's row blocks as (rows of X and Y, activations): only the rows where
+    ``rows`` is True when given; blocks left empty are skipped."""
+    for s, blk in acts.chunks(key, block_rows(acts.arrays[key].shape[1])):
+        if rows is None:
+            yield slice(s, s + len(blk)), blk  # (C, H)
+            continue
+        m = np.flatnonzero(rows[s : s + len(blk)])  # (C',) kept rows of this block
+        if len(m):
+            yield m + s, blk[m]  # (C', H)
+
+
 def _pass(
     acts: Activations,
     key: Key,
@@ -125,27 +142,32 @@ def _pass(
     Y: np.ndarray,
     x_mean: np.ndarray,
     hist: HistogramAUC | None,
+    rows: np.ndarray | None,
 ) -> PearsonSums:
     """One streaming pass over an array: correlation sums, and histograms if ``hist``."""
     sums = PearsonSums(x_mean, acts.arrays[key].shape[1])
-    for s, blk in acts.chunks(key, block_rows(acts.arrays[key].shape[1])):
-        sums.add(X[s : s + len(blk)], np.asarray(blk, dtype=np.float64))  # (C, H)
+    for at, blk in _blocks(acts, key, rows):
+        sums.add(X[at], np.asarray(blk, dtype=np.float64))  # (C, H)
         _check_finite(key, sums)  # before binning: NaN cannot be binned
         if hist is not None:
-            hist.add(blk, Y[s : s + len(blk)])
+            hist.add(blk, Y[at])
     return sums
 
 
-def _exact_auc(acts: Activations, key: Key, Y: np.ndarray) -> np.ndarray:
-    """(Fb, H) exact AUC, reading whole columns a block of units at a time."""
-    N, H = acts.arrays[key].shape
+def _exact_auc(acts: Activations, key: Key, Y: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """(Fb, H) exact AUC over the kept rows, reading whole columns a block of units at a time."""
+    H = acts.arrays[key].shape[1]
+    n = acts.n_chars if rows is None else int(rows.sum())
+    Yk = Y if rows is None else Y[rows]  # (n, Fb)
     out = np.empty((Y.shape[1], H))
-    width = max(1, BLOCK_BYTES // (24 * N))  # units per block: column, ranks, order
+    width = max(1, BLOCK_BYTES // (24 * n))  # units per block: column, ranks, order
     for u0 in range(0, H, width):
-        cols = np.empty((N, min(width, H - u0)))  # (N, width)
-        for s, blk in acts.chunks(key, block_rows(H)):
-            cols[s : s + len(blk)] = blk[:, u0 : u0 + width]
-        out[:, u0 : u0 + width] = auc_exact(cols, Y)
+        cols = np.empty((n, min(width, H - u0)))  # (n, width)
+        i = 0
+        for _, blk in _blocks(acts, key, rows):
+            cols[i : i + len(blk)] = blk[:, u0 : u0 + width]
+            i += len(blk)
+        out[:, u0 : u0 + width] = auc_exact(cols, Yk)
     return out
 
 
@@ -158,6 +180,7 @@ def _score_array(
     is_bool: np.ndarray,
     sample: np.ndarray | None,
     bins: int,
+    rows: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """One array's units against every feature, in one streaming pass: Pearson r (F, H), the
     score (F, H) — r for numeric features, 2·AUC − 1 for boolean ones, histogram AUC when
@@ -168,7 +191,7 @@ def _score_array(
         try:
             if sample is not None:
                 hist = HistogramAUC(sample, Y.shape[1], bins, transform)
-            sums = _pass(acts, key, X, Y, x_mean, hist)
+            sums = _pass(acts, key, X, Y, x_mean, hist, rows)
             break
         except OutOfDomainError:  # e.g. an "h" that is not tanh-bounded: bin raw values
             continue
@@ -176,7 +199,7 @@ def _score_array(
     score, err = r.copy(), 0.0
     if is_bool.any():
         if hist is None:
-            auc_fh = _exact_auc(acts, key, Y)
+            auc_fh = _exact_auc(acts, key, Y, rows)
         else:
             auc_fh, bound = hist.result()
             if np.isfinite(bound).any():
@@ -193,11 +216,21 @@ def score_units(
     auc: str = "auto",  # "auto" | "exact" | "histogram"
     bins: int = 2048,
     exact_max_n: int = EXACT_MAX_N,
+    rows: np.ndarray | None = None,
 ) -> Scores:
-    """Score every unit of ``keys`` (default all arrays) against every feature."""
+    """Score every unit of ``keys`` (default all arrays) against every feature, over the
+    characters where ``rows`` (N,) bool is True (default: all; see the module docstring)."""
     N = acts.n_chars
     if N == 0:
         raise UserError("the text is empty; pass a text with at least one character")
+    if rows is not None:
+        rows = np.asarray(rows, dtype=bool)
+        if rows.shape != (N,):
+            raise ValueError(f"rows has shape {rows.shape}, text has {N} chars")
+        if not rows.any():
+            raise UserError("no character is selected for scoring; select at least one")
+    kept = np.arange(N) if rows is None else np.flatnonzero(rows)  # (n,) scored rows
+    n = len(kept)
     if not features:
         raise UserError("no features to score; keep the built-in ones or add --feature")
     for f in features:
@@ -205,14 +238,16 @@ def score_units(
             raise ValueError(f"feature {f.name} has shape {f.values.shape}, text has {N} chars")
     if auc not in ("auto", "exact", "histogram"):
         raise ValueError(f"auc must be auto, exact or histogram, not {auc!r}")
-    method = auc if auc != "auto" else ("exact" if acts.n_chars <= exact_max_n else "histogram")
+    method = auc if auc != "auto" else ("exact" if n <= exact_max_n else "histogram")
     keys = acts.ordered_keys() if keys is None else list(keys)
     X = np.stack([f.values for f in features], axis=1)  # (N, F) float32
-    x_mean = X.mean(axis=0, dtype=np.float64)  # (F,)
+    x_mean = X[kept].mean(axis=0, dtype=np.float64)  # (F,) over the scored rows
     is_bool = np.array([f.boolean for f in features])
     Y = X[:, is_bool] > 0.5  # (N, Fb) labels
-    constant = [bool(np.all(f.values == f.values[0])) for f in features]
-    sample_idx = np.unique(np.linspace(0, N - 1, min(N, SAMPLE_ROWS)).round().astype(np.int64))
+    constant = [bool(np.all(f.values[kept] == f.values[kept[0]])) for f in features]
+    sample_idx = kept[
+        np.unique(np.linspace(0, n - 1, min(n, SAMPLE_ROWS)).round().astype(np.int64))
+    ]
 
     units: list[UnitRef] = []
     pearson_cols, score_cols = [], []
@@ -221,7 +256,7 @@ def score_units(
         sample = None
         if method == "histogram" and is_bool.any():
             sample = acts.rows_at(key, sample_idx)  # (S, H): the bins' range
-        r, score, err = _score_array(acts, key, X, Y, x_mean, is_bool, sample, bins)
+        r, score, err = _score_array(acts, key, X, Y, x_mean, is_bool, sample, bins, rows)
         score_error = max(score_error, err)
         units += acts.units(key)
         pearson_cols.append(r)
@@ -229,6 +264,7 @@ def score_units(
     meta = {
         "cell": acts.cell,
         "n_chars": N,
+        **({"scored_chars": n} if rows is not None else {}),
         "dtype": "/".join(sorted({acts.arrays[key].dtype.name for key in keys})),
         "arrays": [
             {"layer": k, "kind": kind, "hidden_size": int(acts.arrays[(k, kind)].shape[1])}

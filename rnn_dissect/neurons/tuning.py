@@ -112,11 +112,12 @@ def tuning_curves(
     features: Sequence[Feature],
     threshold: float = 0.5,
     auc: str = "auto",
+    rows: np.ndarray | None = None,
 ) -> list[TuningCurve]:
     """One :class:`TuningCurve` per non-constant feature; scores as in
-    :func:`~rnn_dissect.neurons.ranking.score_units` (``auc`` passed on)."""
+    :func:`~rnn_dissect.neurons.ranking.score_units` (``auc`` and ``rows`` passed on)."""
     _check(snapshots)
-    per_step = [score_units(s.acts, features, auc=auc) for s in snapshots]
+    per_step = [score_units(s.acts, features, auc=auc, rows=rows) for s in snapshots]
     steps = np.array([s.step for s in snapshots], dtype=np.int64)
     last = per_step[-1]
     curves = []

@@ -63,12 +63,23 @@ def _intro(acts: Activations, scores: Scores) -> list[str]:
             " (from per-unit histograms of the values, within the bound in neurons.json)."
             if scores.auc_method == "histogram"
             else " (from ranks)."
-        ),
+        )
+        + _where(scores),
         "Each unit's section colours its activation over the start of the text and over the "
         "windows where it is highest and lowest; the colour of a character is the unit's value "
         "after reading it. Names: 'layer 1 c unit 87' (l1 c87 in the terminal) is unit 87 of "
         f"layer 1's c array; kinds: {kinds}.",
     ]
+
+
+def _where(scores: Scores) -> str:
+    """With ``--where``: " Scores computed on n of N characters: …" (neurons.json's
+    ``where.statement``); the heatmaps still colour every character."""
+    where = scores.meta.get("where")
+    if not isinstance(where, dict):
+        return ""
+    s = str(where["statement"])
+    return f" {s[0].upper()}{s[1:]}; the colours below show every character."
 
 
 def _about(u: UnitRef, scores: Scores, per_feature: int, asked: bool) -> str:

@@ -39,7 +39,13 @@ from rnn_dissect.errors import UserError, make_dir
 from rnn_dissect.neurons.activations import KIND_WORDS, KINDS, Activations, UnitRef
 from rnn_dissect.neurons.collect import collect, describe, engine
 from rnn_dissect.neurons.extremes import Context, UnitContexts, gate_saturation, top_contexts
-from rnn_dissect.neurons.features import Feature, builtin_features, regex_feature
+from rnn_dissect.neurons.features import (
+    Feature,
+    builtin_features,
+    regex_feature,
+    where_pattern,
+    where_rows,
+)
 from rnn_dissect.neurons.ranking import Scores, score_units
 from rnn_dissect.neurons.tuning import (
     Snapshot,
@@ -64,6 +70,7 @@ from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = [
     "Report",
+    "Where",
     "analyse_and_write",
     "summary",
     "terminal_heatmap",
@@ -72,6 +79,33 @@ __all__ = [
 
 
 PAGE_EXCERPT = 500  # characters of text per unit on heatmaps.html (besides its contexts)
+
+
+@dataclass(frozen=True)
+class Where:
+    """``--where PATTERN``: the characters scored (:func:`where_rows`), in the text and in
+    the snapshots' probe text (None: no snapshots)."""
+
+    pattern: str
+    rows: np.ndarray  # (N,) bool
+    probe_rows: np.ndarray | None = None  # (N_probe,) bool
+
+    def statement(self) -> str:
+        """The sentence the terminal, heatmaps.html and neurons.json say."""
+        return (
+            f"scores computed on {int(self.rows.sum()):,} of {len(self.rows):,} characters: "
+            f"those covered by a match of --where {self.pattern!r}"
+            + (" (its first group's span)" if re.compile(self.pattern).groups else "")
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "pattern": self.pattern,
+            "span": "group 1" if re.compile(self.pattern).groups else "match",
+            "scored_chars": int(self.rows.sum()),
+            "n_chars": len(self.rows),
+            "statement": self.statement(),
+        }
 
 
 @dataclass
@@ -124,14 +158,18 @@ def write_report(
     threshold: float = 0.5,
     snapshot_features: Sequence[Feature] | None = None,
     figures: bool = True,
+    where: Where | None = None,
 ) -> Report:
     """Score, rank, draw and write (see the module docstring); returns what was written.
     ``snapshot_features``: the features over the snapshots' probe text, when it is not
     ``acts.text`` (default: ``features``). ``figures=False`` leaves out the PNG/SVG figures
-    (the JSON files and heatmaps.html are the same)."""
+    (the JSON files and heatmaps.html are the same). ``where``: score only the characters
+    its pattern selects (``--where``; ``neurons.json`` and the page say how many)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    scores = score_units(acts, features)
+    scores = score_units(acts, features, rows=None if where is None else where.rows)
+    if where is not None:
+        scores.meta["where"] = where.to_dict()
     files = [out / "neurons.json"]
     write_atomic(files[0], [scores.to_json(top).encode("utf-8")])
 
@@ -155,7 +193,8 @@ def write_report(
     rep = Report(scores, units, files, ctx)
     if snapshots:
         probe_features = features if snapshot_features is None else snapshot_features
-        rep.curves = tuning_curves(snapshots, probe_features, threshold)
+        probe_rows = None if where is None else where.probe_rows
+        rep.curves = tuning_curves(snapshots, probe_features, threshold, rows=probe_rows)
         norms = _norms(rep.curves, snapshots)
         rep.tuning = _tuning_dict(rep.curves, norms, threshold)
         files += _write_tuning(out, rep.curves, rep.tuning, norms, snapshots, figures)
@@ -262,6 +301,8 @@ def _norms_dict(weight: np.ndarray, grad: np.ndarray) -> dict[str, list[float | 
 def summary(scores: Scores, top: int = 3) -> str:
     """A few lines per feature: its best units and scores, for the terminal."""
     lines = [f"{scores.meta.get('n_chars', '?')} characters, AUC {scores.auc_method}"]
+    where = scores.meta.get("where")
+    lines += [f"  {where['statement']}"] if isinstance(where, dict) else []
     how = scores.meta.get("collection")
     lines += [f"  {describe(how)}"] if isinstance(how, dict) and how else []
     for name, boolean in zip(scores.features, scores.boolean, strict=True):
@@ -311,6 +352,7 @@ def analyse_and_write(
     keep_activations: bool = False,
     backend: str = "numpy",
     device: str = "cpu",
+    where: str | None = None,
 ) -> int:
     """``rnn-dissect neurons`` (its flags are these arguments): score every unit of ``model``
     (a run directory or a checkpoint) over the text, write the report into ``out``, print
@@ -318,7 +360,8 @@ def analyse_and_write(
     ``approximate``: :func:`rnn_dissect.neurons.collect.collect`) and stream to
     ``out/activations`` when they would not fit in ``memory_mb`` (removed afterwards unless
     ``keep_activations``). ``backend`` / ``device``: what reads the text (numpy, or PyTorch
-    on cpu | cuda: :func:`rnn_dissect.neurons.collect.engine`)."""
+    on cpu | cuda: :func:`rnn_dissect.neurons.collect.engine`). ``where``: a regular
+    expression; only the characters its matches cover are scored (:func:`where_rows`)."""
     source = Path(model)
     if not source.exists():
         raise UserError(f"{source} does not exist; pass a run directory or a .safetensors file")
@@ -337,7 +380,16 @@ def analyse_and_write(
     patterns = [neuron_inputs.parse_regex(s) for s in regexes]
     for name, pattern in patterns:  # bad patterns fail before the long collection
         regex_feature(name, pattern, "")
+    if where is not None:  # a bad pattern fails before the text is read
+        where_pattern(where)
     chars, origin = neuron_inputs.read_text(source, net, text, unknown, max_chars)
+    snaps = neuron_inputs.snapshots(source, layer)
+    selected = None
+    if where is not None:  # matching nothing fails here: before anything is written
+        probe = (
+            where_rows(where, snaps[0].acts.text, "the snapshots' probe text") if snaps else None
+        )
+        selected = Where(where, where_rows(where, chars), probe)
 
     out = Path(out)
     make_dir(out)
@@ -370,7 +422,6 @@ def analyse_and_write(
         )
     acts = acts.layer_only(layer)
     feats = _features(chars, patterns)
-    snaps = neuron_inputs.snapshots(source, layer)
     snap_feats = _features(snaps[0].acts.text, patterns) if snaps else None
     try:
         rep = write_report(
@@ -381,6 +432,7 @@ def analyse_and_write(
             extra_units=refs,
             snapshots=snaps,
             snapshot_features=snap_feats,
+            where=selected,
         )
         print(summary(rep.scores))
         top_unit = _overall_best(rep.scores)
