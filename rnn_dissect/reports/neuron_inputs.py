@@ -1,5 +1,6 @@
 """What ``rnn-dissect neurons`` reads besides the model: the text, the ``--unit`` and
-``--regex`` specs checked against the model, and a run directory's training snapshots.
+``--regex`` specs checked against the model, the characters ``--where`` selects for
+scoring (:class:`Where`), and a run directory's training snapshots.
 
 Text: ``--text FILE``, else the validation split of the run's own corpus (``config.json``:
 its files, or the default corpus, and ``val_frac``), else — for a bare checkpoint — the
@@ -12,7 +13,7 @@ a space, else its first character).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +21,20 @@ import numpy as np
 from rnn_dissect.errors import UserError
 from rnn_dissect.nets.model import CharModel
 from rnn_dissect.neurons.activations import KINDS, UnitRef
-from rnn_dissect.neurons.features import BUILTIN
+from rnn_dissect.neurons.features import BUILTIN, where_pattern, where_rows
 from rnn_dissect.neurons.tuning import Snapshot, read_snapshots
 from rnn_dissect.train.data import load_corpus
 from rnn_dissect.train.rundir import RunDir
 
-__all__ = ["DEFAULT_VAL_FRAC", "parse_regex", "parse_unit", "read_text", "snapshots"]
+__all__ = [
+    "DEFAULT_VAL_FRAC",
+    "Where",
+    "parse_regex",
+    "parse_unit",
+    "read_text",
+    "select_rows",
+    "snapshots",
+]
 
 _UNIT = re.compile(r"^(\d+):([a-z]):(\d+)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -133,6 +142,46 @@ def parse_regex(spec: str) -> tuple[str, str]:
     if name in BUILTIN:
         raise UserError(f"--regex {name}: that is a built-in feature's name; choose another")
     return name, pattern
+
+
+@dataclass(frozen=True)
+class Where:
+    """``--where PATTERN``: the characters scored (:func:`where_rows`), in the text and in
+    the snapshots' probe text (None: no snapshots, or no match in their text)."""
+
+    pattern: str
+    rows: np.ndarray  # (N,) bool
+    probe_rows: np.ndarray | None = None  # (N_probe,) bool
+
+    def statement(self) -> str:
+        """The sentence the terminal, heatmaps.html and neurons.json say."""
+        return (
+            f"scores computed on {int(self.rows.sum()):,} of {len(self.rows):,} characters: "
+            f"those covered by a match of --where {self.pattern!r}"
+            + (" (its first group's span)" if where_pattern(self.pattern).groups else "")
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "pattern": self.pattern,
+            "span": "group 1" if where_pattern(self.pattern).groups else "match",
+            "scored_chars": int(self.rows.sum()),
+            "n_chars": len(self.rows),
+            "statement": self.statement(),
+        }
+
+
+def select_rows(pattern: str, text: str, probe_text: str | None) -> Where:
+    """``--where PATTERN`` over the text (matching nothing there is the user's error) and
+    over the snapshots' probe text (``probe_rows`` None when it has no match, or no probe)."""
+    rows = where_rows(pattern, text)
+    probe = None
+    if probe_text is not None:
+        try:
+            probe = where_rows(pattern, probe_text, "the snapshots' probe text")
+        except UserError:
+            probe = None
+    return Where(pattern, rows, probe)
 
 
 def snapshots(source: Path, layer: int | None) -> list[Snapshot]:

@@ -44,7 +44,6 @@ from rnn_dissect.neurons.features import (
     builtin_features,
     regex_feature,
     where_pattern,
-    where_rows,
 )
 from rnn_dissect.neurons.ranking import Scores, score_units
 from rnn_dissect.neurons.tuning import (
@@ -64,13 +63,13 @@ from rnn_dissect.render.neuron_plots import (
     unit_training_figure,
 )
 from rnn_dissect.reports import collect_live, neuron_inputs, neuron_page
+from rnn_dissect.reports.neuron_inputs import Where
 from rnn_dissect.reports.neuron_page import label as _label
 from rnn_dissect.weights import checkpoint
 from rnn_dissect.weights.safetensors_file import write_atomic
 
 __all__ = [
     "Report",
-    "Where",
     "analyse_and_write",
     "summary",
     "terminal_heatmap",
@@ -79,33 +78,6 @@ __all__ = [
 
 
 PAGE_EXCERPT = 500  # characters of text per unit on heatmaps.html (besides its contexts)
-
-
-@dataclass(frozen=True)
-class Where:
-    """``--where PATTERN``: the characters scored (:func:`where_rows`), in the text and in
-    the snapshots' probe text (None: no snapshots)."""
-
-    pattern: str
-    rows: np.ndarray  # (N,) bool
-    probe_rows: np.ndarray | None = None  # (N_probe,) bool
-
-    def statement(self) -> str:
-        """The sentence the terminal, heatmaps.html and neurons.json say."""
-        return (
-            f"scores computed on {int(self.rows.sum()):,} of {len(self.rows):,} characters: "
-            f"those covered by a match of --where {self.pattern!r}"
-            + (" (its first group's span)" if re.compile(self.pattern).groups else "")
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "pattern": self.pattern,
-            "span": "group 1" if re.compile(self.pattern).groups else "match",
-            "scored_chars": int(self.rows.sum()),
-            "n_chars": len(self.rows),
-            "statement": self.statement(),
-        }
 
 
 @dataclass
@@ -303,13 +275,14 @@ def summary(scores: Scores, top: int = 3) -> str:
     lines = [f"{scores.meta.get('n_chars', '?')} characters, AUC {scores.auc_method}"]
     where = scores.meta.get("where")
     lines += [f"  {where['statement']}"] if isinstance(where, dict) else []
+    over = "the scored characters" if isinstance(where, dict) else "this text"
     how = scores.meta.get("collection")
     lines += [f"  {describe(how)}"] if isinstance(how, dict) and how else []
     for name, boolean in zip(scores.features, scores.boolean, strict=True):
         ranked = scores.ranking(name, top)
         metric = "2AUC-1" if boolean else "r"
         best = ", ".join(f"l{r['layer']} {r['kind']}{r['unit']} {r['score']:+.3f}" for r in ranked)
-        lines.append(f"  {name:14s} {metric:6s} {best or '(constant over this text)'}")
+        lines.append(f"  {name:14s} {metric:6s} {best or f'(constant over {over})'}")
     auc = (
         "exact, from ranks"
         if scores.auc_method == "exact"
@@ -361,7 +334,8 @@ def analyse_and_write(
     ``out/activations`` when they would not fit in ``memory_mb`` (removed afterwards unless
     ``keep_activations``). ``backend`` / ``device``: what reads the text (numpy, or PyTorch
     on cpu | cuda: :func:`rnn_dissect.neurons.collect.engine`). ``where``: a regular
-    expression; only the characters its matches cover are scored (:func:`where_rows`)."""
+    expression; only the characters its matches cover are scored
+    (:func:`rnn_dissect.neurons.features.where_rows`)."""
     source = Path(model)
     if not source.exists():
         raise UserError(f"{source} does not exist; pass a run directory or a .safetensors file")
@@ -385,11 +359,15 @@ def analyse_and_write(
     chars, origin = neuron_inputs.read_text(source, net, text, unknown, max_chars)
     snaps = neuron_inputs.snapshots(source, layer)
     selected = None
-    if where is not None:  # matching nothing fails here: before anything is written
-        probe = (
-            where_rows(where, snaps[0].acts.text, "the snapshots' probe text") if snaps else None
-        )
-        selected = Where(where, where_rows(where, chars), probe)
+    if where is not None:  # matching nothing in the text fails here, before any writing
+        selected = neuron_inputs.select_rows(where, chars, snaps[0].acts.text if snaps else None)
+        if snaps and selected.probe_rows is None:  # the text has matches: tuning alone is left
+            print(
+                f"tuning over training left out: --where {where!r} matches no character "
+                "of the snapshots' probe text",
+                file=sys.stderr,
+            )
+            snaps = []
 
     out = Path(out)
     make_dir(out)
