@@ -13,6 +13,7 @@ a space, else its first character).
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -157,7 +158,7 @@ class Where:
         """The sentence the terminal, heatmaps.html and neurons.json say."""
         return (
             f"scores computed on {int(self.rows.sum()):,} of {len(self.rows):,} characters: "
-            f"those covered by a match of --where {self.pattern!r}"
+            f"those covered by a match of --where {shlex.quote(self.pattern)}"  # as typed in a shell
             + (" (its first group's span)" if where_pattern(self.pattern).groups else "")
         )
 
