@@ -395,3 +395,10 @@ def test_an_unknown_flag_shows_that_commands_usage(capsys):
     assert err.splitlines()[-1] == "rnn-dissect sample: error: unrecognized arguments: --chars 200"
     rc, _, err = call(capsys, "--bogus")  # no command: the top level's usage, as before
     assert rc == 2 and err.splitlines()[-1] == "rnn-dissect: error: unrecognized arguments: --bogus"
+
+
+def test_flow_given_a_trained_model_points_to_dissect(trained, tmp_path, capsys):
+    """`flow RUN_DIR` said 'unrecognized arguments'; flow compares untrained cells only."""
+    rc, _, err = call(capsys, "flow", trained, "--out", tmp_path / "f")
+    one_line(rc, err, "flow compares untrained cells", f"rnn-dissect dissect {trained}")
+    assert not (tmp_path / "f").exists()

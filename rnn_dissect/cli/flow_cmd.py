@@ -11,6 +11,7 @@ from typing import Any
 
 from rnn_dissect.bptt.reach import DEFAULT_TEXT
 from rnn_dissect.cli.rnn_cmd import one_line_errors
+from rnn_dissect.errors import UserError
 from rnn_dissect.reports import flow as flow_report
 
 __all__ = ["register", "run"]
@@ -43,11 +44,20 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="output directory (default out/flow)",
     )
+    p.add_argument(  # a trained model is dissect's: say so, rather than "unrecognized arguments"
+        "model", nargs="?", default=None, metavar="RUN_DIR", help=argparse.SUPPRESS
+    )
     one_line_errors(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        raise UserError(
+            f"flow compares untrained cells and takes no model ({args.model}); for a trained "
+            f'one, `rnn-dissect dissect {args.model} --text "..."` states how far its '
+            "gradient reaches (its gradient-flow verdict)"
+        )
     return flow_report.compare_and_write(
         args.text, hidden=args.hidden, seed=args.seed, out=args.out
     )
