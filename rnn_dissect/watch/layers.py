@@ -62,8 +62,9 @@ class WatchedLayer(Recording):
 
     def last_row(self) -> str:
         if self.after is None:
-            if self.end is None or not np.any(self.end):
+            if self.end_from(0) != "h_n":
                 return super().last_row()
+            assert self.end is not None  # end_from says it is non-zero
             read = [n for n, part in (("h_n", self.end[..., : self.h_size]),
                                       ("c_n", self.end[..., self.h_size :])) if np.any(part)]  # fmt: skip
             return "the gradient at the last step (" + "'s and ".join(read) + "'s included)"
