@@ -35,6 +35,7 @@ ones by correlation (:mod:`rnn_dissect.neurons.ranking`). The rules, exactly:
 from __future__ import annotations
 
 import re
+import shlex
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -261,7 +262,9 @@ def where_pattern(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
     except re.error as e:
-        raise UserError(f"--where {pattern!r} is not a regular expression ({e})") from None
+        raise UserError(
+            f"--where {shlex.quote(pattern)} is not a regular expression ({e})"
+        ) from None
 
 
 def where_rows(pattern: str, text: str, what: str = "the text") -> np.ndarray:
@@ -282,7 +285,7 @@ def where_rows(pattern: str, text: str, what: str = "the text") -> np.ndarray:
     rows = _intervals(len(text), [s for s, _ in spans], [e for _, e in spans]) > 0
     if not rows.any():
         raise UserError(
-            f"--where {pattern!r} matches no character of {what}; nothing would be scored "
+            f"--where {shlex.quote(pattern)} matches no character of {what}; nothing would be scored "
             "(check the pattern's escaping: | . ( are special in a regex)"
         )
     return rows

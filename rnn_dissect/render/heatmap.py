@@ -159,7 +159,7 @@ def heatmap_html(text: str, values: np.ndarray, center: float = 0.0, scale: floa
     return '<pre class="hm">' + "".join(spans) + "</pre>"
 
 
-_SHOWN = {"\n": "↵", "\t": "→"}  # what heatmap_line draws for characters that would break its line
+SHOWN = {"\n": "↵", "\t": "→"}  # what heatmap_line draws for characters that would break its line
 
 
 def heatmap_line(
@@ -174,7 +174,7 @@ def heatmap_line(
         cls = ' class="mark"' if j == mark else ""
         spans.append(
             f'<span{cls} style="background:{colour(float(x), center, scale)}" '
-            f'title="{float(x):.4g}">{html.escape(_SHOWN.get(ch, ch))}</span>'
+            f'title="{float(x):.4g}">{html.escape(SHOWN.get(ch, ch))}</span>'
         )
     return f'<div class="txt">{"".join(spans)}</div>'
 

@@ -25,14 +25,14 @@ import html
 
 import numpy as np
 
-from rnn_dissect.render.heatmap import colour
+from rnn_dissect.render.heatmap import SHOWN, colour
+from rnn_dissect.render.numbers import num
 
 __all__ = ["heatmap_svg"]
 
 CELL_W, CELL_H, FONT = 9.0, 17.0, 13  # one character's cell, px; monospace font size
 PAD, TITLE_H, SCALE_H = 8.0, 24.0, 40.0
 SCALE_STEPS = 21  # cells of the colour scale
-_SHOWN = {"\n": "↵", "\t": "→"}
 
 
 def _rows(text: str, width: int) -> list[list[int]]:
@@ -45,10 +45,6 @@ def _rows(text: str, width: int) -> list[list[int]]:
         if ch == "\n":
             rows.append([])
     return [r for r in rows if r] or [[]]
-
-
-def _num(v: float) -> str:
-    return f"{v:.3g}".replace("-", "−")
 
 
 def heatmap_svg(
@@ -95,7 +91,7 @@ def heatmap_svg(
                 f'<g class="ch"><rect x="{x:.1f}" y="{y:.1f}" width="{CELL_W}" height="{CELL_H}" '
                 f'fill="{colour(v[i], center, scale)}"><title>{v[i]:.4g}</title></rect>'
             )
-            shown = _SHOWN.get(ch, ch)
+            shown = SHOWN.get(ch, ch)
             if not shown.isspace():
                 out.append(
                     f'<text x="{x + CELL_W / 2:.1f}" y="{y + CELL_H - 4.5:.1f}">{html.escape(shown)}</text>'
@@ -115,7 +111,7 @@ def heatmap_svg(
         out.append(
             f'<text class="scale-label" x="{x:.1f}" y="{y + 24:.1f}" font-size="10" '
             f'text-anchor="{anchor}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">'
-            f"{_num(center + t * scale)}</text>"
+            f"{num(center + t * scale, 3)}</text>"
         )
     out.append("</g></svg>")
     return "".join(out)

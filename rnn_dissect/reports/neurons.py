@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import Sequence
@@ -195,9 +196,7 @@ def _write_heatmap_svgs(
         jobs.append((f"l{u.layer}_{u.kind}{u.unit}", u, _label(u)))
     files = []
     for stem, u, title in jobs:
-        col = acts.rows((u.layer, u.kind), 0, n)[:, u.unit]
-        center, scale = colour_scale(u.kind, col)
-        svg = heatmap_svg(acts.text[:n], col, center, scale, title=title)
+        svg = heatmap_svg(acts.text[:n], *_unit_colours(acts, u, n), title=title)
         files.append(out / f"heatmap_{stem}.svg")
         write_atomic(files[-1], [svg.encode("utf-8")])
     return files
@@ -299,11 +298,16 @@ def summary(scores: Scores, top: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _unit_colours(acts: Activations, u: UnitRef, n: int) -> tuple[np.ndarray, float, float]:
+    """A unit's values over the first ``n`` characters and its (center, scale) of colour."""
+    col = acts.rows((u.layer, u.kind), 0, n)[:, u.unit]
+    return (col, *colour_scale(u.kind, col))
+
+
 def terminal_heatmap(acts: Activations, unit: UnitRef, width: int = 100, excerpt: int = 800) -> str:
     """One unit over the first ``excerpt`` characters, as ANSI colours ``width`` wide."""
     n = min(excerpt, acts.n_chars)
-    col = acts.rows((unit.layer, unit.kind), 0, n)[:, unit.unit]
-    center, scale = colour_scale(unit.kind, col)
+    col, center, scale = _unit_colours(acts, unit, n)
     return heatmap_terminal(acts.text[:n], col, width, center, scale)
 
 
@@ -363,7 +367,7 @@ def analyse_and_write(
         selected = neuron_inputs.select_rows(where, chars, snaps[0].acts.text if snaps else None)
         if snaps and selected.probe_rows is None:  # the text has matches: tuning alone is left
             print(
-                f"tuning over training left out: --where {where!r} matches no character "
+                f"tuning over training left out: --where {shlex.quote(where)} matches no character "
                 "of the snapshots' probe text",
                 file=sys.stderr,
             )
