@@ -4,9 +4,9 @@
 
 The training kernels run each step's compiled pass (``fused.lstm_forward_step``) on one
 thread, between two-thread BLAS calls. This times T = 100 forward steps (H 512, batch 64,
-float32) with that pass as it is and with the same loop body under numba's ``prange`` over
-batch rows, alternating in rounds (paired ratios): the GEMM and pass together, then the pass
-alone. numba's threading layer is chosen once per process (``--layer``).
+float32) with that pass as it is and with the same function compiled ``parallel=True``
+(its batch loop is a ``prange``), alternating in rounds (paired ratios): the GEMM and pass
+together, then the pass alone. numba's threading layer is chosen once per process (``--layer``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from numba import prange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine_header import print_header
@@ -35,21 +34,10 @@ def main() -> None:
     args = ap.parse_args()
     numba.config.THREADING_LAYER = args.layer
     print_header()
-    tanh, half = fused._tanh, np.float32(0.5)
-
-    @numba.njit(parallel=True, fastmath=fused.FLAGS, error_model="numpy", nogil=True)
-    def forward_par(a, u, xt, xi, c_prev, tc, c, h):  # fused.lstm_forward_step, b in prange
-        B, H = c.shape
-        for b in prange(B):
-            ab, ub, xb, cb, tcb, hb, cpb = a[b], u[b], xt[xi[b]], c[b], tc[b], h[b], c_prev[b]
-            for j in range(4 * H):
-                ub[j] = tanh(ab[j] + xb[j])
-            for j in range(H):
-                cb[j] = (half * ub[H + j] + half) * cpb[j] + (half * ub[j] + half) * ub[3 * H + j]
-            for j in range(H):
-                tcb[j] = tanh(cb[j])
-            for j in range(H):
-                hb[j] = (half * ub[2 * H + j] + half) * tcb[j]
+    # the training kernel's own pass, compiled again with its batch loop (a prange) parallel
+    forward_par = numba.njit(parallel=True, fastmath=fused.FLAGS, error_model="numpy", nogil=True)(
+        fused.lstm_forward_step.py_func
+    )
 
     rng = np.random.default_rng(0)
     WT = (rng.standard_normal((H, 4 * H)) / np.sqrt(H)).astype(np.float32)

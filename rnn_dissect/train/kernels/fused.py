@@ -121,9 +121,10 @@ if AVAILABLE:
         """a holds h_{t-1} @ W_hhᵀ (rows i, f, o scaled by ½, g); u = tanh(a + x) (x: row
         ``xi[b]`` of ``xt``; ``a`` may be ``u``); σ = ½u + ½ in registers (never stored: the backward
         step derives it from u again), c = f c_prev + i g, tanh c, h = o tanh c (see
-        ``kernels.lstm``)."""
+        ``kernels.lstm``). Compiled serially, ``prange`` is ``range``; the rows are
+        independent, so ``bench/bench_pass_threads.py`` compiles this same loop parallel."""
         B, H = c.shape
-        for b in range(B):
+        for b in numba.prange(B):
             ab, ub, xb, cb, tcb, hb, cpb = a[b], u[b], xt[xi[b]], c[b], tc[b], h[b], c_prev[b]
             for j in range(4 * H):
                 ub[j] = _tanh(ab[j] + xb[j])
