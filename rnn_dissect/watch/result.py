@@ -199,12 +199,13 @@ class Watched:
                 raise UserError(f"feature {name!r} holds ±inf; use finite numbers (NaN: no value)")
             if not keep.any():
                 raise UserError(f"feature {name!r} is NaN at every replayed step; nothing to score")
-            f = Feature(name, v[keep], bool(np.isin(v[keep], (0.0, 1.0)).all()))
+            boolean = bool(np.isin(v[keep], (0.0, 1.0)).all())
+            f = Feature(name, np.where(keep, v, np.float32(0)), boolean)  # unscored rows: unread
             by_rows.setdefault(np.packbits(keep).tobytes(), (keep, []))[1].append(f)
-        parts = []
-        for keep, feats in by_rows.values():
-            sub = acts if keep.all() else _rows(acts, keep)
-            parts.append(score_units(sub, feats, **kw))
+        parts = [  # features defined on the same steps are scored together, on those rows only
+            score_units(acts, feats, rows=None if keep.all() else keep, **kw)
+            for keep, feats in by_rows.values()
+        ]
         return _merge(parts, [*features])
 
     # ----------------------------------------------------------------- files
@@ -271,13 +272,6 @@ class Watched:
         return doc
 
 
-def _rows(acts: Activations, keep: np.ndarray) -> Activations:
-    """The rows where ``keep`` (N,) bool is True."""
-    text = "".join(np.array(list(acts.text))[keep])
-    arrays = {k: np.asarray(a)[keep] for k, a in acts.arrays.items()}
-    return Activations(acts.cell, acts.vocab, text, arrays, acts.collection)
-
-
 def _merge(parts: list[Scores], order: list[str]) -> Scores:
     """Scores of feature groups (each on its own rows) as one, features in ``order``."""
     if len(parts) == 1:
@@ -295,8 +289,10 @@ def _merge(parts: list[Scores], order: list[str]) -> Scores:
         score_error=max(p.score_error for p in parts),
         meta={
             **parts[0].meta,
-            "n_chars": max(int(p.meta["n_chars"]) for p in parts),  # type: ignore[call-overload]
-            "rows": {f: p.meta["n_chars"] for f, (p, _) in zip(order, pick, strict=True)},
+            "rows": {  # characters each feature was scored on
+                f: p.meta.get("scored_chars", p.meta["n_chars"])
+                for f, (p, _) in zip(order, pick, strict=True)
+            },
         },
     )
 
