@@ -25,8 +25,8 @@ _EXAMPLES = """examples:
   rnn-dissect neurons run --out neurons                      # the run's validation text
   rnn-dissect neurons run/best.safetensors --text f.py --layer 1 --out n
   rnn-dissect neurons run --unit 0:c:12 --unit 1:h:3 --regex def='def \\w+' --out n
-  rnn-dissect neurons run --text keys.txt --regex keyA='A' --where '\\|(.)' --out n
-                                       # score only the character after each |"""
+  rnn-dissect neurons run --text keys.txt --regex keyA='\\|(?=A)' --where '\\|' --out n
+                                       # at each | only: which unit knows the key is A"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -28,7 +28,7 @@ def estimate(call: Call, groups: list[tuple[int, int, int, int]], step_grads: bo
     """Bytes a replay of ``groups`` — (G, n, start, stop) each — will hold at its peak."""
     L, D, H, F = call.num_layers, call.directions, call.hidden_size, FLOATS_PER_UNIT[call.cell]
     P = call.h_size
-    unit = F * H if P == H and not call.proj_size else (F - 2) * H + 3 * P  # floats per unit
+    unit = (F - 2) * H + 3 * P if call.proj_size else F * H  # floats per unit
     theta = [
         sum(int(np.prod(call.weights[k].shape)) for k in call.weights if k.endswith(f"_l{layer}"))
         for layer in range(L)
